@@ -1,0 +1,44 @@
+"""Set-associative cache specifications."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from hw_models.base import Spec
+from hw_models.units import Bytes, JoulesPerByte, Seconds
+
+ReplacementPolicy = Literal["lru", "fifo", "random", "srrip"]
+
+
+class CacheSpec(Spec):
+    """A set-associative cache: capacity = sets x ways x line."""
+
+    capacity_bytes: Bytes
+    line_bytes: PositiveInt = 64
+    ways: PositiveInt = 8
+    policy: ReplacementPolicy = "lru"
+    write_back: bool = True
+    write_allocate: bool = True
+    hit_latency_s: Seconds = 0.0
+    energy_j_per_byte: JoulesPerByte = 0.0
+    level: PositiveInt = Field(default=1, description="1 = closest to compute")
+    backing_tier: str | None = Field(default=None, description="tier this cache sits in front of")
+
+    @model_validator(mode="after")
+    def _geometry(self) -> CacheSpec:
+        block = self.line_bytes * self.ways
+        if self.capacity_bytes % block:
+            raise ValueError(
+                f"capacity_bytes = {self.capacity_bytes:g} is not a multiple of "
+                f"line_bytes x ways = {block}"
+            )
+        if self.line_bytes & (self.line_bytes - 1):
+            raise ValueError(f"line_bytes = {self.line_bytes} must be a power of two")
+        return self
+
+    @property
+    def sets(self) -> int:
+        """Number of sets."""
+        return int(self.capacity_bytes) // (self.line_bytes * self.ways)

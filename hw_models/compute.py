@@ -1,0 +1,76 @@
+"""Compute units: GPU-like SIMT cores, systolic arrays, streaming dataflow units."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from hw_models.base import Spec
+from hw_models.units import Bytes, FlopsPerS, Hertz, Seconds
+
+ComputeKind = Literal["simt", "systolic", "dataflow", "cpu", "vector"]
+DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4"]
+DTYPES: tuple[DType, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+}
+
+
+class ComputeUnit(Spec):
+    """One kind of compute on one device, with dense peak throughput per dtype.
+
+    ``peak_flops_per_s`` is the whole device's dense peak (all ``count`` units
+    together), in FLOP/s (OP/s for integer types). ``array_rows`` /
+    ``array_cols`` give the systolic (or tensor-core tile) shape used to model
+    padding losses of small GEMMs.
+    """
+
+    kind: ComputeKind
+    count: PositiveInt = Field(default=1, description="units per device (SMs, cores, PCUs)")
+    peak_flops_per_s: dict[DType, FlopsPerS] = Field(min_length=1)
+    clock_hz: Hertz | None = None
+    array_rows: PositiveInt | None = None
+    array_cols: PositiveInt | None = None
+    local_sram_bytes: Bytes | None = Field(default=None, description="on-chip buffer per unit")
+    kernel_launch_overhead_s: Seconds = Field(
+        default=0.0, description="fixed cost per kernel in the `kernel` execution model"
+    )
+    vector_flops_per_s: FlopsPerS | None = Field(
+        default=None, description="non-matrix throughput (norms, softmax, elementwise)"
+    )
+    idle_power_w: float = Field(default=0.0, ge=0)
+    energy_j_per_flop: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _array_dims(self) -> ComputeUnit:
+        if (self.array_rows is None) != (self.array_cols is None):
+            raise ValueError("array_rows and array_cols are given together or not at all")
+        return self
+
+    def peak(self, dtype: str) -> float:
+        """Dense peak FLOP/s for ``dtype``; falls back to the nearest wider type it has.
+
+        Raises ``KeyError`` if the unit supports neither ``dtype`` nor a wider one.
+        """
+        if dtype in self.peak_flops_per_s:
+            return float(self.peak_flops_per_s[dtype])  # type: ignore[index]
+        fallbacks = {
+            "int4": ["int8", "fp8", "fp16", "bf16"],
+            "int8": ["fp8", "fp16", "bf16"],
+            "fp8": ["fp16", "bf16"],
+            "fp16": ["bf16", "tf32", "fp32"],
+            "bf16": ["fp16", "tf32", "fp32"],
+            "tf32": ["fp32"],
+            "fp32": [],
+        }
+        for alt in fallbacks.get(dtype, []):
+            if alt in self.peak_flops_per_s:
+                return float(self.peak_flops_per_s[alt])  # type: ignore[index]
+        raise KeyError(f"compute unit has no throughput for {dtype} (has {list(self.peak_flops_per_s)})")

@@ -1,0 +1,133 @@
+"""Memory tiers: SRAM, HBM, DDR, LPDDR, GDDR, CXL-attached memory, flash."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from hw_models.base import Spec
+from hw_models.flash import FlashGeometry
+from hw_models.units import Bytes, BytesPerS, Fraction, JoulesPerByte, Seconds
+
+TierKind = Literal["sram", "hbm", "ddr", "lpddr", "gddr", "cxl", "flash"]
+Scope = Literal["device", "host"]
+DRAM_KINDS: frozenset[str] = frozenset({"hbm", "ddr", "lpddr", "gddr", "cxl"})
+
+
+class DRAMAttachment(Spec):
+    """The DRAM devices a tier is built from: ``count`` x a DRAM preset.
+
+    ``data_rate_mtps`` overrides the preset's data rate where a product runs the
+    memory below the JEDEC maximum (H100's HBM3 at about 5.2 Gb/s per pin).
+    """
+
+    device: str = Field(min_length=1, description="name of a DRAM device preset")
+    count: PositiveInt = Field(description="devices (stacks, DIMMs, packages) in this tier")
+    data_rate_mtps: float | None = Field(default=None, gt=0)
+
+    @field_validator("device")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from hw_models.loader import dram_device_names, normalize_name
+
+        if normalize_name(v) not in dram_device_names():
+            raise ValueError(
+                f"unknown DRAM device {v!r} (known: {', '.join(sorted(dram_device_names()))})"
+            )
+        return v
+
+    @property
+    def peak_bandwidth_bytes_per_s(self) -> float:
+        """count x the device's peak, at ``data_rate_mtps`` if given."""
+        from hw_models.loader import load_dram_device
+
+        dev = load_dram_device(self.device)
+        scale = (self.data_rate_mtps / dev.data_rate_mtps) if self.data_rate_mtps else 1.0
+        return self.count * dev.peak_bandwidth_bytes_per_s * scale
+
+    @property
+    def capacity_bytes(self) -> float:
+        """count x the device's capacity."""
+        from hw_models.loader import load_dram_device
+
+        return self.count * load_dram_device(self.device).capacity_bytes
+
+
+class MemoryTier(Spec):
+    """One level of the memory hierarchy.
+
+    ``scope: device`` tiers exist once per device (HBM, on-chip SRAM);
+    ``scope: host`` tiers exist once per system (host DDR, an SSD, a CXL pool).
+    Bandwidths are peak figures from the datasheet; ``achievable_bandwidth_fraction``
+    scales them to what real kernels sustain.
+    """
+
+    kind: TierKind
+    scope: Scope = "device"
+    capacity_bytes: Bytes
+    read_bandwidth_bytes_per_s: BytesPerS
+    write_bandwidth_bytes_per_s: BytesPerS | None = Field(
+        default=None, description="defaults to the read bandwidth"
+    )
+    latency_s: Seconds = 0.0
+    read_energy_j_per_byte: JoulesPerByte = 0.0
+    write_energy_j_per_byte: JoulesPerByte | None = None
+    access_granularity_bytes: PositiveInt = 64
+    achievable_bandwidth_fraction: Fraction = 1.0
+    background_power_w: float = Field(default=0.0, ge=0)
+    dram: DRAMAttachment | None = None
+    flash: FlashGeometry | None = None
+    fidelity: Literal["bandwidth", "request"] = Field(
+        default="bandwidth", description="`request`: timing from the DRAM controller model"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> MemoryTier:
+        problems: list[str] = []
+        if self.dram is not None and self.kind not in DRAM_KINDS:
+            problems.append(f"dram: a {self.kind} tier cannot be built from DRAM devices")
+        if self.flash is not None and self.kind != "flash":
+            problems.append(f"flash: a {self.kind} tier cannot have a flash geometry")
+        if self.fidelity == "request" and self.dram is None:
+            problems.append("fidelity: `request` needs a `dram` attachment to simulate")
+        if self.dram is not None:
+            derived = self.dram.peak_bandwidth_bytes_per_s
+            given = self.read_bandwidth_bytes_per_s
+            if abs(derived - given) > 0.05 * given:
+                problems.append(
+                    f"read_bandwidth_bytes_per_s = {given:.4g} disagrees by more than 5 % with "
+                    f"{self.dram.count} x {self.dram.device} = {derived:.4g} B/s"
+                )
+        if self.flash is not None:
+            peak = self.flash.peak_read_bandwidth_bytes_per_s
+            if self.read_bandwidth_bytes_per_s > 1.05 * peak:
+                problems.append(
+                    f"read_bandwidth_bytes_per_s = {self.read_bandwidth_bytes_per_s:.4g} exceeds "
+                    f"the flash geometry's peak {peak:.4g} B/s"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def write_bandwidth(self) -> float:
+        """Write bandwidth in B/s (read bandwidth if not given)."""
+        return float(self.write_bandwidth_bytes_per_s or self.read_bandwidth_bytes_per_s)
+
+    @property
+    def write_energy(self) -> float:
+        """Write energy in J/B (read energy if not given)."""
+        if self.write_energy_j_per_byte is None:
+            return self.read_energy_j_per_byte
+        return self.write_energy_j_per_byte
+
+    @property
+    def effective_read_bandwidth_bytes_per_s(self) -> float:
+        """Read bandwidth after the achievable fraction."""
+        return self.read_bandwidth_bytes_per_s * self.achievable_bandwidth_fraction
+
+    @property
+    def effective_write_bandwidth_bytes_per_s(self) -> float:
+        """Write bandwidth after the achievable fraction."""
+        return self.write_bandwidth * self.achievable_bandwidth_fraction

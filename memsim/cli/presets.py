@@ -1,0 +1,48 @@
+"""``memsim presets``: list shipped system, DRAM-device and model presets."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Any
+
+from hw_models import dram_device_names, load_dram_device, load_system, system_names
+from memsim.cli._output import add_format_option, print_json, print_table
+
+
+def _model_names() -> list[str]:
+    try:
+        mod = importlib.import_module("workloads")
+    except ImportError:  # pragma: no cover
+        return []
+    names = getattr(mod, "model_names", None)
+    return list(names()) if callable(names) else []
+
+
+def run(args: argparse.Namespace) -> int:
+    """List presets."""
+    systems = {n: load_system(n).description for n in system_names()}
+    drams = {}
+    for n in sorted(dram_device_names()):
+        dev = load_dram_device(n)
+        drams[n] = f"{dev.standard} {dev.data_rate_mtps:g} MT/s, {dev.peak_bandwidth_bytes_per_s / 1e9:.1f} GB/s"
+    models = _model_names()
+    if args.format == "json":
+        out: dict[str, Any] = {"systems": systems, "dram_devices": drams, "models": models}
+        print_json(out)
+        return 0
+    print("Systems")
+    print_table(sorted(systems.items()), ["name", "description"])
+    print("\nDRAM devices")
+    print_table(sorted(drams.items()), ["name", "standard, peak"])
+    if models:
+        print("\nModels")
+        print_table([[m] for m in models], ["name"])
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``presets``."""
+    p = sub.add_parser("presets", help="list shipped system, DRAM device and model presets")
+    add_format_option(p)
+    p.set_defaults(func=run)

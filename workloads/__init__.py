@@ -1,0 +1,1 @@
+"""LLM work as op graphs."""
