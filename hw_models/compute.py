@@ -60,7 +60,7 @@ class ComputeUnit(Spec):
         Raises ``KeyError`` if the unit supports neither ``dtype`` nor a wider one.
         """
         if dtype in self.peak_flops_per_s:
-            return float(self.peak_flops_per_s[dtype])  # type: ignore[index]
+            return float(self.peak_flops_per_s[dtype])
         fallbacks = {
             "int4": ["int8", "fp8", "fp16", "bf16"],
             "int8": ["fp8", "fp16", "bf16"],
@@ -72,5 +72,7 @@ class ComputeUnit(Spec):
         }
         for alt in fallbacks.get(dtype, []):
             if alt in self.peak_flops_per_s:
-                return float(self.peak_flops_per_s[alt])  # type: ignore[index]
-        raise KeyError(f"compute unit has no throughput for {dtype} (has {list(self.peak_flops_per_s)})")
+                return float(self.peak_flops_per_s[alt])
+        raise KeyError(
+            f"compute unit has no throughput for {dtype} (has {list(self.peak_flops_per_s)})"
+        )

@@ -20,7 +20,9 @@ from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_
 from hw_models.base import Source, Spec
 from hw_models.units import BytesPerS
 
-DRAMStandard = Literal["DDR4", "DDR5", "LPDDR4", "LPDDR5", "HBM2", "HBM2E", "HBM3", "HBM3E", "GDDR6"]
+DRAMStandard = Literal[
+    "DDR4", "DDR5", "LPDDR4", "LPDDR5", "HBM2", "HBM2E", "HBM3", "HBM3E", "GDDR6"
+]
 
 
 class DRAMOrganization(Spec):

@@ -112,7 +112,11 @@ def _resolve(path_or_name: str | Path, directory: Path, kind: str) -> Path:
     key = normalize_name(str(path_or_name))
     if key not in files:
         raise SpecError(
-            [Problem("", f"unknown {kind} preset {str(path_or_name)!r} (known: {', '.join(files)})")]
+            [
+                Problem(
+                    "", f"unknown {kind} preset {str(path_or_name)!r} (known: {', '.join(files)})"
+                )
+            ]
         )
     return files[key]
 
@@ -121,7 +125,9 @@ def _validate_system(data: Any, dup_problems: list[Problem], source: str) -> Sys
     problems = list(dup_problems)
     if not isinstance(data, dict):
         found = "an empty file" if data is None else type(data).__name__
-        raise SpecError(problems + [Problem("", f"expected a mapping, found {found}")], source=source)
+        raise SpecError(
+            [*problems, Problem("", f"expected a mapping, found {found}")], source=source
+        )
     raw_links = link_problems(data.get("tiers"), data.get("links"))
     problems += raw_links
     try:

@@ -101,7 +101,10 @@ class System(Spec):
         """Tier names, fastest (highest read bandwidth) first; device tiers before host."""
         return sorted(
             self.tiers,
-            key=lambda t: (self.tiers[t].scope != "device", -self.tiers[t].read_bandwidth_bytes_per_s),
+            key=lambda t: (
+                self.tiers[t].scope != "device",
+                -self.tiers[t].read_bandwidth_bytes_per_s,
+            ),
         )
 
     def main_compute(self, dtype: str = "bf16") -> str:

@@ -68,6 +68,8 @@ _UNITS: dict[str, tuple[UnitKind, float]] = {
     "bit": ("bits", 1.0),
     "B/s": ("bytes_per_s", 1.0),
     "Bps": ("bytes_per_s", 1.0),
+    "b/s": ("bytes_per_s", 0.125),
+    "bps": ("bytes_per_s", 0.125),
     "s": ("s", 1.0),
     "Hz": ("hz", 1.0),
     "FLOP/s": ("flops_per_s", 1.0),
@@ -123,8 +125,6 @@ def parse_quantity(value: object, kind: UnitKind) -> float:
         raise UnitError(f"unknown unit {symbol!r} in {value!r} (expected {kind})")
     found_kind, factor = parsed
     if kind == "bytes" and found_kind == "bits":
-        return number * factor / 8.0
-    if kind == "bytes_per_s" and symbol.endswith("b/s"):
         return number * factor / 8.0
     if found_kind != kind:
         raise UnitError(f"{value!r} is a quantity in {found_kind}, expected {kind}")

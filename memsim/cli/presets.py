@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     drams = {}
     for n in sorted(dram_device_names()):
         dev = load_dram_device(n)
-        drams[n] = f"{dev.standard} {dev.data_rate_mtps:g} MT/s, {dev.peak_bandwidth_bytes_per_s / 1e9:.1f} GB/s"
+        peak_gbps = dev.peak_bandwidth_bytes_per_s / 1e9
+        drams[n] = f"{dev.standard} {dev.data_rate_mtps:g} MT/s, {peak_gbps:.1f} GB/s"
     models = _model_names()
     if args.format == "json":
         out: dict[str, Any] = {"systems": systems, "dram_devices": drams, "models": models}

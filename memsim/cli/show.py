@@ -20,7 +20,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{s['name']}: {s['description']}")
     print(f"devices: {s['devices']}   spec hash: {s['spec_hash']}")
     print(f"\nCompute ({s['main_compute']}, per device)")
-    print_table([[d, fmt_si(v, "FLOP/s")] for d, v in s["peak_flops_per_s"].items()], ["dtype", "peak"])
+    print_table(
+        [[d, fmt_si(v, "FLOP/s")] for d, v in s["peak_flops_per_s"].items()], ["dtype", "peak"]
+    )
     print("\nTiers")
     rows = [
         [
@@ -34,11 +36,30 @@ def run(args: argparse.Namespace) -> int:
         ]
         for n, t in s["tiers"].items()
     ]
-    print_table(rows, ["tier", "kind", "scope", "capacity", "bandwidth", "latency", f"ridge ({s['ridge_point_dtype']} FLOP/B)"])
+    print_table(
+        rows,
+        [
+            "tier",
+            "kind",
+            "scope",
+            "capacity",
+            "bandwidth",
+            "latency",
+            f"ridge ({s['ridge_point_dtype']} FLOP/B)",
+        ],
+    )
     if s["links"]:
         print("\nLinks")
         print_table(
-            [[n, lk["kind"], " <-> ".join(lk["between"]), fmt_si(lk["bandwidth_bytes_per_s"], "B/s")] for n, lk in s["links"].items()],
+            [
+                [
+                    n,
+                    lk["kind"],
+                    " <-> ".join(lk["between"]),
+                    fmt_si(lk["bandwidth_bytes_per_s"], "B/s"),
+                ]
+                for n, lk in s["links"].items()
+            ],
             ["link", "kind", "between", "bandwidth"],
         )
     print("\nSources")
@@ -49,8 +70,12 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``show``."""
-    p = sub.add_parser("show", help="print a system (preset name or YAML file) with derived figures")
+    p = sub.add_parser(
+        "show", help="print a system (preset name or YAML file) with derived figures"
+    )
     p.add_argument("system", help="preset name (see `memsim presets`) or a YAML file")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="dotted override, repeatable")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="dotted override, repeatable"
+    )
     add_format_option(p)
     p.set_defaults(func=run)
