@@ -13,7 +13,12 @@ ReplacementPolicy = Literal["lru", "fifo", "random", "srrip"]
 
 
 class CacheSpec(Spec):
-    """A set-associative cache: capacity = sets x ways x line."""
+    """A set-associative cache: capacity = sets x ways x line.
+
+    ``write_back``/``write_allocate`` choose the write policy (write-back with
+    write-allocate by default; write-through and no-write-allocate otherwise).
+    ``policy`` names the replacement policy (``memsim.cache.replacement_policies``).
+    """
 
     capacity_bytes: Bytes
     line_bytes: PositiveInt = 64
@@ -25,6 +30,9 @@ class CacheSpec(Spec):
     energy_j_per_byte: JoulesPerByte = 0.0
     level: PositiveInt = Field(default=1, description="1 = closest to compute")
     backing_tier: str | None = Field(default=None, description="tier this cache sits in front of")
+    rrpv_bits: int = Field(
+        default=2, ge=1, le=7, description="SRRIP RRPV bits (M); insert at 2^M - 2"
+    )
 
     @model_validator(mode="after")
     def _geometry(self) -> CacheSpec:
