@@ -10,14 +10,16 @@ from hw_models.base import Spec
 from hw_models.units import Bytes, FlopsPerS, Hertz, Seconds
 
 ComputeKind = Literal["simt", "systolic", "dataflow", "cpu", "vector"]
-DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4"]
-DTYPES: tuple[DType, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+DType = Literal["fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4"]
+DTYPES: tuple[DType, ...] = ("fp32", "tf32", "bf16", "fp16", "fp8", "fp6", "fp4", "int8", "int4")
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0,
     "tf32": 4.0,
     "bf16": 2.0,
     "fp16": 2.0,
     "fp8": 1.0,
+    "fp6": 0.75,
+    "fp4": 0.5,
     "int8": 1.0,
     "int4": 0.5,
 }
@@ -62,6 +64,8 @@ class ComputeUnit(Spec):
         if dtype in self.peak_flops_per_s:
             return float(self.peak_flops_per_s[dtype])
         fallbacks = {
+            "fp4": ["fp6", "fp8", "fp16", "bf16"],
+            "fp6": ["fp8", "fp16", "bf16"],
             "int4": ["int8", "fp8", "fp16", "bf16"],
             "int8": ["fp8", "fp16", "bf16"],
             "fp8": ["fp16", "bf16"],

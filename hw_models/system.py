@@ -198,7 +198,10 @@ class System(Spec):
         main = self.main_compute("bf16") if self._supports("bf16") else next(iter(self.compute))
         unit = self.compute[main]
         peaks = {d: float(unit.peak_flops_per_s[d]) for d in DTYPES if d in unit.peak_flops_per_s}
-        ridge_dtype = "bf16" if "bf16" in peaks else max(peaks, key=lambda d: peaks[d])
+        # the ridge point is quoted for the usual training/inference type: bf16, else fp16
+        ridge_dtype = next((d for d in ("bf16", "fp16") if d in peaks), None)
+        if ridge_dtype is None:
+            ridge_dtype = max(peaks, key=lambda d: peaks[d])
         tiers: dict[str, dict[str, Any]] = {}
         for name, t in self.tiers.items():
             tiers[name] = {
