@@ -1,0 +1,468 @@
+"""Turn a schedule (group and DMA start/end times) into a :class:`SimResult`.
+
+Both fidelities produce a :class:`Schedule`; everything derived from it (per-op
+records, bounds, traffic, tier and link totals, energy, LLM metrics) is computed
+here once, so the two fidelities cannot disagree in their bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from memsim.compiled import FloatArray, IntArray
+from memsim.plan import Plan
+from memsim.result import LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Schedule:
+    """When each group and each DMA transfer ran, and the tiers' allocation events."""
+
+    group_t0: FloatArray
+    group_t1: FloatArray
+    fetch_t0: FloatArray
+    fetch_t1: FloatArray
+    wb_t0: FloatArray
+    wb_t1: FloatArray
+    occ_time: FloatArray
+    occ_tier: IntArray
+    occ_delta: FloatArray
+
+
+def occupancy_events(
+    plan: Plan,
+    group_t0: FloatArray,
+    group_t1: FloatArray,
+    fetch_t0: FloatArray,
+    wb_t1: FloatArray,
+) -> tuple[FloatArray, IntArray, FloatArray]:
+    """Allocation events (time, tier, +/- bytes), sorted by time with frees first.
+
+    Persistent tensors occupy their home tier from time 0; transient ones their
+    tier from the start of the group of their first use to the end of the group
+    of their last use; a staging buffer from its fetch's start to the end of its
+    segment (read-only data) or to the end of its write-back. Host tiers hold
+    the ``tp`` shards.
+    """
+    cg = plan.cg
+    mult = np.array(
+        [plan.tp if plan.system.tiers[t].scope == "host" else 1 for t in plan.tier_names], float
+    )
+    staged = np.zeros(len(cg.tensor_names), dtype=bool)
+    for name in plan.placement.staged:
+        staged[cg.tensor_index[name]] = True
+    times: list[FloatArray] = []
+    tiers: list[IntArray] = []
+    deltas: list[FloatArray] = []
+    pers = cg.t_persistent | staged
+    times.append(np.zeros(int(pers.sum())))
+    tiers.append(plan.tensor_home[pers])
+    deltas.append(cg.t_bytes[pers])
+    tr = ~pers & (cg.first_use >= 0)
+    if tr.any():
+        g0 = plan.op_group[cg.first_use[tr]]
+        g1 = plan.op_group[cg.last_use[tr]]
+        times += [group_t0[g0], group_t1[g1]]
+        tiers += [plan.tensor_tier[tr], plan.tensor_tier[tr]]
+        deltas += [cg.t_bytes[tr], -cg.t_bytes[tr]]
+    for j, job in enumerate(plan.jobs):
+        held = list(job.fetch_tensors) + list(job.produce_tensors)
+        if not held:
+            continue
+        wb = set(job.writeback_tensors)
+        size = float(cg.t_bytes[held].sum())
+        kept = float(cg.t_bytes[list(wb)].sum()) if wb else 0.0
+        times.append(np.array([fetch_t0[j], group_t1[job.last_group]]))
+        tiers.append(np.array([job.stage_tier, job.stage_tier]))
+        deltas.append(np.array([size, -(size - kept)]))
+        if wb:
+            times.append(np.array([wb_t1[j]]))
+            tiers.append(np.array([job.stage_tier]))
+            deltas.append(np.array([-kept]))
+    t = np.concatenate(times) if times else np.zeros(0)
+    k = np.concatenate(tiers).astype(np.int64) if tiers else np.zeros(0, dtype=np.int64)
+    d = np.concatenate(deltas) if deltas else np.zeros(0)
+    d = d * mult[k]
+    order = np.lexsort((d > 0, t))
+    return t[order], k[order], d[order]
+
+
+def _bounds(plan: Plan) -> tuple[IntArray, list[str]]:
+    """Bound label code per op (kernel: its own terms; dataflow: its group's)."""
+    labels = ["compute", "overhead", "latency"]
+    res_label = []
+    for r in plan.resources:
+        lab = "compute" if r.kind == "compute" else r.label
+        if lab not in labels:
+            labels.append(lab)
+        res_label.append(labels.index(lab))
+    res_label_arr = np.asarray(res_label, dtype=np.int64)
+    if plan.execution == "kernel":
+        dem, lat, ovh = plan.op_demand, plan.op_latency, plan.op_overhead
+    else:
+        dem, lat, ovh = plan.group_demand, plan.group_latency, plan.group_overhead
+    if dem.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), labels
+    arg = dem.argmax(axis=1)
+    work = dem[np.arange(dem.shape[0]), arg]
+    code = res_label_arr[arg]
+    code = np.where(lat > work, 2, code)
+    code = np.where(ovh >= lat + work, 1, code)
+    if plan.execution != "kernel":
+        code = code[plan.op_group]
+    return code, labels
+
+
+def build_result(
+    plan: Plan, sched: Schedule, *, fidelity: str, seed: int, meta: Mapping[str, Any]
+) -> SimResult:
+    """The :class:`SimResult` of ``plan`` executed as ``sched``."""
+    from memsim import __version__
+
+    cg = plan.cg
+    system = plan.system
+    n = cg.n_ops
+    # ---- op times: a group's span shared by its ops in proportion to their solo work
+    solo = plan.op_latency + (plan.op_demand.max(axis=1) if n else np.zeros(0))
+    solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
+    if n:
+        g = plan.op_group
+        tot = np.bincount(g, weights=solo, minlength=plan.n_groups)
+        count = np.bincount(g, minlength=plan.n_groups).astype(float)
+        share = np.where(tot[g] > 0, solo / np.where(tot[g] > 0, tot[g], 1.0), 1.0 / count[g])
+        cum = np.cumsum(share)
+        first_cum = cum[plan.group_start] - share[plan.group_start]
+        frac1 = cum - first_cum[g]
+        frac0 = frac1 - share
+        span = sched.group_t1 - sched.group_t0
+        start = sched.group_t0[g] + frac0 * span[g]
+        end = sched.group_t0[g] + frac1 * span[g]
+        end[np.r_[plan.group_start[1:] - 1, n - 1]] = sched.group_t1
+    else:
+        start = end = np.zeros(0)
+    makespan = float(
+        max(
+            end.max(initial=0.0),
+            sched.fetch_t1.max(initial=0.0) if sched.fetch_t1.size else 0.0,
+            np.nanmax(sched.wb_t1, initial=0.0) if sched.wb_t1.size else 0.0,
+        )
+    )
+
+    tier_kind = [system.tiers[t].kind for t in plan.tier_names]
+    offchip_res = np.array(
+        [
+            r.kind == "tier" and tier_kind[plan.tier_names.index(r.label[5:])] != "sram"
+            for r in plan.resources
+        ]
+    )
+    off_read = plan.res_bytes_read[:, offchip_res].sum(axis=1) if n else np.zeros(0)
+    off_write = plan.res_bytes_written[:, offchip_res].sum(axis=1) if n else np.zeros(0)
+    moved = off_read + off_write
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intensity = np.where(moved > 0, cg.flops / np.where(moved > 0, moved, 1.0), np.inf)
+    code, labels = _bounds(plan)
+    unit_names = np.array([r.name.split(":", 1)[1] for r in plan.resources], dtype=object)
+    kinds = np.array(cg.kind_names, dtype=object)
+    phases = np.array(cg.phase_names, dtype=object)
+    dtypes = np.array(cg.dtype_names, dtype=object)
+    ops = {
+        "op": np.arange(n),
+        "name": np.array(cg.op_names, dtype=object),
+        "kind": kinds[cg.kind] if n else np.zeros(0, dtype=object),
+        "phase": phases[cg.phase] if n else np.zeros(0, dtype=object),
+        "layer": cg.layer,
+        "step": cg.step,
+        "stage": cg.stage,
+        "device": cg.stage,
+        "unit": unit_names[plan.op_unit] if n else np.zeros(0, dtype=object),
+        "dtype": dtypes[cg.dtype] if n else np.zeros(0, dtype=object),
+        "start_s": start,
+        "end_s": end,
+        "duration_s": end - start,
+        "flops": cg.flops,
+        "bytes_read": off_read,
+        "bytes_written": off_write,
+        "intensity_flop_per_byte": intensity,
+        "bound": np.array(labels, dtype=object)[code] if n else np.zeros(0, dtype=object),
+    }
+    for arr in ops.values():
+        arr.setflags(write=False)
+
+    # ---- traffic (op, resource) rows aggregated per resource label
+    labels_res = [r.label for r in plan.resources]
+    io_res = [i for i, r in enumerate(plan.resources) if r.kind != "compute"]
+    uniq = sorted({labels_res[i] for i in io_res}, key=labels_res.index)
+    per_label_r = np.zeros((n, len(uniq)))
+    per_label_w = np.zeros((n, len(uniq)))
+    for i in io_res:
+        j = uniq.index(labels_res[i])
+        per_label_r[:, j] += plan.res_bytes_read[:, i]
+        per_label_w[:, j] += plan.res_bytes_written[:, i]
+    nz_op, nz_res = np.nonzero((per_label_r + per_label_w) > 0)
+    t_op = [nz_op]
+    t_res = [np.array(uniq, dtype=object)[nz_res]]
+    t_r = [per_label_r[nz_op, nz_res]]
+    t_w = [per_label_w[nz_op, nz_res]]
+
+    # ---- DMA transfers
+    transfers: list[Transfer] = []
+    dma_tier_r = np.zeros(len(plan.tier_names))
+    dma_tier_w = np.zeros(len(plan.tier_names))
+    dma_link = np.zeros(len(plan.link_names))
+    res_to_link = {r: li for li, ids in enumerate(plan.link_res) for r in ids}
+    dma_energy: dict[tuple[str, str, str], float] = {}
+    for j, job in enumerate(plan.jobs):
+        phase = cg.phase_names[cg.phase[plan.group_start[job.first_group]]]
+        for parts, t0, t1, engine, tensors in (
+            (job.fetch, sched.fetch_t0[j], sched.fetch_t1[j], "dma:prefetch", job.fetch_tensors),
+            (job.writeback, sched.wb_t0[j], sched.wb_t1[j], "dma:writeback", job.writeback_tensors),
+        ):
+            kind = cg.t_kind[tensors[0]] if tensors else "activation"
+            for route_id, nbytes in parts:
+                rt = plan.routes[route_id]
+                src, dst = plan.tier_names[rt.src], plan.tier_names[rt.dst]
+                label = f"{engine.split(':')[1]} seg {job.segment}"
+                transfers.append(
+                    Transfer(
+                        engine=engine,
+                        job=j,
+                        start_s=float(t0),
+                        end_s=float(t1),
+                        bytes=nbytes,
+                        src=src,
+                        dst=dst,
+                        phase=phase,
+                        label=label,
+                    )
+                )
+                dma_tier_r[rt.src] += nbytes
+                dma_tier_w[rt.dst] += nbytes
+                rows = [f"tier:{src}", f"tier:{dst}"]
+                t_op.append(np.array([-1, -1]))
+                t_res.append(np.array(rows, dtype=object))
+                t_r.append(np.array([nbytes, 0.0]))
+                t_w.append(np.array([0.0, nbytes]))
+                for r in rt.links:
+                    li = res_to_link[r]
+                    dma_link[li] += nbytes
+                    t_op.append(np.array([-1]))
+                    t_res.append(np.array([f"link:{plan.link_names[li]}"], dtype=object))
+                    t_r.append(np.array([0.0]))
+                    t_w.append(np.array([nbytes]))
+                    e = nbytes * system.links[plan.link_names[li]].energy_j_per_byte * plan.tp
+                    key = (f"link:{plan.link_names[li]}", kind, phase)
+                    dma_energy[key] = dma_energy.get(key, 0.0) + e
+                for tname, e in (
+                    (src, nbytes * system.tiers[src].read_energy_j_per_byte),
+                    (dst, nbytes * system.tiers[dst].write_energy),
+                ):
+                    key = (f"tier:{tname}", kind, phase)
+                    dma_energy[key] = dma_energy.get(key, 0.0) + e * plan.tp
+    traffic = {
+        "op": np.concatenate(t_op).astype(np.int64),
+        "resource": np.concatenate(t_res),
+        "bytes_read": np.concatenate(t_r),
+        "bytes_written": np.concatenate(t_w),
+    }
+
+    # ---- busy time per resource: ops' demand plus DMA demand
+    busy = plan.op_demand.sum(axis=0) if n else np.zeros(len(plan.resources))
+    for job in plan.jobs:
+        busy = busy + job.fetch_demand + job.writeback_demand
+
+    # ---- energy per (component, tensor kind, phase)
+    energy: dict[tuple[str, str, str], float] = dict(dma_energy)
+    n_ph = len(cg.phase_names)
+    kind_codes = {k: i for i, k in enumerate(sorted(set(cg.t_kind)))}
+    kind_list = sorted(kind_codes)
+    if cg.acc_op.size:
+        acc_kind = np.array([kind_codes[cg.t_kind[t]] for t in range(len(cg.tensor_names))])[
+            cg.acc_tensor
+        ]
+        acc_key = acc_kind * n_ph + cg.phase[cg.acc_op]
+        nkey = len(kind_list) * n_ph
+        for ti, tname in enumerate(plan.tier_names):
+            spec = system.tiers[tname]
+            sel = plan.acc_tier == ti
+            if not sel.any():
+                continue
+            e_acc = plan.acc_moved * np.where(
+                cg.acc_write, spec.write_energy, spec.read_energy_j_per_byte
+            )
+            per = np.bincount(acc_key[sel], weights=e_acc[sel], minlength=nkey) * plan.tp
+            by_bytes = (
+                np.bincount(acc_key[sel], weights=plan.acc_moved[sel], minlength=nkey) * plan.tp
+            )
+            for kk in np.flatnonzero(by_bytes):
+                comp = (f"tier:{tname}", kind_list[kk // n_ph], cg.phase_names[kk % n_ph])
+                energy[comp] = energy.get(comp, 0.0) + float(per[kk])
+                for li in plan.tier_links[ti]:
+                    lk = system.links[plan.link_names[li]]
+                    lc = (f"link:{plan.link_names[li]}", comp[1], comp[2])
+                    energy[lc] = energy.get(lc, 0.0) + float(by_bytes[kk]) * lk.energy_j_per_byte
+    coll = np.flatnonzero(cg.coll_bytes > 0)
+    for li, lname in enumerate(plan.link_names):
+        ids = list(plan.link_res[li])
+        for i in coll.tolist():
+            b = float(plan.res_bytes_written[i, ids].sum())
+            if b > 0:
+                comp = (f"link:{lname}", "collective", cg.phase_names[cg.phase[i]])
+                energy[comp] = (
+                    energy.get(comp, 0.0) + b * system.links[lname].energy_j_per_byte * plan.tp
+                )
+    for ui, uname in enumerate(system.compute):
+        unit = system.compute[uname]
+        sel = plan.op_unit == ui
+        if unit.energy_j_per_flop and sel.any():
+            per = np.bincount(cg.phase[sel], weights=cg.flops[sel], minlength=n_ph)
+            for p in np.flatnonzero(per):
+                comp = (f"compute:{uname}", "none", cg.phase_names[p])
+                energy[comp] = float(per[p]) * unit.energy_j_per_flop * plan.tp
+    static = sum(
+        t.background_power_w * (plan.tp if t.scope == "device" else 1)
+        for t in system.tiers.values()
+    ) + sum(u.idle_power_w * plan.tp for u in system.compute.values())
+    if static:
+        energy[("static", "none", "all")] = static * makespan
+    energy_rows = tuple((c, k, p, float(e)) for (c, k, p), e in energy.items() if e)
+
+    # ---- tiers, links, occupancy
+    occupancy = {}
+    peaks = np.zeros(len(plan.tier_names))
+    for ti, tname in enumerate(plan.tier_names):
+        sel = sched.occ_tier == ti
+        occupancy[tname] = stepwise(sched.occ_time[sel], sched.occ_delta[sel])
+        peaks[ti] = peak_of(sched.occ_time[sel], sched.occ_delta[sel])
+    tier_energy: dict[str, float] = {}
+    link_energy: dict[str, float] = {}
+    for (c, _k, _p), e in energy.items():
+        if c.startswith("tier:"):
+            tier_energy[c[5:]] = tier_energy.get(c[5:], 0.0) + e
+        elif c.startswith("link:"):
+            link_energy[c[5:]] = link_energy.get(c[5:], 0.0) + e
+    tiers = []
+    for ti, tname in enumerate(plan.tier_names):
+        spec = system.tiers[tname]
+        r = plan.tier_res[ti]
+        tiers.append(
+            TierStats(
+                tier=tname,
+                kind=spec.kind,
+                capacity_bytes=spec.capacity_bytes,
+                instances=system.tier_instances(tname),
+                bytes_read=float(plan.res_bytes_read[:, r].sum()) + dma_tier_r[ti],
+                bytes_written=float(plan.res_bytes_written[:, r].sum()) + dma_tier_w[ti],
+                busy_s=float(busy[r]),
+                peak_bytes=float(peaks[ti]),
+                energy_j=tier_energy.get(tname, 0.0),
+                peak_bandwidth_bytes_per_s=spec.read_bandwidth_bytes_per_s,
+            )
+        )
+    links = []
+    for li, lname in enumerate(plan.link_names):
+        ids = list(plan.link_res[li])
+        lk = system.links[lname]
+        nbytes = float(plan.res_bytes_read[:, ids].sum() + plan.res_bytes_written[:, ids].sum())
+        links.append(
+            LinkStats(
+                link=lname,
+                kind=lk.kind,
+                bytes=nbytes + float(dma_link[li]),
+                busy_s=float(busy[ids].max()),
+                energy_j=link_energy.get(lname, 0.0),
+                bandwidth_bytes_per_s=lk.bandwidth_bytes_per_s,
+            )
+        )
+
+    metrics = _llm_metrics(plan, ops, makespan, energy_rows, meta)
+    full_meta = {
+        "system": system.name,
+        "system_hash": system.spec_hash,
+        "model": meta.get("model"),
+        "graph_hash": cg.fingerprint,
+        "version": __version__,
+        "seed": seed,
+        "fidelity": fidelity,
+        "policy": plan.placement.policy,
+        "execution": plan.execution,
+        "devices": plan.tp,
+    }
+    return SimResult(
+        system=system,
+        graph_meta=dict(meta),
+        fidelity=fidelity,
+        execution=plan.execution,
+        policy=plan.placement.policy,
+        seed=seed,
+        version=__version__,
+        makespan_s=makespan,
+        ops=ops,
+        traffic=traffic,
+        tiers=tuple(tiers),
+        links=tuple(links),
+        occupancy=occupancy,
+        transfers=tuple(transfers),
+        energy=energy_rows,
+        metrics=metrics,
+        meta=full_meta,
+    )
+
+
+def _llm_metrics(
+    plan: Plan,
+    ops: Mapping[str, np.ndarray],
+    makespan: float,
+    energy_rows: tuple[tuple[str, str, str, float], ...],
+    meta: Mapping[str, Any],
+) -> dict[str, Any]:
+    cg = plan.cg
+    phase = ops["phase"]
+    end = ops["end_s"]
+    start = ops["start_s"]
+    pre = phase == "prefill"
+    dec = phase == "decode"
+    ttft = float(end[pre].max()) if pre.any() else None
+    tpot = None
+    if dec.any():
+        t0 = ttft if ttft is not None else float(start[dec].min())
+        steps = len(np.unique(ops["step"][dec]))
+        tpot = (float(end[dec].max()) - t0) / max(steps, 1)
+    batch = meta.get("batch")
+    gen = meta.get("gen_len")
+    tokens = meta.get("tokens")
+    if tokens is None and batch is not None and gen is not None:
+        tokens = batch * gen
+    tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
+    dur = ops["duration_s"]
+    by_bound: dict[str, float] = {}
+    for lab, d in zip(ops["bound"].tolist(), dur.tolist(), strict=True):
+        by_bound[lab] = by_bound.get(lab, 0.0) + d
+    bottleneck = max(by_bound, key=lambda k: by_bound[k]) if by_bound else None
+    dtype = str(
+        meta.get("dtype")
+        or (cg.dtype_names[np.bincount(cg.dtype).argmax()] if cg.n_ops else "bf16")
+    )
+    try:
+        peak = plan.system.peak_flops_per_s(dtype)
+    except KeyError:
+        peak = float("nan")
+    flops = float(cg.flops.sum())
+    offchip = float(ops["bytes_read"].sum() + ops["bytes_written"].sum())
+    total_energy = float(sum(e for *_, e in energy_rows))
+    return {
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "tokens_per_s": tokens_per_s,
+        "energy_j": total_energy,
+        "bottleneck": bottleneck,
+        "bound_time_s": by_bound,
+        "mfu": flops / (makespan * peak) if makespan > 0 else None,
+        "achieved_bandwidth_bytes_per_s": offchip / makespan if makespan > 0 else None,
+        "flops": flops * plan.tp,
+        "offchip_bytes": offchip,
+        "energy_per_token_j": total_energy / tokens if tokens else None,
+    }

@@ -1,0 +1,184 @@
+"""The event-driven executor: one simpy process per lane (device / pipeline stage).
+
+Each lane runs its groups in order. A group waits for the groups it depends on
+and for the DMA prefetch of its segment, allocates its transient tensors in
+their tiers' pools, runs, frees what dies with it and hands finished segments
+to the write-back engine.
+
+Speed: where nothing can run concurrently (one lane, no DMA), a group's
+duration is exactly its solo duration, so the lane simply waits
+``env.timeout(duration)`` (one simpy event per group). Otherwise each group is
+a flow in the processor-sharing :class:`~memsim.engine.channel.Fabric`, then
+waits ``max(overhead - work, latency)``, which equals the solo duration
+``max(overhead, latency + work)`` when it runs alone.
+
+SPMD tensor parallelism: the graph is one device's shard and every device runs
+the same shard at the same time, so one device is simulated; collectives are
+costed as ring algorithms over the device link inside their op's demand, and
+the barrier they imply is free because all devices arrive together. Host
+tiers shared by the ``tp`` devices carry ``tp`` x the shard's demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import numpy as np
+import simpy
+
+from memsim.assemble import Schedule
+from memsim.compiled import FloatArray
+from memsim.engine.channel import Fabric
+from memsim.engine.dma import DMAEngines
+from memsim.engine.pool import Pool
+from memsim.plan import Plan
+
+
+def _transient_events(
+    plan: Plan,
+) -> tuple[dict[int, list[tuple[int, float]]], dict[int, list[tuple[int, float]]]]:
+    cg = plan.cg
+    staged = np.zeros(len(cg.tensor_names), dtype=bool)
+    for name in plan.placement.staged:
+        staged[cg.tensor_index[name]] = True
+    tr = np.flatnonzero(~cg.t_persistent & ~staged & (cg.first_use >= 0))
+    mult = np.array(
+        [plan.tp if plan.system.tiers[t].scope == "host" else 1 for t in plan.tier_names], float
+    )
+    allocs: dict[int, list[tuple[int, float]]] = {}
+    frees: dict[int, list[tuple[int, float]]] = {}
+    g0 = plan.op_group[cg.first_use[tr]].tolist()
+    g1 = plan.op_group[cg.last_use[tr]].tolist()
+    tiers = plan.tensor_tier[tr].tolist()
+    sizes = (cg.t_bytes[tr] * mult[plan.tensor_tier[tr]]).tolist()
+    for a, b, t, s in zip(g0, g1, tiers, sizes, strict=True):
+        allocs.setdefault(a, []).append((t, s))
+        frees.setdefault(b, []).append((t, s))
+    return allocs, frees
+
+
+def schedule_event(plan: Plan) -> Schedule:
+    """Run ``plan`` in a fresh simpy environment; returns the observed schedule."""
+    env = simpy.Environment()
+    fabric = Fabric(env)
+    n_g = plan.n_groups
+    lanes = sorted(set(plan.group_lane.tolist())) or [0]
+    multi_lane = len(lanes) > 1
+    device_res = _device_resources(plan)
+
+    def key(lane: int, r: int) -> Any:
+        return (lane, r) if (multi_lane and device_res[r]) else r
+
+    def demand_of(vec: FloatArray, lane: int = 0) -> list[tuple[Any, float]]:
+        nz = np.flatnonzero(vec)
+        return [(key(lane, int(r)), float(vec[r])) for r in nz]
+
+    pools = []
+    for t in plan.tier_names:
+        spec = plan.system.tiers[t]
+        inst = len(lanes) if spec.scope == "device" else 1
+        pools.append(Pool(env, t, spec.capacity_bytes * inst))
+    # persistent data (and home copies of streamed data) from time 0
+    cg = plan.cg
+    staged = np.zeros(len(cg.tensor_names), dtype=bool)
+    for name in plan.placement.staged:
+        staged[cg.tensor_index[name]] = True
+    pers = cg.t_persistent | staged
+    mult = [plan.tp if plan.system.tiers[t].scope == "host" else 1 for t in plan.tier_names]
+    per_tier = np.bincount(plan.tensor_home[pers], weights=cg.t_bytes[pers], minlength=len(pools))
+    for ti, b in enumerate(per_tier.tolist()):
+        pools[ti].alloc(b * mult[ti])
+
+    dma = DMAEngines(env, plan, fabric, pools, lambda v: demand_of(v, 0))
+    allocs, frees = _transient_events(plan)
+    jobs_at: dict[int, list[int]] = {}
+    jobs_end: dict[int, list[int]] = {}
+    for j, job in enumerate(plan.jobs):
+        jobs_at.setdefault(job.first_group, []).append(j)
+        jobs_end.setdefault(job.last_group, []).append(j)
+    t0 = np.zeros(n_g)
+    t1 = np.zeros(n_g)
+    fast = not plan.jobs and not multi_lane
+    needed = {d for deps in plan.group_deps for d in deps}
+    done = {g: env.event() for g in needed}
+
+    def lane_proc(lane: int, groups: list[int]) -> Generator[simpy.Event, Any, None]:
+        dur = plan.group_duration.tolist()
+        lat = plan.group_latency.tolist()
+        ovh = plan.group_overhead.tolist()
+        gdem = plan.group_demand
+        deps = plan.group_deps
+        for g in groups:
+            if deps:
+                for d in deps[g]:
+                    ev = done[d]
+                    if not ev.triggered:
+                        yield ev
+            for j in jobs_at.get(g, ()):
+                ready = dma.arrive(j)
+                if not ready.triggered:
+                    yield ready
+            for ti, b in allocs.get(g, ()):
+                pools[ti].alloc(b)
+            t0[g] = env.now
+            if fast:
+                yield env.timeout(dur[g])
+            else:
+                w0 = env.now
+                yield fabric.transfer(demand_of(gdem[g], lane))
+                extra = max(ovh[g] - (env.now - w0), lat[g])
+                if extra > 0:
+                    yield env.timeout(extra)
+            t1[g] = env.now
+            for ti, b in frees.get(g, ()):
+                pools[ti].free(b)
+            for j in jobs_end.get(g, ()):
+                dma.segment_end(j)
+            if g in done:
+                done[g].succeed()
+
+    lane_groups: dict[int, list[int]] = {ln: [] for ln in lanes}
+    for g, ln in enumerate(plan.group_lane.tolist()):
+        lane_groups[ln].append(g)
+    for ln in lanes:
+        env.process(lane_proc(ln, lane_groups[ln]))
+    env.run()
+    times: list[float] = []
+    tiers: list[int] = []
+    deltas: list[float] = []
+    for ti, p in enumerate(pools):
+        times += p.times
+        tiers += [ti] * len(p.times)
+        deltas += p.deltas
+    t_arr = np.asarray(times, dtype=float)
+    k_arr = np.asarray(tiers, dtype=np.int64)
+    d_arr = np.asarray(deltas, dtype=float)
+    order = np.argsort(t_arr, kind="stable")  # per tier, recorded order is kept
+    return Schedule(
+        group_t0=t0,
+        group_t1=t1,
+        fetch_t0=dma.fetch_t0,
+        fetch_t1=dma.fetch_t1,
+        wb_t0=dma.wb_t0,
+        wb_t1=dma.wb_t1,
+        occ_time=t_arr[order],
+        occ_tier=k_arr[order],
+        occ_delta=d_arr[order],
+    )
+
+
+def _device_resources(plan: Plan) -> list[bool]:
+    """Whether each resource exists once per device (else shared by all devices)."""
+    out = []
+    sys_ = plan.system
+    for r in plan.resources:
+        if r.kind == "compute":
+            out.append(True)
+        elif r.kind == "tier":
+            out.append(sys_.tiers[r.label[5:]].scope == "device")
+        else:
+            name = r.label[5:]
+            a, b = sys_.links[name].between
+            out.append(sys_.tiers[a].scope == "device" or sys_.tiers[b].scope == "device")
+    return out

@@ -1,0 +1,47 @@
+"""Placement and offload policies, registered by name.
+
+>>> from memsim.policies import make_policy, policy_names
+>>> policy_names()
+['activation_swap', 'explicit', 'fastest_fit', 'from_file', 'kv_offload', 'stream_weights']
+>>> policy = make_policy("stream_weights", prefetch_depth=2)
+"""
+
+from memsim.policies.base import (
+    POLICIES,
+    CapacityError,
+    Placement,
+    Policy,
+    check_capacity,
+    graph_tp,
+    make_policy,
+    placeable_tiers,
+    policy_names,
+)
+from memsim.policies.builtin import (
+    ActivationSwap,
+    Explicit,
+    FastestFit,
+    FromFile,
+    KVOffload,
+    StreamWeights,
+    read_placement_file,
+)
+
+__all__ = [
+    "POLICIES",
+    "ActivationSwap",
+    "CapacityError",
+    "Explicit",
+    "FastestFit",
+    "FromFile",
+    "KVOffload",
+    "Placement",
+    "Policy",
+    "StreamWeights",
+    "check_capacity",
+    "graph_tp",
+    "make_policy",
+    "placeable_tiers",
+    "policy_names",
+    "read_placement_file",
+]

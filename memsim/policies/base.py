@@ -1,0 +1,210 @@
+"""Placement: which tier each tensor lives in, and which tensors are streamed.
+
+A :class:`Placement` maps every tensor name to its *home* tier. A tensor in
+``staged`` is streamed: it lives in its home tier (DDR, flash) and a DMA engine
+copies it into the staging tier (HBM) before the ops that use it, ``prefetch_depth``
+segments (layers) ahead; ops then access the staged copy. Tensors written in
+one segment and read in a later one are written back to their home tier.
+
+Capacity rules (shared by every policy, checked by :func:`check_capacity`):
+persistent tensors (weights, KV cache, optimizer state) occupy their home tier
+for the whole run; transient tensors (activations, logits, gradients, inputs)
+occupy it from their first to their last access; the staging tier reserves
+``(prefetch_depth + 1)`` x the largest segment's staged bytes. Device-scope tiers
+hold one device's shard; a host-scope tier holds the shards of all ``tp`` devices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Protocol
+
+import numpy as np
+
+from hw_models import System
+from hw_models.errors import Problem, SpecError
+from hw_models.units import fmt_bytes
+from memsim.compiled import compile_graph, segment_max_bytes, transient_peak
+from memsim.registry import Registry
+from workloads.graph import Graph
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+class CapacityError(SpecError):
+    """Tensors do not fit: names the tier and the shortfall in bytes."""
+
+    def __init__(
+        self,
+        problems: Iterable[Problem | str],
+        *,
+        tier: str,
+        shortfall_bytes: float,
+        source: str | None = None,
+    ) -> None:
+        super().__init__(problems, source=source)
+        self.tier = tier
+        self.shortfall_bytes = shortfall_bytes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Placement:
+    """Home tier of every tensor, plus the streamed ones and their staging tier."""
+
+    home: Mapping[str, str]
+    staged: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    prefetch_depth: int = 1
+    policy: str = "explicit"
+
+    def tier_of(self, tensor: str) -> str:
+        """The tier ops access ``tensor`` in (the staging tier if streamed)."""
+        return self.staged.get(tensor) or self.home[tensor]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain mapping, the format :func:`memsim.policies.from_file` reads back."""
+        placement: dict[str, str] = {}
+        for name, tier in self.home.items():
+            stage = self.staged.get(name)
+            placement[name] = f"{tier}->{stage}" if stage else tier
+        return {
+            "policy": self.policy,
+            "prefetch_depth": self.prefetch_depth,
+            "placement": placement,
+        }
+
+
+class Policy(Protocol):
+    """Anything that places a graph on a system."""
+
+    @property
+    def name(self) -> str:
+        """The registered name."""
+        ...
+
+    def place(self, system: System, graph: Graph) -> Placement:
+        """A :class:`Placement` of every tensor of ``graph`` on ``system``."""
+        ...
+
+
+POLICIES: Registry[Policy] = Registry("placement policy")
+
+
+def policy_names() -> list[str]:
+    """Names of the registered placement policies."""
+    return POLICIES.names()
+
+
+def make_policy(name: str, /, **options: Any) -> Policy:
+    """The policy registered as ``name``, configured with ``options``."""
+    return POLICIES.create(name, path="policy", **options)
+
+
+# ---- helpers shared by the policies ---------------------------------------------------
+
+
+def graph_tp(graph: Graph) -> int:
+    """Devices one shard stands for: ``graph.meta['tp']`` or the largest collective group."""
+    return compile_graph(graph).tp
+
+
+def placeable_tiers(system: System, *, include_sram: bool = False) -> list[str]:
+    """Tier names a policy may put tensors in, fastest first.
+
+    On-chip SRAM is excluded unless asked for: on GPUs it is a cache managed by
+    the kernels, and the ``dataflow`` model keeps intermediates there itself.
+    """
+    return [t for t in system.tiers_by_speed() if include_sram or system.tiers[t].kind != "sram"]
+
+
+def tier_budget(system: System, tier: str, *, tp: int) -> float:
+    """Bytes of one shard's data a tier can hold (a host tier is shared by ``tp`` shards)."""
+    spec = system.tier(tier)
+    return spec.capacity_bytes if spec.scope == "device" else spec.capacity_bytes / tp
+
+
+def check_tier(system: System, tier: str, *, path: str) -> str:
+    """``tier`` if the system has it, else :class:`SpecError` listing the known tiers."""
+    if tier not in system.tiers:
+        raise SpecError(
+            [Problem(path, f"unknown tier {tier!r} (known: {', '.join(system.tiers)})")]
+        )
+    return tier
+
+
+def _mask(graph: Graph, names: Iterable[str]) -> np.ndarray:
+    cg = compile_graph(graph)
+    mask = np.zeros(len(cg.tensor_names), dtype=bool)
+    idx = [cg.tensor_index[n] for n in names]
+    if idx:
+        mask[np.asarray(idx)] = True
+    return mask
+
+
+def transient_peak_bytes(graph: Graph, names: Iterable[str]) -> float:
+    """Largest sum of the given transient tensors alive at once (first to last access)."""
+    return transient_peak(compile_graph(graph), _mask(graph, names))
+
+
+def staging_reserve_bytes(graph: Graph, staged: Iterable[str], *, prefetch_depth: int) -> float:
+    """``(prefetch_depth + 1)`` x the largest staged bytes one segment (run of ops) uses."""
+    return (prefetch_depth + 1) * segment_max_bytes(compile_graph(graph), _mask(graph, staged))
+
+
+def tier_demand(system: System, graph: Graph, placement: Placement) -> dict[str, float]:
+    """Bytes each tier must hold at its peak under ``placement`` (one shard)."""
+    demand = dict.fromkeys(system.tiers, 0.0)
+    transient: dict[str, list[str]] = {}
+    for name, tier in placement.home.items():
+        t = graph.tensors[name]
+        if name in placement.staged and not t.persistent:
+            continue  # a swapped activation lives only in its home tier's copy + staging
+        if t.persistent or name in placement.staged:
+            demand[tier] += t.bytes
+        else:
+            transient.setdefault(tier, []).append(name)
+    swapped = [n for n in placement.staged if not graph.tensors[n].persistent]
+    for n in swapped:
+        demand[placement.home[n]] += graph.tensors[n].bytes
+    for tier, names in transient.items():
+        demand[tier] += transient_peak_bytes(graph, names)
+    by_stage: dict[str, list[str]] = {}
+    for name, stage in placement.staged.items():
+        by_stage.setdefault(stage, []).append(name)
+    for stage, names in by_stage.items():
+        demand[stage] += staging_reserve_bytes(
+            graph, names, prefetch_depth=placement.prefetch_depth
+        )
+    return demand
+
+
+def check_capacity(system: System, graph: Graph, placement: Placement) -> None:
+    """Raise :class:`CapacityError` naming the tier and the shortfall if anything overflows."""
+    missing = [n for n in graph.tensors if n not in placement.home]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise SpecError(
+            [Problem("placement", f"no tier for tensors {', '.join(missing[:3])}{more}")]
+        )
+    tp = graph_tp(graph)
+    for tier, need in tier_demand(system, graph, placement).items():
+        budget = tier_budget(system, tier, tp=tp)
+        if need > budget * (1 + 1e-12):
+            short = need - budget
+            shared = (
+                f" (host tier shared by {tp} devices)"
+                if budget != system.tier(tier).capacity_bytes
+                else ""
+            )
+            raise CapacityError(
+                [
+                    Problem(
+                        f"tiers.{tier}.capacity_bytes",
+                        f"placement ({placement.policy}) needs {fmt_bytes(need)} in {tier} but "
+                        f"it holds {fmt_bytes(budget)}{shared}: short by {fmt_bytes(short)}",
+                    )
+                ],
+                tier=tier,
+                shortfall_bytes=short,
+            )
