@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from hw_models.base import Spec
 from hw_models.units import Bytes, JoulesPerByte, Seconds
@@ -42,9 +42,14 @@ class CacheSpec(Spec):
                 f"capacity_bytes = {self.capacity_bytes:g} is not a multiple of "
                 f"line_bytes x ways = {block}"
             )
-        if self.line_bytes & (self.line_bytes - 1):
-            raise ValueError(f"line_bytes = {self.line_bytes} must be a power of two")
         return self
+
+    @field_validator("line_bytes")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"line_bytes = {v} must be a power of two")
+        return v
 
     @property
     def sets(self) -> int:
