@@ -344,6 +344,7 @@ _SUFFIX_UNITS = (
     ("_hz", "Hz"),
     ("_j", "J"),
     ("_w", "W"),
+    ("_per_s", "1/s"),
     ("_s", "s"),
 )
 
@@ -356,9 +357,8 @@ def column_label(column: str) -> str:
     """
     for suffix, unit in _SUFFIX_UNITS:
         if column.endswith(suffix) and len(column) > len(suffix):
-            return f"{column[: -len(suffix)].replace('_', ' ')} ({unit})"
-    if column.endswith("_per_s") and len(column) > len("_per_s"):
-        return f"{column[: -len('_per_s')].replace('_', ' ')}/s"
+            name = column[: -len(suffix)].replace("_", " ")
+            return f"{name}/s" if suffix == "_per_s" else f"{name} ({unit})"
     return column.replace("_", " ")
 
 
@@ -367,4 +367,4 @@ def column_unit(column: str) -> str:
     for suffix, unit in _SUFFIX_UNITS:
         if column.endswith(suffix):
             return unit
-    return "1/s" if column.endswith("_per_s") else ""
+    return ""

@@ -44,9 +44,8 @@ def _system(name: str, overrides: list[str] | None) -> Any:
 def simulate_tables(args: argparse.Namespace, system_name: str) -> Any:
     """Run ``--model`` on ``system_name`` through the public API; RunTables of the result."""
     try:
-        memsim = importlib.import_module("memsim")
+        simulate = importlib.import_module("memsim.simulate").simulate
         workloads = importlib.import_module("workloads")
-        simulate = memsim.simulate
         generate, load_model = workloads.generate, workloads.load_model
     except (ImportError, AttributeError) as err:
         raise SpecError([Problem("--model", f"simulation is not available here ({err})")]) from None
