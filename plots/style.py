@@ -133,7 +133,9 @@ TENSOR_LOOKS: Mapping[str, Look] = {
 
 DTYPE_LOOKS: Mapping[str, Look] = {
     "fp32": Look(color=BLACK, hatch="", linestyle=":", marker="", label="FP32"),
-    "tf32": Look(color=BLACK, hatch="", linestyle=(0, (1.0, 2.0)), marker="", label="TF32"),
+    "tf32": Look(
+        color=BLACK, hatch="", linestyle=(0, (3.0, 1.0, 1.0, 1.0)), marker="", label="TF32"
+    ),
     "bf16": Look(color=BLACK, hatch="", linestyle="-", marker="", label="BF16"),
     "fp16": Look(color=BLACK, hatch="", linestyle=(0, (8.0, 1.0)), marker="", label="FP16"),
     "fp8": Look(color=BLACK, hatch="", linestyle="--", marker="", label="FP8"),
