@@ -69,7 +69,7 @@ def run(
                 break
         if way >= 0:
             counts[HITS] += 1
-            hit_out[i] = 1
+            hit_out[i] = True
             if policy == LRU:
                 tick += 1
                 meta[s, way] = tick
@@ -84,7 +84,7 @@ def run(
                     n_out += 1
                     counts[WRITE_THROUGHS] += 1
             continue
-        hit_out[i] = 0
+        hit_out[i] = False
         counts[MISSES] += 1
         if w:
             counts[WRITE_MISSES] += 1

@@ -178,7 +178,7 @@ class CacheSim:
         """Run byte ``addresses`` (reads unless ``is_write``) through this level."""
         addrs, writes = _as_arrays(addresses, is_write)
         n = addrs.size
-        hits = np.zeros(n, dtype=np.uint8)
+        hits = np.zeros(n, dtype=np.bool_)
         out_addr = np.empty(2 * n, dtype=np.int64)
         out_write = np.empty(2 * n, dtype=np.bool_)
         counts, n_out = kern.run(
@@ -201,10 +201,10 @@ class CacheSim:
         stats = self._stats(counts, n)
         self.stats = self.stats + stats
         return CacheResult(
-            hits=hits.astype(np.bool_),
+            hits=hits,
             stats=stats,
-            next_addresses=out_addr[:n_out].copy(),
-            next_is_write=out_write[:n_out].copy(),
+            next_addresses=out_addr[:n_out],
+            next_is_write=out_write[:n_out],
         )
 
     def contents(self) -> npt.NDArray[np.int64]:
