@@ -16,6 +16,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -74,9 +75,7 @@ def main() -> None:
     for size, qd, n in ((4096, 32, 200_000), (1048576, 32, 5000)):
         pages = n * -(-size // int(dev.geometry.page_bytes))
         t = _best(
-            lambda s=size, q=qd, k=n: simulate_flash_reads(
-                dev, request_bytes=s, queue_depth=q, requests=k
-            )
+            partial(simulate_flash_reads, dev, request_bytes=size, queue_depth=qd, requests=n)
         )
         speed.append(
             {
@@ -121,7 +120,7 @@ def main() -> None:
     out["simulator_speed"] = speed
     print("\nsimulator speed")
     for s in speed:
-        rate = s.get("pages_per_s", s.get("page_writes_per_s"))
+        rate = float(s.get("pages_per_s") or s.get("page_writes_per_s") or 0.0)
         print(
             f"  {s['kind']:9s} {s['request_bytes']:>8d} B x {s['requests']:>7d}: "
             f"{s['seconds']:.3f} s, {rate / 1e6:.2f} M pages/s"
