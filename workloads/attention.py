@@ -1,0 +1,246 @@
+"""Attention cost models, registered by name: what attention reads, writes and computes.
+
+* ``unfused`` — three kernels: ``S = Q Kᵀ`` (written off chip), ``P = softmax(S)``
+  (read and written), ``O = P V``. Off-chip bytes grow with ``Nq x Nk``. The full
+  score matrix is computed even where a causal mask zeroes it.
+* ``fused`` — FlashAttention (Dao et al. 2022, Algorithm 1): the outer loop walks
+  blocks of ``Bc = ceil(M / 4d)`` keys, the inner loop blocks of ``Br = min(Bc, d)``
+  queries; ``Q``, ``O`` and the softmax statistics ``l, m`` are re-read (and ``O, l,
+  m`` re-written) once per key block, ``K`` and ``V`` read once. With ``M`` the
+  on-chip buffer in elements this is Theorem 2's ``Θ(N² d² / M)``. Blocks wholly
+  above the causal diagonal are skipped.
+* ``fused_fa2`` — FlashAttention-2 (Dao 2023, Algorithm 1): the outer loop walks
+  query blocks, ``Q`` is read and ``O`` written once, ``K`` and ``V`` are re-read
+  per query block (only up to the diagonal when causal).
+
+``sram_bytes=None`` means an unbounded buffer: the fused models then move only
+the compulsory ``Q + K + V + O``. Query heads sharing a KV head (GQA/MQA) are
+packed into one block of ``group x Nq`` rows, position-major, as GQA kernels do,
+so K and V are read per KV head. FLOPs count the matrix products, ``4 d`` per
+(query, key) pair computed: all pairs for ``unfused``, the unmasked ones for the
+fused models.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from hw_models.errors import Problem, SpecError
+
+#: FLOPs per score element of the unfused softmax kernel: scale, mask, max, exp-sub, sum, divide
+SOFTMAX_FLOPS_PER_ELEMENT = 5.0
+#: bytes of one softmax statistic (fp32), two per query row (running max and sum)
+STAT_BYTES = 4.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttentionShape:
+    """One attention call: ``batch`` sequences, ``heads`` query and ``kv_heads`` KV heads.
+
+    ``q_len`` queries attend to ``kv_len`` keys; with ``causal`` query ``i`` sees keys
+    up to ``kv_len - q_len + i`` (queries are the last ``q_len`` positions).
+    ``act_bytes``/``kv_bytes`` are element sizes of Q/O and of K/V.
+    """
+
+    batch: int
+    heads: int
+    kv_heads: int
+    head_dim: int
+    q_len: int
+    kv_len: int
+    causal: bool = True
+    act_bytes: float = 2.0
+    kv_bytes: float = 2.0
+
+    @property
+    def group(self) -> int:
+        """Query heads per KV head."""
+        return self.heads // self.kv_heads
+
+    def pairs(self) -> float:
+        """(query, key) pairs not masked out, per head and sequence."""
+        if not self.causal:
+            return float(self.q_len) * self.kv_len
+        offset = self.kv_len - self.q_len
+        return float(self.q_len) * offset + self.q_len * (self.q_len + 1) / 2.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttentionTraffic:
+    """Off-chip bytes of one attention call, per operand, and its FLOPs."""
+
+    q_read: float
+    k_read: float
+    v_read: float
+    o_read: float
+    o_written: float
+    stats_read: float = 0.0
+    stats_written: float = 0.0
+    scores_written: float = 0.0
+    scores_read: float = 0.0
+    probs_written: float = 0.0
+    probs_read: float = 0.0
+    flops: float = 0.0
+    softmax_flops: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """Every byte read or written."""
+        return (
+            self.q_read
+            + self.k_read
+            + self.v_read
+            + self.o_read
+            + self.o_written
+            + self.stats_read
+            + self.stats_written
+            + self.scores_written
+            + self.scores_read
+            + self.probs_written
+            + self.probs_read
+        )
+
+
+def _matmul_flops(s: AttentionShape, pairs: float) -> float:
+    return 4.0 * s.head_dim * pairs * s.batch * s.heads
+
+
+def _compulsory(s: AttentionShape) -> AttentionTraffic:
+    q = s.batch * s.heads * s.q_len * s.head_dim * s.act_bytes
+    kv = s.batch * s.kv_heads * s.kv_len * s.head_dim * s.kv_bytes
+    return AttentionTraffic(
+        q_read=q, k_read=kv, v_read=kv, o_read=0.0, o_written=q, flops=_matmul_flops(s, s.pairs())
+    )
+
+
+def block_sizes(s: AttentionShape, sram_bytes: float) -> tuple[int, int]:
+    """FlashAttention's block sizes (Bc, Br) for ``sram_bytes`` on chip (Dao et al. 2022)."""
+    m_elems = sram_bytes / s.act_bytes
+    bc = math.ceil(m_elems / (4 * s.head_dim))
+    if bc < 1 or m_elems < 4 * s.head_dim:
+        raise SpecError(
+            [Problem("sram_bytes", f"{sram_bytes:g} B cannot hold one row each of Q, K, V, O")]
+        )
+    return bc, min(bc, s.head_dim)
+
+
+def _last_position(rows_end: int, s: AttentionShape) -> int:
+    # rows are position-major over the group: row r is query position r // group
+    return (rows_end - 1) // s.group + (s.kv_len - s.q_len)
+
+
+def fused_traffic(s: AttentionShape, sram_bytes: float | None) -> AttentionTraffic:
+    """FlashAttention (Algorithm 1) traffic: K, V once; Q, O, l, m once per key block."""
+    if sram_bytes is None:
+        return _compulsory(s)
+    bc, br = block_sizes(s, sram_bytes)
+    rows = s.group * s.q_len
+    tr, tc = math.ceil(rows / br), math.ceil(s.kv_len / bc)
+    # query rows read, summed over the key blocks that visit them: a query block takes
+    # part in key block j unless all its positions lie before the block's first key j * Bc
+    if not s.causal:
+        q_row_reads = float(rows) * tc
+    else:
+        q_row_reads = 0.0
+        for i in range(tr):
+            lo, hi = i * br, min(rows, (i + 1) * br)
+            visits = min(tc, _last_position(hi, s) // bc + 1)
+            q_row_reads += (hi - lo) * visits
+    d = s.head_dim
+    per_kv_head = s.batch * s.kv_heads
+    q_read = per_kv_head * q_row_reads * d * s.act_bytes
+    kv = per_kv_head * s.kv_len * d * s.kv_bytes
+    init_o = per_kv_head * rows * d * s.act_bytes
+    init_stats = per_kv_head * rows * 2 * STAT_BYTES
+    stats = per_kv_head * q_row_reads * 2 * STAT_BYTES
+    return AttentionTraffic(
+        q_read=q_read,
+        k_read=kv,
+        v_read=kv,
+        o_read=q_read,  # O_i is read wherever Q_i is
+        o_written=init_o + q_read,
+        stats_read=stats,
+        stats_written=init_stats + stats,
+        flops=_matmul_flops(s, s.pairs()),
+    )
+
+
+def fused_fa2_traffic(s: AttentionShape, sram_bytes: float | None) -> AttentionTraffic:
+    """FlashAttention-2 traffic: Q read and O written once; K, V once per query block."""
+    if sram_bytes is None:
+        return _compulsory(s)
+    bc, br = block_sizes(s, sram_bytes)
+    rows = s.group * s.q_len
+    tr = math.ceil(rows / br)
+    keys_read = 0.0
+    for i in range(tr):
+        hi = min(rows, (i + 1) * br)
+        needed = _last_position(hi, s) + 1 if s.causal else s.kv_len
+        keys_read += min(s.kv_len, math.ceil(needed / bc) * bc)
+    per_kv_head = s.batch * s.kv_heads
+    q = per_kv_head * rows * s.head_dim * s.act_bytes
+    kv = per_kv_head * keys_read * s.head_dim * s.kv_bytes
+    return AttentionTraffic(
+        q_read=q, k_read=kv, v_read=kv, o_read=0.0, o_written=q, flops=_matmul_flops(s, s.pairs())
+    )
+
+
+def unfused_traffic(s: AttentionShape, sram_bytes: float | None = None) -> AttentionTraffic:
+    """Unfused traffic: the ``Nq x Nk`` scores and probabilities go off chip and back."""
+    del sram_bytes  # kernels do not keep anything on chip between them
+    bh = s.batch * s.heads
+    q = bh * s.q_len * s.head_dim * s.act_bytes
+    # each query head's GEMM reads its KV head's K and V (a GQA group reads them group times)
+    kv = bh * s.kv_len * s.head_dim * s.kv_bytes
+    scores = bh * float(s.q_len) * s.kv_len * s.act_bytes
+    full = float(s.q_len) * s.kv_len
+    return AttentionTraffic(
+        q_read=q,
+        k_read=kv,
+        v_read=kv,
+        o_read=0.0,
+        o_written=q,
+        scores_written=scores,
+        scores_read=scores,
+        probs_written=scores,
+        probs_read=scores,
+        flops=_matmul_flops(s, full),
+        softmax_flops=SOFTMAX_FLOPS_PER_ELEMENT * bh * full,
+    )
+
+
+TrafficModel = Callable[[AttentionShape, float | None], AttentionTraffic]
+
+_MODELS: dict[str, TrafficModel] = {
+    "fused": fused_traffic,
+    "fused_fa2": fused_fa2_traffic,
+    "unfused": unfused_traffic,
+}
+#: Every registered attention model, by name.
+ATTENTION_MODELS: Mapping[str, TrafficModel] = MappingProxyType(_MODELS)
+
+
+def attention_names() -> tuple[str, ...]:
+    """Names of the registered attention models."""
+    return tuple(_MODELS)
+
+
+def register_attention(name: str, model: TrafficModel) -> None:
+    """Register an attention traffic model under ``name`` (an existing name is an error)."""
+    if name in _MODELS:
+        raise ValueError(f"attention model {name!r} is already registered")
+    _MODELS[name] = model
+
+
+def get_attention(name: str) -> TrafficModel:
+    """The attention model ``name``; unknown names raise :class:`SpecError` listing the known."""
+    try:
+        return _MODELS[name]
+    except KeyError:
+        known = ", ".join(_MODELS)
+        raise SpecError(
+            [Problem("attention", f"unknown attention {name!r} (known: {known})")]
+        ) from None

@@ -1,0 +1,134 @@
+"""Options of the graph builders that change the bytes moved (KV budgets, FFN sparsity, MoE).
+
+Each is a small frozen value checked on construction; bad values raise
+:class:`~hw_models.errors.SpecError` naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hw_models.errors import Problem, SpecError
+
+
+def _require(ok: bool, path: str, message: str) -> None:
+    if not ok:
+        raise SpecError([Problem(path, message)])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KVBudget:
+    """Keep only part of the KV cache during decode.
+
+    * ``sink``: the first tokens, always kept (StreamingLLM, Xiao et al. 2024);
+    * ``recent``: a window of the most recent tokens;
+    * ``heavy_fraction``: a fraction of the context kept as "heavy hitters"
+      (H2O, Zhang et al. 2023).
+
+    A decode step at context ``c`` reads ``min(c, sink + recent + ceil(heavy_fraction * c))``
+    tokens of K and V instead of ``c``. Pass ``kv_budget=None`` for no budget.
+    """
+
+    sink: int = 0
+    recent: int = 0
+    heavy_fraction: float = 0.0
+
+    def __post_init__(self) -> None:
+        _require(self.sink >= 0, "kv_budget.sink", f"expected >= 0, found {self.sink}")
+        _require(self.recent >= 0, "kv_budget.recent", f"expected >= 0, found {self.recent}")
+        _require(
+            0.0 <= self.heavy_fraction <= 1.0,
+            "kv_budget.heavy_fraction",
+            f"expected a fraction in [0, 1], found {self.heavy_fraction}",
+        )
+        _require(
+            self.sink + self.recent > 0 or self.heavy_fraction > 0,
+            "kv_budget",
+            "keeps no token: give sink, recent or heavy_fraction",
+        )
+
+    def tokens(self, context: int) -> int:
+        """Tokens of K/V kept (and read) at ``context`` tokens of context."""
+        kept = self.sink + self.recent + math.ceil(self.heavy_fraction * context)
+        return min(context, kept)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FFNSparsity:
+    """Contextual FFN activation sparsity with a sliding window of loaded neurons.
+
+    As in "LLM in a flash" (Alizadeh et al. 2024, Sec. 3.2): per token only a
+    fraction ``active_fraction`` of the FFN neurons (rows of up/gate, columns of
+    down) is used; the neurons used by the last ``window`` tokens are kept in a
+    faster tier, so a decode step only loads the neurons not used in the window.
+    Assuming a neuron is active independently with probability ``p`` per token,
+    the fraction loaded per step is ``p (1 - p)^window`` and the cache holds
+    ``1 - (1 - p)^(window + 1)`` of the FFN (both upper bounds: real activations
+    are correlated across tokens, which only lowers them).
+    """
+
+    active_fraction: float
+    window: int = 5
+
+    def __post_init__(self) -> None:
+        _require(
+            0.0 < self.active_fraction <= 1.0,
+            "ffn_sparsity.active_fraction",
+            f"expected a fraction in (0, 1], found {self.active_fraction}",
+        )
+        _require(self.window >= 0, "ffn_sparsity.window", f"expected >= 0, found {self.window}")
+
+    @property
+    def load_fraction(self) -> float:
+        """Fraction of FFN weights loaded from the home tier per decode step."""
+        p = self.active_fraction
+        return p * (1.0 - p) ** self.window
+
+    @property
+    def cache_fraction(self) -> float:
+        """Fraction of FFN weights held by the sliding-window neuron cache."""
+        return 1.0 - (1.0 - self.active_fraction) ** (self.window + 1)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MoERouting:
+    """How tokens are spread over experts.
+
+    ``popularity[e]`` is the share of routing slots going to expert ``e`` (sums to
+    1; default uniform). With ``seed=None`` routing is by expectation: expert ``e``
+    gets ``tokens * k * p_e`` tokens and its weights are read with the probability
+    that at least one token picks it, ``1 - (1 - k p_e)^tokens``. With a seed,
+    every step samples each token's ``k`` distinct experts.
+    """
+
+    popularity: Sequence[float] | None = None
+    zipf_alpha: float | None = None
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.popularity is not None:
+            p = [float(x) for x in self.popularity]
+            _require(all(x >= 0 for x in p), "moe.popularity", "expected shares >= 0")
+            _require(sum(p) > 0, "moe.popularity", "expected some share > 0")
+        if self.zipf_alpha is not None:
+            _require(
+                self.zipf_alpha >= 0, "moe.zipf_alpha", f"expected >= 0, found {self.zipf_alpha}"
+            )
+
+    def probabilities(self, experts: int) -> tuple[float, ...]:
+        """Normalised popularity over ``experts`` experts."""
+        if self.popularity is not None:
+            p = [float(x) for x in self.popularity]
+            _require(
+                len(p) == experts,
+                "moe.popularity",
+                f"expected {experts} shares (one per expert), found {len(p)}",
+            )
+        elif self.zipf_alpha is not None:
+            p = [1.0 / (i + 1) ** self.zipf_alpha for i in range(experts)]
+        else:
+            p = [1.0] * experts
+        total = sum(p)
+        return tuple(x / total for x in p)

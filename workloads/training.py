@@ -1,0 +1,390 @@
+"""Training steps: forward, backward, optimizer update, with micro-batches and 1F1B pipelining.
+
+:func:`train_step` emits, per micro-batch and pipeline stage, the forward ops
+(phase ``forward``, all positions' logits, a fused cross-entropy that writes the
+logits' gradient), the backward ops derived from them (phase ``backward``), and
+an Adam update per layer (phase ``optimizer``). Units of work are ordered by the
+1F1B schedule (Narayanan et al. 2021, PipeDream-Flush): stage ``s`` of ``p`` runs
+``p - s - 1`` warm-up forwards, then alternates one forward and one backward,
+then drains the remaining backwards. ``deps`` encode that order and the data
+dependencies between stages.
+
+Backward rules (each derived from the forward op it mirrors):
+
+* GEMM ``Y = X W``: ``dX = dY Wᵀ`` and ``dW = Xᵀ dY``, each as many FLOPs as
+  the forward; two activations (``Q Kᵀ``, ``P V``): one GEMM per operand.
+* fused attention: 2.5x the forward FLOPs (recomputes ``S``, then ``dV``, ``dP``,
+  ``dQ``, ``dK``: five products for two, Dao et al. 2022, Sec. 3.1 / App. B);
+  reads what the forward read plus ``O`` and ``dO``, writes ``dQ``, ``dK``, ``dV``.
+* anything else: 2x the forward FLOPs, reads the forward's inputs and the
+  gradients of its outputs, writes the gradients of its inputs.
+* collectives mirror themselves (all-reduce of the input gradient, Megatron's
+  ``f``/``g`` pair).
+
+Recomputation: ``"full"`` re-runs each layer's forward before its backward,
+``"selective"`` only its attention (Korthikanti et al. 2022).
+Adam (mixed precision, Rajbhandari et al. 2020): fp32 master weights and two
+fp32 moments, 12 bytes per parameter beside the weights and gradients.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from hw_models.errors import Problem, SpecError
+from workloads._builder import Builder, check_positive, resolve_options
+from workloads.dtypes import element_bytes
+from workloads.graph import Access, GemmShape, Graph, Op
+from workloads.model_config import ModelConfig
+from workloads.transformer import declare_weights, forward
+
+#: FLOPs of one Adam update per parameter (moments, bias corrections, sqrt, divide, decay)
+ADAM_FLOPS_PER_PARAM = 12.0
+#: fused attention backward FLOPs over forward FLOPs (5 matrix products for 2)
+ATTENTION_BACKWARD_FACTOR = 2.5
+FP32 = 4.0
+
+Recompute = Literal["none", "selective", "full"]
+Unit = tuple[str, int, int]  # ("F" | "B", stage, micro-batch)
+
+
+def one_f_one_b(stages: int, micro_batches: int) -> list[list[Unit]]:
+    """The 1F1B order of work on every stage: ``[[("F", s, m) | ("B", s, m), ...], ...]``."""
+    order: list[list[Unit]] = []
+    for s in range(stages):
+        warm = min(stages - s - 1, micro_batches)
+        seq: list[Unit] = [("F", s, m) for m in range(warm)]
+        for i in range(micro_batches - warm):
+            seq += [("F", s, warm + i), ("B", s, i)]
+        seq += [("B", s, m) for m in range(micro_batches - warm, micro_batches)]
+        order.append(seq)
+    return order
+
+
+def train_step(
+    cfg: ModelConfig,
+    *,
+    batch: int,
+    seq_len: int,
+    micro_batches: int = 1,
+    recompute: Recompute = "none",
+    **options: Any,
+) -> Graph:
+    """One optimizer step over ``batch`` sequences of ``seq_len`` tokens.
+
+    ``micro_batches`` splits the batch (it must divide it); with ``pp`` stages the
+    work follows the 1F1B schedule. Other keywords as for :func:`workloads.prefill`.
+    """
+    check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches)
+    if batch % micro_batches:
+        raise SpecError(
+            [Problem("micro_batches", f"{micro_batches} does not divide batch {batch}")]
+        )
+    if recompute not in ("none", "selective", "full"):
+        raise SpecError(
+            [Problem("recompute", f"unknown {recompute!r} (known: none, selective, full)")]
+        )
+    o = resolve_options(cfg, **options)
+    if o.dtype in ("int8", "int4"):
+        raise SpecError([Problem("dtype", f"cannot train with {o.dtype} weights")])
+    b = Builder(cfg, o, per_layer_acts=True)
+    declare_weights(b)
+    mb_batch, pp, L = batch // micro_batches, o.pp, cfg.num_hidden_layers
+    stage_layers = [range(0) for _ in range(pp)]
+    for s in range(pp):
+        ls = [li for li in range(L) if b.stage_of[li] == s]
+        stage_layers[s] = range(ls[0], ls[-1] + 1)
+    units: dict[Unit, list[Op]] = {}
+    for m in range(micro_batches):
+        b.mb, b.prefix = m, (f"m{m}." if micro_batches > 1 else "")
+        for s in range(pp):
+            b.phase = "forward"
+            start = len(b.ops)
+            last = s == pp - 1
+            forward(
+                b,
+                batch=mb_batch,
+                q_len=seq_len,
+                kv_len=seq_len,
+                logits="all",
+                layers=stage_layers[s],
+                with_embed=s == 0,
+                with_head=last,
+            )
+            if last and cfg.lm_head and cfg.architecture == "decoder":
+                _loss(b, rows=mb_batch * seq_len)
+            fwd = b.ops[start:]
+            del b.ops[start:]
+            units[("F", s, m)] = fwd
+            b.phase = "backward"
+            units[("B", s, m)] = _backward(b, fwd, recompute=recompute)
+            del b.ops[:]
+    ops = _order(units, one_f_one_b(pp, micro_batches))
+    _optimizer(b, ops)
+    meta = {
+        "model": cfg.name,
+        "kind": "train",
+        "batch": batch,
+        "seq_len": seq_len,
+        "prompt_len": seq_len,
+        "gen_len": 0,
+        "micro_batches": micro_batches,
+        "recompute": recompute,
+        "dtype": o.dtype,
+        "kv_dtype": o.kv_dtype,
+        "act_dtype": o.act_dtype,
+        "tp": o.tp,
+        "pp": pp,
+        "attention": o.attention,
+        "sram_bytes": o.sram_bytes,
+        "params": cfg.params,
+        "active_params": cfg.active_params,
+        "tokens": batch * seq_len,
+    }
+    return Graph(tensors=b.tensors, ops=tuple(ops), meta=meta)
+
+
+def _loss(b: Builder, *, rows: int) -> None:
+    """Fused softmax cross-entropy: reads the logits, writes their gradient."""
+    nbytes = rows * b.V * b.ea
+    logits = f"{b.prefix}logits"
+    grad = b.tensor(f"d.{logits}", nbytes, "gradient")
+    b.op(
+        "loss",
+        "softmax",
+        flops=5.0 * rows * b.V,
+        reads=(b.acc(logits, nbytes),),
+        writes=(b.acc(grad, nbytes),),
+    )
+
+
+def _grad(b: Builder, name: str) -> str:
+    """The gradient tensor of ``name`` (``grad.W`` for weights, ``d.X`` for activations)."""
+    t = b.tensors[name]
+    if t.kind == "weight":
+        gname = f"grad.{name}"
+        if gname not in b.tensors:
+            params = math.prod(t.shape) if t.shape else t.bytes / element_bytes(t.dtype)
+            b.tensor(gname, params * b.ea, "gradient", layer=t.layer, stage=t.stage)
+        return gname
+    gname = name if name.startswith("d.") else f"d.{name}"
+    b.tensor(gname, t.bytes, "gradient", layer=t.layer, stage=t.stage)
+    return gname
+
+
+def _backward(b: Builder, fwd: list[Op], *, recompute: Recompute) -> list[Op]:
+    """Backward ops of a forward unit, layer by layer in reverse, with recomputation."""
+    out: list[Op] = []
+    by_layer: dict[int | None, list[Op]] = {}
+    for op in fwd:
+        by_layer.setdefault(op.layer, []).append(op)
+    seen_layer: set[int | None] = set()
+    for op in reversed(fwd):
+        if op.layer is not None and op.layer not in seen_layer:
+            seen_layer.add(op.layer)
+            if recompute != "none":
+                for r in by_layer[op.layer]:
+                    if (
+                        recompute == "full"
+                        or r.kind == "attention"
+                        or r.name.endswith(("attn_qk", "attn_softmax", "attn_pv"))
+                    ):
+                        out.append(_copy(r, phase="backward", attrs={**r.attrs, "recompute": True}))
+        if op.name.endswith("loss"):
+            continue
+        out.extend(_backward_op(b, op))
+    return out
+
+
+def _copy(op: Op, **changes: Any) -> Op:
+    from dataclasses import replace
+
+    return replace(op, **changes)
+
+
+def _backward_op(b: Builder, op: Op) -> list[Op]:
+    acc, kind = b.acc, b.tensors
+    base: dict[str, Any] = {
+        "layer": op.layer,
+        "phase": "backward",
+        "stage": op.stage,
+        "micro_batch": op.micro_batch,
+        "dtype": op.dtype,
+    }
+    name = f"{op.name}.bwd"
+    if op.kind == "collective":
+        grads = tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.reads)
+        return [
+            Op(
+                name=name,
+                kind="collective",
+                reads=grads,
+                writes=grads,
+                collective=op.collective,
+                **base,
+            )
+        ]
+    d_out = tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.writes)
+    if op.kind == "gemm" and op.gemm is not None and len(op.reads) == 2:
+        x, w = op.reads
+        g = op.gemm
+        w_is_weight = kind[w.tensor].kind == "weight"
+        dx = Op(
+            name=f"{name}.dx",
+            kind="gemm",
+            flops=op.flops,
+            reads=(*d_out, w),
+            writes=(acc(_grad(b, x.tensor), x.bytes),),
+            gemm=GemmShape(m=g.m, n=g.k, k=g.n, batch=g.batch),
+            **base,
+        )
+        gw = _grad(b, w.tensor)
+        w_bytes = b.tensors[gw].bytes * (w.bytes / kind[w.tensor].bytes) if w_is_weight else w.bytes
+        reads_w = (x, *d_out)
+        if w_is_weight and op.micro_batch > 0:  # accumulate into the gradient
+            reads_w += (acc(gw, w_bytes),)
+        dw = Op(
+            name=f"{name}.dw",
+            kind="gemm",
+            flops=op.flops,
+            reads=reads_w,
+            writes=(acc(gw, w_bytes),),
+            gemm=GemmShape(m=g.k, n=g.n, k=g.m, batch=g.batch),
+            **base,
+        )
+        return [dx, dw]
+    if op.kind == "attention":
+        o_acc = op.writes[0]
+        reads = (*(a for a in op.reads if a.tensor != o_acc.tensor), o_acc, *d_out)
+        grads = tuple(
+            acc(_grad(b, a.tensor), a.bytes)
+            for a in op.reads
+            if a.tensor != o_acc.tensor and kind[a.tensor].kind != "weight"
+        )
+        return [
+            Op(
+                name=name,
+                kind="attention",
+                flops=ATTENTION_BACKWARD_FACTOR * op.flops,
+                reads=reads,
+                writes=grads,
+                attrs=op.attrs,
+                **base,
+            )
+        ]
+    writes: list[Access] = []
+    for a in op.reads:
+        t = kind[a.tensor]
+        if t.kind == "input":
+            continue
+        if t.kind == "weight":
+            gw = _grad(b, a.tensor)
+            writes.append(acc(gw, b.tensors[gw].bytes * a.bytes / t.bytes))
+        else:
+            writes.append(acc(_grad(b, a.tensor), a.bytes))
+    flops = (op.flops if op.kind == "embedding" else 2.0 * op.flops) or 0.0
+    if op.kind == "embedding":
+        flops = sum(a.bytes for a in d_out) / b.ea  # scatter-add of the rows' gradients
+    return [
+        Op(
+            name=name,
+            kind=op.kind,
+            flops=flops,
+            reads=(*op.reads, *d_out),
+            writes=tuple(writes),
+            **base,
+        )
+    ]
+
+
+def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]]) -> list[Op]:
+    """Lay units out in a topological order of the 1F1B schedule, with explicit deps."""
+    ops: list[Op] = []
+    last: dict[Unit, int | None] = {}
+    pos = [0] * len(schedule)
+    stage_last: list[int | None] = [None] * len(schedule)
+    stages = len(schedule)
+    remaining = sum(len(s) for s in schedule)
+    while remaining:
+        progressed = False
+        for s, seq in enumerate(schedule):
+            if pos[s] >= len(seq):
+                continue
+            kind, _, m = unit = seq[pos[s]]
+            cross: Unit | None = None
+            if kind == "F" and s > 0:
+                cross = ("F", s - 1, m)
+            elif kind == "B" and s < stages - 1:
+                cross = ("B", s + 1, m)
+            if cross is not None and cross not in last:
+                continue
+            deps = tuple(
+                sorted(
+                    {
+                        d
+                        for d in (stage_last[s], last.get(cross) if cross else None)
+                        if d is not None
+                    }
+                )
+            )
+            body = units[unit]
+            start = len(ops)
+            for i, op in enumerate(body):
+                ops.append(_copy(op, deps=deps) if i == 0 else op)
+            if body:
+                stage_last[s] = start + len(body) - 1
+            last[unit] = stage_last[s]
+            pos[s] += 1
+            remaining -= 1
+            progressed = True
+        if not progressed:  # pragma: no cover - 1F1B never deadlocks
+            raise RuntimeError("pipeline schedule deadlocked")
+    return ops
+
+
+def _optimizer(b: Builder, ops: list[Op]) -> None:
+    """One Adam update per layer (and one for other weights) after the stage's last backward."""
+    mixed = b.o.dtype != "fp32"
+    groups: dict[tuple[int, int | None], list[str]] = {}
+    for t in list(b.tensors.values()):
+        if t.kind == "weight" and not t.name.endswith("ffn_cache"):
+            groups.setdefault((t.stage, t.layer), []).append(t.name)
+    last_of_stage = {op.stage: i for i, op in enumerate(ops)}
+    prev: dict[int, int] = {}
+    for (stage, layer), names in sorted(
+        groups.items(), key=lambda kv: (kv[0][0], -1 if kv[0][1] is None else kv[0][1])
+    ):
+        reads: list[Access] = []
+        writes: list[Access] = []
+        params = 0.0
+        for n in names:
+            t = b.tensors[n]
+            p = math.prod(t.shape) if t.shape else t.bytes / element_bytes(t.dtype)
+            params += p
+            g = _grad(b, n)
+            states = ["m", "v"] + (["master"] if mixed else [])
+            reads += [b.acc(n, t.bytes), b.acc(g, b.tensors[g].bytes)]
+            writes.append(b.acc(n, t.bytes))
+            for st in states:
+                sn = b.tensor(
+                    f"opt.{st}.{n}", p * FP32, "optimizer", dtype="fp32", layer=t.layer, stage=stage
+                )
+                reads.append(b.acc(sn, p * FP32))
+                writes.append(b.acc(sn, p * FP32))
+        dep = prev.get(stage, last_of_stage.get(stage, -1))
+        ops.append(
+            Op(
+                name=f"optimizer.{'L' + str(layer) if layer is not None else 'other'}",
+                kind="optimizer",
+                flops=ADAM_FLOPS_PER_PARAM * params,
+                reads=tuple(reads),
+                writes=tuple(writes),
+                dtype="fp32",
+                layer=layer,
+                phase="optimizer",
+                stage=stage,
+                deps=(dep,) if dep >= 0 else (),
+            )
+        )
+        prev[stage] = len(ops) - 1
