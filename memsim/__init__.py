@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "simulate": "memsim.simulate",
-    "make_plan": "memsim.simulate",
     "SimResult": "memsim.result",
     "Placement": "memsim.policies",
     "CapacityError": "memsim.policies",
@@ -47,7 +45,11 @@ if TYPE_CHECKING:
         policy_names,
     )
     from memsim.result import SimResult
-    from memsim.simulate import make_plan, simulate
+
+# Imported eagerly: the submodule ``memsim.simulate`` would otherwise shadow the
+# function as soon as anything imports it. It loads numpy and the specs, not
+# pandas, simpy or any plotting package.
+from memsim.simulate import make_plan, simulate  # noqa: E402
 
 
 def __getattr__(name: str) -> Any:

@@ -15,7 +15,7 @@ import numpy as np
 
 from memsim.compiled import FloatArray, IntArray
 from memsim.plan import Plan
-from memsim.result import LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
+from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +91,12 @@ def occupancy_events(
     return t[order], k[order], d[order]
 
 
+def _code(names: list[str], name: str) -> int:
+    if name not in names:
+        names.append(name)
+    return names.index(name)
+
+
 def _bounds(plan: Plan) -> tuple[IntArray, list[str]]:
     """Bound label code per op (kernel: its own terms; dataflow: its group's)."""
     labels = ["compute", "overhead", "latency"]
@@ -105,11 +111,12 @@ def _bounds(plan: Plan) -> tuple[IntArray, list[str]]:
         dem, lat, ovh = plan.op_demand, plan.op_latency, plan.op_overhead
     else:
         dem, lat, ovh = plan.group_demand, plan.group_latency, plan.group_overhead
-    if dem.shape[0] == 0:
+    if dem.shape[1] == 0:
         return np.zeros(0, dtype=np.int64), labels
-    arg = dem.argmax(axis=1)
-    work = dem[np.arange(dem.shape[0]), arg]
-    code = res_label_arr[arg]
+    work = dem.max(axis=0)
+    code = np.zeros(dem.shape[1], dtype=np.int64)
+    for ri in range(dem.shape[0] - 1, -1, -1):  # first resource reaching the max wins
+        code = np.where(dem[ri] == work, res_label_arr[ri], code)
     code = np.where(lat > work, 2, code)
     code = np.where(ovh >= lat + work, 1, code)
     if plan.execution != "kernel":
@@ -127,7 +134,7 @@ def build_result(
     system = plan.system
     n = cg.n_ops
     # ---- op times: a group's span shared by its ops in proportion to their solo work
-    solo = plan.op_latency + (plan.op_demand.max(axis=1) if n else np.zeros(0))
+    solo = plan.op_latency + (plan.op_demand.max(axis=0) if n else np.zeros(0))
     solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
     if n:
         g = plan.op_group
@@ -159,27 +166,24 @@ def build_result(
             for r in plan.resources
         ]
     )
-    off_read = plan.res_bytes_read[:, offchip_res].sum(axis=1) if n else np.zeros(0)
-    off_write = plan.res_bytes_written[:, offchip_res].sum(axis=1) if n else np.zeros(0)
+    off_read = plan.res_bytes_read[offchip_res].sum(axis=0) if n else np.zeros(0)
+    off_write = plan.res_bytes_written[offchip_res].sum(axis=0) if n else np.zeros(0)
     moved = off_read + off_write
     with np.errstate(divide="ignore", invalid="ignore"):
         intensity = np.where(moved > 0, cg.flops / np.where(moved > 0, moved, 1.0), np.inf)
     code, labels = _bounds(plan)
-    unit_names = np.array([r.name.split(":", 1)[1] for r in plan.resources], dtype=object)
-    kinds = np.array(cg.kind_names, dtype=object)
-    phases = np.array(cg.phase_names, dtype=object)
-    dtypes = np.array(cg.dtype_names, dtype=object)
-    ops = {
+    unit_names = tuple(r.name.split(":", 1)[1] for r in plan.resources)
+    ops: dict[str, np.ndarray | Coded] = {
         "op": np.arange(n),
-        "name": np.array(cg.op_names, dtype=object),
-        "kind": kinds[cg.kind] if n else np.zeros(0, dtype=object),
-        "phase": phases[cg.phase] if n else np.zeros(0, dtype=object),
+        "name": Coded(codes=np.arange(n), names=cg.op_names),
+        "kind": Coded(codes=cg.kind, names=cg.kind_names),
+        "phase": Coded(codes=cg.phase, names=cg.phase_names),
         "layer": cg.layer,
         "step": cg.step,
         "stage": cg.stage,
         "device": cg.stage,
-        "unit": unit_names[plan.op_unit] if n else np.zeros(0, dtype=object),
-        "dtype": dtypes[cg.dtype] if n else np.zeros(0, dtype=object),
+        "unit": Coded(codes=plan.op_unit, names=unit_names),
+        "dtype": Coded(codes=cg.dtype, names=cg.dtype_names),
         "start_s": start,
         "end_s": end,
         "duration_s": end - start,
@@ -187,26 +191,27 @@ def build_result(
         "bytes_read": off_read,
         "bytes_written": off_write,
         "intensity_flop_per_byte": intensity,
-        "bound": np.array(labels, dtype=object)[code] if n else np.zeros(0, dtype=object),
+        "bound": Coded(codes=code, names=tuple(labels)),
     }
     for arr in ops.values():
-        arr.setflags(write=False)
+        if isinstance(arr, np.ndarray):
+            arr.setflags(write=False)
 
     # ---- traffic (op, resource) rows aggregated per resource label
     labels_res = [r.label for r in plan.resources]
     io_res = [i for i, r in enumerate(plan.resources) if r.kind != "compute"]
     uniq = sorted({labels_res[i] for i in io_res}, key=labels_res.index)
-    per_label_r = np.zeros((n, len(uniq)))
-    per_label_w = np.zeros((n, len(uniq)))
+    per_label_r = np.zeros((len(uniq), n))
+    per_label_w = np.zeros((len(uniq), n))
     for i in io_res:
         j = uniq.index(labels_res[i])
-        per_label_r[:, j] += plan.res_bytes_read[:, i]
-        per_label_w[:, j] += plan.res_bytes_written[:, i]
-    nz_op, nz_res = np.nonzero((per_label_r + per_label_w) > 0)
-    t_op = [nz_op]
-    t_res = [np.array(uniq, dtype=object)[nz_res]]
-    t_r = [per_label_r[nz_op, nz_res]]
-    t_w = [per_label_w[nz_op, nz_res]]
+        per_label_r[j] += plan.res_bytes_read[i]
+        per_label_w[j] += plan.res_bytes_written[i]
+    res_names = list(uniq)
+    t_op: list[np.ndarray] = []
+    t_res: list[np.ndarray] = []
+    t_r: list[np.ndarray] = []
+    t_w: list[np.ndarray] = []
 
     # ---- DMA transfers
     transfers: list[Transfer] = []
@@ -241,16 +246,16 @@ def build_result(
                 )
                 dma_tier_r[rt.src] += nbytes
                 dma_tier_w[rt.dst] += nbytes
-                rows = [f"tier:{src}", f"tier:{dst}"]
+                rows = [_code(res_names, f"tier:{src}"), _code(res_names, f"tier:{dst}")]
                 t_op.append(np.array([-1, -1]))
-                t_res.append(np.array(rows, dtype=object))
+                t_res.append(np.array(rows, dtype=np.int64))
                 t_r.append(np.array([nbytes, 0.0]))
                 t_w.append(np.array([0.0, nbytes]))
                 for r in rt.links:
                     li = res_to_link[r]
                     dma_link[li] += nbytes
                     t_op.append(np.array([-1]))
-                    t_res.append(np.array([f"link:{plan.link_names[li]}"], dtype=object))
+                    t_res.append(np.array([_code(res_names, f"link:{plan.link_names[li]}")]))
                     t_r.append(np.array([0.0]))
                     t_w.append(np.array([nbytes]))
                     e = nbytes * system.links[plan.link_names[li]].energy_j_per_byte * plan.tp
@@ -263,40 +268,32 @@ def build_result(
                     key = (f"tier:{tname}", kind, phase)
                     dma_energy[key] = dma_energy.get(key, 0.0) + e * plan.tp
     traffic = {
-        "op": np.concatenate(t_op).astype(np.int64),
-        "resource": np.concatenate(t_res),
-        "bytes_read": np.concatenate(t_r),
-        "bytes_written": np.concatenate(t_w),
+        "labels": tuple(res_names),
+        "read": per_label_r,
+        "written": per_label_w,
+        "dma_op": np.concatenate(t_op).astype(np.int64) if t_op else np.zeros(0, np.int64),
+        "dma_resource": np.concatenate(t_res).astype(np.int64) if t_res else np.zeros(0, np.int64),
+        "dma_read": np.concatenate(t_r) if t_r else np.zeros(0),
+        "dma_written": np.concatenate(t_w) if t_w else np.zeros(0),
     }
 
     # ---- busy time per resource: ops' demand plus DMA demand
-    busy = plan.op_demand.sum(axis=0) if n else np.zeros(len(plan.resources))
+    busy = plan.op_demand.sum(axis=1) if n else np.zeros(len(plan.resources))
     for job in plan.jobs:
         busy = busy + job.fetch_demand + job.writeback_demand
 
     # ---- energy per (component, tensor kind, phase)
     energy: dict[tuple[str, str, str], float] = dict(dma_energy)
     n_ph = len(cg.phase_names)
-    kind_codes = {k: i for i, k in enumerate(sorted(set(cg.t_kind)))}
-    kind_list = sorted(kind_codes)
+    kind_list = list(plan.layout.kind_names)
     if cg.acc_op.size:
-        acc_kind = np.array([kind_codes[cg.t_kind[t]] for t in range(len(cg.tensor_names))])[
-            cg.acc_tensor
-        ]
-        acc_key = acc_kind * n_ph + cg.phase[cg.acc_op]
-        nkey = len(kind_list) * n_ph
+        moved_by = plan.layout.energy_bytes * plan.tp
         for ti, tname in enumerate(plan.tier_names):
             spec = system.tiers[tname]
-            sel = plan.acc_tier == ti
-            if not sel.any():
-                continue
-            e_acc = plan.acc_moved * np.where(
-                cg.acc_write, spec.write_energy, spec.read_energy_j_per_byte
+            per = (
+                moved_by[ti, 0] * spec.read_energy_j_per_byte + moved_by[ti, 1] * spec.write_energy
             )
-            per = np.bincount(acc_key[sel], weights=e_acc[sel], minlength=nkey) * plan.tp
-            by_bytes = (
-                np.bincount(acc_key[sel], weights=plan.acc_moved[sel], minlength=nkey) * plan.tp
-            )
+            by_bytes = moved_by[ti, 0] + moved_by[ti, 1]
             for kk in np.flatnonzero(by_bytes):
                 comp = (f"tier:{tname}", kind_list[kk // n_ph], cg.phase_names[kk % n_ph])
                 energy[comp] = energy.get(comp, 0.0) + float(per[kk])
@@ -308,7 +305,7 @@ def build_result(
     for li, lname in enumerate(plan.link_names):
         ids = list(plan.link_res[li])
         for i in coll.tolist():
-            b = float(plan.res_bytes_written[i, ids].sum())
+            b = float(plan.res_bytes_written[ids, i].sum())
             if b > 0:
                 comp = (f"link:{lname}", "collective", cg.phase_names[cg.phase[i]])
                 energy[comp] = (
@@ -354,8 +351,8 @@ def build_result(
                 kind=spec.kind,
                 capacity_bytes=spec.capacity_bytes,
                 instances=system.tier_instances(tname),
-                bytes_read=float(plan.res_bytes_read[:, r].sum()) + dma_tier_r[ti],
-                bytes_written=float(plan.res_bytes_written[:, r].sum()) + dma_tier_w[ti],
+                bytes_read=float(plan.res_bytes_read[r].sum()) + dma_tier_r[ti],
+                bytes_written=float(plan.res_bytes_written[r].sum()) + dma_tier_w[ti],
                 busy_s=float(busy[r]),
                 peak_bytes=float(peaks[ti]),
                 energy_j=tier_energy.get(tname, 0.0),
@@ -366,7 +363,7 @@ def build_result(
     for li, lname in enumerate(plan.link_names):
         ids = list(plan.link_res[li])
         lk = system.links[lname]
-        nbytes = float(plan.res_bytes_read[:, ids].sum() + plan.res_bytes_written[:, ids].sum())
+        nbytes = float(plan.res_bytes_read[ids].sum() + plan.res_bytes_written[ids].sum())
         links.append(
             LinkStats(
                 link=lname,
@@ -414,22 +411,22 @@ def build_result(
 
 def _llm_metrics(
     plan: Plan,
-    ops: Mapping[str, np.ndarray],
+    ops: Mapping[str, np.ndarray | Coded],
     makespan: float,
     energy_rows: tuple[tuple[str, str, str, float], ...],
     meta: Mapping[str, Any],
 ) -> dict[str, Any]:
     cg = plan.cg
-    phase = ops["phase"]
-    end = ops["end_s"]
-    start = ops["start_s"]
-    pre = phase == "prefill"
-    dec = phase == "decode"
+    end = np.asarray(ops["end_s"])
+    start = np.asarray(ops["start_s"])
+    names = cg.phase_names
+    pre = cg.phase == names.index("prefill") if "prefill" in names else np.zeros(cg.n_ops, bool)
+    dec = cg.phase == names.index("decode") if "decode" in names else np.zeros(cg.n_ops, bool)
     ttft = float(end[pre].max()) if pre.any() else None
     tpot = None
     if dec.any():
         t0 = ttft if ttft is not None else float(start[dec].min())
-        steps = len(np.unique(ops["step"][dec]))
+        steps = int(np.count_nonzero(np.bincount(cg.step[dec])))
         tpot = (float(end[dec].max()) - t0) / max(steps, 1)
     batch = meta.get("batch")
     gen = meta.get("gen_len")
@@ -437,21 +434,21 @@ def _llm_metrics(
     if tokens is None and batch is not None and gen is not None:
         tokens = batch * gen
     tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
-    dur = ops["duration_s"]
-    by_bound: dict[str, float] = {}
-    for lab, d in zip(ops["bound"].tolist(), dur.tolist(), strict=True):
-        by_bound[lab] = by_bound.get(lab, 0.0) + d
+    bound = ops["bound"]
+    assert isinstance(bound, Coded)
+    per = np.bincount(bound.codes, weights=end - start, minlength=len(bound.names))
+    by_bound = {bound.names[i]: float(per[i]) for i in np.flatnonzero(per)}
     bottleneck = max(by_bound, key=lambda k: by_bound[k]) if by_bound else None
-    dtype = str(
-        meta.get("dtype")
-        or (cg.dtype_names[np.bincount(cg.dtype).argmax()] if cg.n_ops else "bf16")
-    )
+    common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
+    dtype = str(meta.get("dtype") or common)
     try:
         peak = plan.system.peak_flops_per_s(dtype)
     except KeyError:
         peak = float("nan")
     flops = float(cg.flops.sum())
-    offchip = float(ops["bytes_read"].sum() + ops["bytes_written"].sum())
+    offchip = float(
+        np.sum(np.asarray(ops["bytes_read"])) + np.sum(np.asarray(ops["bytes_written"]))
+    )
     total_energy = float(sum(e for *_, e in energy_rows))
     return {
         "ttft_s": ttft,

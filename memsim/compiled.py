@@ -56,6 +56,7 @@ class CompiledGraph:
     coll_group: IntArray
     fuse_group: tuple[str | None, ...]
     unit_attr: tuple[str | None, ...]
+    any_unit_attr: bool
     tensor_names: tuple[str, ...]
     tensor_index: dict[str, int]
     t_bytes: FloatArray
@@ -162,6 +163,7 @@ def _compile(graph: Graph) -> CompiledGraph:
     else:
         segment = np.zeros(0, dtype=np.int64)
         n_seg = 0
+    unit_attr = tuple(_unit_attr(op.attrs) for op in ops)
     t_bytes = np.fromiter((t.bytes for t in graph.tensors.values()), np.float64, n_t)
     t_kind = tuple(t.kind for t in graph.tensors.values())
     h = hashlib.sha256()
@@ -189,7 +191,8 @@ def _compile(graph: Graph) -> CompiledGraph:
         coll_bytes=cb,
         coll_group=cg,
         fuse_group=tuple(op.fuse_group for op in ops),
-        unit_attr=tuple(_unit_attr(op.attrs) for op in ops),
+        unit_attr=unit_attr,
+        any_unit_attr=any(u is not None for u in unit_attr),
         tensor_names=tensor_names,
         tensor_index=tindex,
         t_bytes=t_bytes,

@@ -23,9 +23,12 @@ identical devices of an SPMD graph; their demand is multiplied by ``tp``
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from hw_models import System
 from hw_models.errors import Problem, SpecError
@@ -91,18 +94,19 @@ class Plan:
     link_res: tuple[tuple[int, ...], ...]  # resource indices per link (1 or 2 directions)
     tier_links: tuple[tuple[int, ...], ...]  # link indices between compute and each tier
     op_unit: IntArray  # compute resource index per op
-    op_demand: FloatArray  # (n_ops, R) seconds
+    op_demand: FloatArray  # (R, n_ops) seconds of each resource per op
     op_latency: FloatArray
     op_overhead: FloatArray
     acc_tier: IntArray  # tier index each access hits (after dataflow redirection)
     acc_moved: FloatArray  # bytes moved per access (tiling, granularity)
     tensor_tier: IntArray  # tier ops access each tensor in (staging, SRAM for kept intermediates)
     tensor_home: IntArray  # tier holding each tensor's home copy
-    res_bytes_read: FloatArray  # (n_ops, R) bytes read through each tier/link resource
+    layout: Layout
+    res_bytes_read: FloatArray  # (R, n_ops) bytes read through each tier/link resource
     res_bytes_written: FloatArray
     group_start: IntArray  # first op of each group
     op_group: IntArray
-    group_demand: FloatArray  # (G, R)
+    group_demand: FloatArray  # (R, G)
     group_duration: FloatArray  # solo duration
     group_latency: FloatArray
     group_overhead: FloatArray
@@ -196,7 +200,6 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
         unit_res[u] = len(resources)
         resources.append(Resource(name=f"compute:{u}", label=f"compute:{u}", kind="compute"))
     tier_names = tuple(system.tiers)
-    tier_idx = {t: i for i, t in enumerate(tier_names)}
     tier_res = []
     for t in tier_names:
         tier_res.append(len(resources))
@@ -268,8 +271,12 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
             raise SpecError(
                 [Problem("compute", f"no compute unit of {system.name} supports dtype {dtype}")]
             ) from None
-        units = np.array([cg.unit_attr[i] or main for i in np.flatnonzero(sel)], dtype=object)
-        for uname in set(units.tolist()):
+        if cg.any_unit_attr:
+            named = [cg.unit_attr[i] or main for i in np.flatnonzero(sel)]
+            units = np.array(named, dtype=object)
+        else:
+            units = None
+        for uname in set(units.tolist()) if units is not None else {main}:
             if uname not in system.compute:
                 raise SpecError(
                     [
@@ -280,8 +287,11 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
                     ]
                 )
             unit = system.compute[uname]
-            m = np.zeros(n, dtype=bool)
-            m[np.flatnonzero(sel)[units == uname]] = True
+            if units is None:
+                m = sel
+            else:
+                m = np.zeros(n, dtype=bool)
+                m[np.flatnonzero(sel)[units == uname]] = True
             op_unit[m] = unit_res[uname]
             overhead[m] = unit.kernel_launch_overhead_s
             peak = cost.unit_peak(unit, dtype, unit_name=uname)
@@ -304,79 +314,27 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
                 f = np.where(compulsory_reads > 0, (full - e * gm * gn) / compulsory_reads, 1.0)
             tiling[has_shape] = np.maximum(f, 1.0)
 
-    # ---- tier of each access
-    home_tier = (
-        np.array([tier_idx[placement.tier_of(name)] for name in cg.tensor_names], dtype=np.int64)
-        if cg.tensor_names
-        else np.zeros(0, dtype=np.int64)
-    )
-    tensor_tier = home_tier.copy()
-    tensor_home = home_tier.copy()
-    for name in placement.staged:
-        tensor_home[cg.tensor_index[name]] = tier_idx[placement.home[name]]
-    staged_mask = np.zeros(len(cg.tensor_names), dtype=bool)
-    for name in placement.staged:
-        staged_mask[cg.tensor_index[name]] = True
-
-    # ---- groups
-    if execution == "kernel":
-        group_start = np.arange(n, dtype=np.int64)
-    else:
-        keys = [
-            fg if fg is not None else f"\x00seg{s}"
-            for fg, s in zip(cg.fuse_group, cg.segment.tolist(), strict=True)
-        ]
-        change = np.ones(n, dtype=bool)
-        if n:
-            change[1:] = [keys[i] != keys[i - 1] for i in range(1, n)]
-        group_start = np.flatnonzero(change).astype(np.int64)
-    op_group = np.zeros(n, dtype=np.int64)
-    if n:
-        op_group[group_start[1:]] = 1
-        op_group = np.cumsum(op_group)
+    # ---- where each access goes: cached per (graph, placement, execution, granularity,
+    # tiling), so a sweep over bandwidths and FLOP/s reuses it
+    lay = _layout(system, cg, placement, execution, tier_names, gran, tiling)
+    tensor_tier, tensor_home = lay.tensor_tier, lay.tensor_home
+    acc_tier, moved = lay.acc_tier, lay.moved
+    group_start, op_group, per, touched = lay.group_start, lay.op_group, lay.per, lay.touched
     n_groups = len(group_start)
-
-    if execution == "dataflow" and n:
-        sram = [i for i, t in enumerate(tier_names) if system.tiers[t].kind == "sram"]
-        if sram:
-            si = max(sram, key=lambda i: system.tiers[tier_names[i]].capacity_bytes)
-            used = cg.first_use >= 0
-            inter = (
-                used
-                & ~cg.t_persistent
-                & ~staged_mask
-                & (op_group[np.maximum(cg.first_use, 0)] == op_group[np.maximum(cg.last_use, 0)])
-            )
-            if inter.any():
-                gid = op_group[cg.first_use[inter]]
-                per_group = np.bincount(gid, weights=cg.t_bytes[inter], minlength=n_groups)
-                fits = per_group <= system.tiers[tier_names[si]].capacity_bytes
-                idx = np.flatnonzero(inter)
-                keep = idx[fits[gid]]
-                tensor_tier[keep] = si
-
-    acc_tier = tensor_tier[cg.acc_tensor] if cg.acc_tensor.size else np.zeros(0, dtype=np.int64)
-    factor = np.where(cg.acc_write, 1.0, tiling[cg.acc_op]) if n else np.zeros(0)
-    raw = cg.acc_bytes * factor
-    g = gran[acc_tier]
-    moved = np.where(raw > 0, np.ceil(raw / g - 1e-9) * g, 0.0)
-
-    op_demand = np.zeros((n, n_res))
-    op_demand[np.arange(n), op_unit] += compute_s
-    res_read = np.zeros((n, n_res))
-    res_write = np.zeros((n, n_res))
-    op_latency = np.zeros(n)
+    # demand and bytes through each resource: one vector op per (tier, direction, hop)
+    op_demand = np.zeros((n_res, n))
+    res_read = np.zeros((n_res, n))
+    res_write = np.zeros((n_res, n))
     for ti in range(n_t):
-        for is_write, route in ((False, read_route[ti]), (True, write_route[ti])):
-            sel = (acc_tier == ti) & (cg.acc_write == is_write)
-            if not sel.any():
+        for w, route in ((0, read_route[ti]), (1, write_route[ti])):
+            row = per[2 * ti + w]
+            if not lay.tier_used[2 * ti + w]:
                 continue
-            per_op = np.bincount(cg.acc_op[sel], weights=moved[sel], minlength=n)
             for r, sec in route:
-                op_demand[:, r] += per_op * sec
-                (res_write if is_write else res_read)[:, r] += per_op
-            touched = per_op > 0
-            op_latency[touched] = np.maximum(op_latency[touched], route_lat[ti])
+                op_demand[r] += row * sec
+                (res_write if w else res_read)[r] += row
+    op_demand[op_unit, np.arange(n)] += compute_s
+    op_latency = (touched * route_lat[:, None]).max(axis=0) if n else np.zeros(0)
 
     # ---- collectives over the device-to-device link
     coll = np.flatnonzero(cg.coll_bytes > 0)
@@ -401,18 +359,21 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
             sent = cost.collective_link_bytes(kind, float(cg.coll_bytes[i]), group)
             sec = sent / lk.effective_bandwidth_bytes_per_s
             for r in link_res[link_names.index(lk_name)]:
-                op_demand[i, r] += sec
-                res_write[i, r] += sent / len(link_res[link_names.index(lk_name)])
+                op_demand[r, i] += sec
+                res_write[r, i] += sent / len(link_res[link_names.index(lk_name)])
             op_latency[i] = max(op_latency[i], cost.collective_steps(kind, group) * lk.latency_s)
 
     # ---- groups: demand, latency, overhead, solo duration
-    if n:
-        group_demand = np.add.reduceat(op_demand, group_start, axis=0)
+    if n and execution == "kernel":
+        group_demand, group_latency, group_overhead = op_demand, op_latency, overhead
+        group_duration = np.maximum(overhead, op_latency + op_demand.max(axis=0))
+    elif n:
+        group_demand = np.add.reduceat(op_demand, group_start, axis=1)
         group_latency = np.maximum.reduceat(op_latency, group_start)
-        group_overhead = overhead.copy() if execution == "kernel" else overhead[group_start]
-        group_duration = np.maximum(group_overhead, group_latency + group_demand.max(axis=1))
+        group_overhead = overhead[group_start]
+        group_duration = np.maximum(group_overhead, group_latency + group_demand.max(axis=0))
     else:
-        group_demand = np.zeros((0, n_res))
+        group_demand = np.zeros((n_res, 0))
         group_latency = group_overhead = group_duration = np.zeros(0)
 
     group_lane = cg.stage[group_start] if n else np.zeros(0, dtype=np.int64)
@@ -463,6 +424,7 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
         acc_moved=moved,
         tensor_tier=tensor_tier,
         tensor_home=tensor_home,
+        layout=lay,
         res_bytes_read=res_read,
         res_bytes_written=res_write,
         group_start=group_start,
@@ -476,6 +438,160 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
         group_sequential=group_sequential,
         jobs=jobs,
         routes=routes,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Layout:
+    """Where each access goes and how many bytes it moves (hardware bandwidth-free)."""
+
+    tensor_tier: IntArray
+    tensor_home: IntArray
+    acc_tier: IntArray
+    moved: FloatArray
+    group_start: IntArray
+    op_group: IntArray
+    per: FloatArray  # (2 x tiers, n_ops): bytes read (even rows) / written (odd rows)
+    tier_used: npt.NDArray[np.bool_]  # (2 x tiers,): any bytes in that row
+    touched: npt.NDArray[np.bool_]  # (tiers, n_ops)
+    kind_names: tuple[str, ...]
+    energy_bytes: FloatArray  # (tiers, 2, kinds x phases) bytes moved
+
+
+_LAYOUTS: OrderedDict[tuple[Any, ...], Layout] = OrderedDict()
+
+
+def _layout(
+    system: System,
+    cg: CompiledGraph,
+    placement: Placement,
+    execution: str,
+    tier_names: tuple[str, ...],
+    gran: FloatArray,
+    tiling: FloatArray,
+) -> Layout:
+    """Memoised (LRU of 4; pure: the result depends only on the key)."""
+    srams = tuple(
+        (t, system.tiers[t].capacity_bytes) for t in tier_names if system.tiers[t].kind == "sram"
+    )
+    key = (
+        cg.fingerprint,
+        tuple(placement.home.items()),
+        tuple(placement.staged.items()),
+        execution,
+        tier_names,
+        gran.tobytes(),
+        srams,
+        hash(tiling.tobytes()),
+    )
+    hit = _LAYOUTS.get(key)
+    if hit is not None:
+        _LAYOUTS.move_to_end(key)
+        return hit
+    lay = _compute_layout(system, cg, placement, execution, tier_names, gran, tiling)
+    _LAYOUTS[key] = lay
+    while len(_LAYOUTS) > 4:
+        _LAYOUTS.popitem(last=False)
+    return lay
+
+
+def _compute_layout(
+    system: System,
+    cg: CompiledGraph,
+    placement: Placement,
+    execution: str,
+    tier_names: tuple[str, ...],
+    gran: FloatArray,
+    tiling: FloatArray,
+) -> Layout:
+    n = cg.n_ops
+    n_t = len(tier_names)
+    tier_idx = {t: i for i, t in enumerate(tier_names)}
+    home_tier = (
+        np.array([tier_idx[placement.tier_of(name)] for name in cg.tensor_names], dtype=np.int64)
+        if cg.tensor_names
+        else np.zeros(0, dtype=np.int64)
+    )
+    tensor_tier = home_tier.copy()
+    tensor_home = home_tier.copy()
+    staged_mask = np.zeros(len(cg.tensor_names), dtype=bool)
+    for name in placement.staged:
+        tensor_home[cg.tensor_index[name]] = tier_idx[placement.home[name]]
+        staged_mask[cg.tensor_index[name]] = True
+
+    # groups: one op each (kernel), or fused groups / segments (dataflow)
+    if execution == "kernel":
+        group_start = np.arange(n, dtype=np.int64)
+    else:
+        keys = [
+            fg if fg is not None else f"\x00seg{s}"
+            for fg, s in zip(cg.fuse_group, cg.segment.tolist(), strict=True)
+        ]
+        change = np.ones(n, dtype=bool)
+        if n:
+            change[1:] = [keys[i] != keys[i - 1] for i in range(1, n)]
+        group_start = np.flatnonzero(change).astype(np.int64)
+    op_group = np.zeros(n, dtype=np.int64)
+    if n:
+        op_group[group_start[1:]] = 1
+        op_group = np.cumsum(op_group)
+    n_groups = len(group_start)
+
+    # dataflow: a group's intermediates stay in on-chip SRAM when they fit
+    if execution == "dataflow" and n:
+        sram = [i for i, t in enumerate(tier_names) if system.tiers[t].kind == "sram"]
+        if sram:
+            si = max(sram, key=lambda i: system.tiers[tier_names[i]].capacity_bytes)
+            used = cg.first_use >= 0
+            inter = (
+                used
+                & ~cg.t_persistent
+                & ~staged_mask
+                & (op_group[np.maximum(cg.first_use, 0)] == op_group[np.maximum(cg.last_use, 0)])
+            )
+            if inter.any():
+                gid = op_group[cg.first_use[inter]]
+                per_group = np.bincount(gid, weights=cg.t_bytes[inter], minlength=n_groups)
+                fits = per_group <= system.tiers[tier_names[si]].capacity_bytes
+                idx = np.flatnonzero(inter)
+                keep = idx[fits[gid]]
+                tensor_tier[keep] = si
+
+    acc_tier = tensor_tier[cg.acc_tensor] if cg.acc_tensor.size else np.zeros(0, dtype=np.int64)
+    factor = np.where(cg.acc_write, 1.0, tiling[cg.acc_op]) if n else np.zeros(0)
+    raw = cg.acc_bytes * factor
+    g = gran[acc_tier]
+    moved = np.where(raw > 0, np.ceil(raw / g - 1e-9) * g, 0.0)
+    # bytes per (tier, read/write, op) in one pass (resource-major layout)
+    slot = (acc_tier * 2 + cg.acc_write) * n + cg.acc_op
+    per = np.asarray(
+        np.bincount(slot, weights=moved, minlength=n * n_t * 2), dtype=np.float64
+    ).reshape(2 * n_t, n)
+    # bytes per (tier, read/write, tensor kind, phase), for the energy breakdown
+    kind_names = tuple(sorted(set(cg.t_kind)))
+    codes = {k: i for i, k in enumerate(kind_names)}
+    t_kind = np.array([codes[k] for k in cg.t_kind], dtype=np.int64)
+    n_k, n_ph = len(kind_names), len(cg.phase_names)
+    if cg.acc_op.size:
+        key = ((acc_tier * 2 + cg.acc_write) * n_k + t_kind[cg.acc_tensor]) * n_ph
+        key = key + cg.phase[cg.acc_op]
+        energy_bytes = np.asarray(
+            np.bincount(key, weights=moved, minlength=n_t * 2 * n_k * n_ph), dtype=np.float64
+        )
+    else:
+        energy_bytes = np.zeros(n_t * 2 * n_k * n_ph)
+    return Layout(
+        tensor_tier=tensor_tier,
+        tensor_home=tensor_home,
+        acc_tier=acc_tier,
+        moved=moved,
+        group_start=group_start,
+        op_group=op_group,
+        per=per,
+        tier_used=np.asarray(per.any(axis=1), dtype=bool),
+        touched=(per[0::2] + per[1::2]) > 0,
+        kind_names=kind_names,
+        energy_bytes=energy_bytes.reshape(n_t, 2, n_k * n_ph),
     )
 
 

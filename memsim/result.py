@@ -28,6 +28,26 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Coded:
+    """A string column stored as integer codes into ``names`` (materialised on demand)."""
+
+    codes: IntArray
+    names: tuple[str, ...]
+
+    def values(self) -> np.ndarray:
+        """The strings, as an object array."""
+        table = np.empty(len(self.names), dtype=object)
+        table[:] = self.names
+        return table[self.codes]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+Column = np.ndarray | Coded
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TierStats:
     """Per tier totals."""
 
@@ -82,8 +102,8 @@ class SimResult:
     seed: int
     version: str
     makespan_s: float
-    ops: Mapping[str, np.ndarray]
-    traffic: Mapping[str, np.ndarray]
+    ops: Mapping[str, Column]
+    traffic: Mapping[str, Any]
     tiers: tuple[TierStats, ...]
     links: tuple[LinkStats, ...]
     occupancy: Mapping[str, tuple[FloatArray, FloatArray]]
@@ -94,11 +114,16 @@ class SimResult:
 
     # ---- table views -----------------------------------------------------------------
 
+    def op_column(self, name: str) -> np.ndarray:
+        """One column of :meth:`ops_frame` as an array (strings as objects)."""
+        col = self.ops[name]
+        return col.values() if isinstance(col, Coded) else col
+
     def ops_frame(self) -> pd.DataFrame:
         """One row per op (columns per the SimResult contract)."""
         import pandas as pd
 
-        cols = dict(self.ops)
+        cols = {k: self.op_column(k) for k in self.ops}
         df = pd.DataFrame(cols)
         layer = np.asarray(cols["layer"])
         df["layer"] = pd.array([int(v) if v >= 0 else None for v in layer.tolist()], dtype="Int64")
@@ -108,7 +133,19 @@ class SimResult:
         """One row per (op, resource); DMA transfers have ``op = -1``."""
         import pandas as pd
 
-        return pd.DataFrame(dict(self.traffic))
+        tr = self.traffic
+        labels = np.empty(len(tr["labels"]), dtype=object)
+        labels[:] = tr["labels"]
+        moved = (tr["read"] + tr["written"]).T > 0
+        op, res = np.nonzero(moved)
+        return pd.DataFrame(
+            {
+                "op": np.concatenate([op, tr["dma_op"]]),
+                "resource": labels[np.concatenate([res, tr["dma_resource"]])],
+                "bytes_read": np.concatenate([tr["read"].T[op, res], tr["dma_read"]]),
+                "bytes_written": np.concatenate([tr["written"].T[op, res], tr["dma_written"]]),
+            }
+        )
 
     def tiers_frame(self) -> pd.DataFrame:
         """One row per tier."""
@@ -139,7 +176,7 @@ class SimResult:
         """Gantt rows: compute units (ops), DMA engines and the channels they use."""
         import pandas as pd
 
-        o = self.ops
+        o = {k: self.op_column(k) for k in ("unit", "start_s", "end_s", "name", "phase")}
         frames = [
             pd.DataFrame(
                 {
@@ -193,7 +230,7 @@ class SimResult:
             "tiers": [_asdict(t) for t in self.tiers],
             "links": [_asdict(lk) for lk in self.links],
             "energy": [list(e) for e in self.energy],
-            "ops": {k: np.asarray(v).tolist() for k, v in self.ops.items()},
+            "ops": {k: self.op_column(k).tolist() for k in self.ops},
         }
         return _atomic_write(Path(path), lambda f: f.write(json.dumps(_clean(doc))))
 
@@ -240,7 +277,7 @@ class SimResult:
             },
             {"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "memory tiers"}},
         ]
-        o = self.ops
+        o = {k: self.op_column(k) for k in self.ops}
         units = sorted(set(np.asarray(o["unit"]).tolist()))
         tids = {u: i for i, u in enumerate(units)}
         engines = sorted({tr.engine for tr in self.transfers})
@@ -351,4 +388,13 @@ def peak_of(times: FloatArray, deltas: FloatArray) -> float:
     return float(np.max(np.cumsum(deltas), initial=0.0))
 
 
-__all__ = ["IntArray", "LinkStats", "SimResult", "TierStats", "Transfer", "peak_of", "stepwise"]
+__all__ = [
+    "Coded",
+    "IntArray",
+    "LinkStats",
+    "SimResult",
+    "TierStats",
+    "Transfer",
+    "peak_of",
+    "stepwise",
+]

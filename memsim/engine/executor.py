@@ -126,7 +126,7 @@ def schedule_event(plan: Plan) -> Schedule:
                 yield env.timeout(dur[g])
             else:
                 w0 = env.now
-                yield fabric.transfer(demand_of(gdem[g], lane))
+                yield fabric.transfer(demand_of(gdem[:, g], lane))
                 extra = max(ovh[g] - (env.now - w0), lat[g])
                 if extra > 0:
                     yield env.timeout(extra)

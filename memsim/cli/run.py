@@ -1,0 +1,245 @@
+"""``memsim run``: simulate an LLM generation request on a system and summarise it.
+
+With no options it runs an embedded default (Llama-2-7B on one H100, batch 8,
+prompt 512, 64 generated tokens) and prints a readable summary.
+
+``--out DIR`` writes ``summary.json``, ``ops.csv``, ``tiers.csv``, ``links.csv``,
+``occupancy.csv``, ``timeline.csv``, ``energy.csv``, ``traffic.csv`` and
+``trace.json`` (a Chrome trace for Perfetto), plus the run's figures when the
+plotting package is installed. Everything is written into a temporary directory
+beside DIR and renamed into place at the end, so an error leaves nothing
+half-written. An existing DIR is replaced only if it holds a previous run (it
+has a ``summary.json``) or is empty; any other existing DIR is refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hw_models import System, load_system
+from hw_models.errors import Problem, SpecError
+from hw_models.units import fmt_bytes, fmt_si
+from memsim.cli._output import add_format_option, print_json, print_table
+
+DEFAULTS: dict[str, Any] = {
+    "system": "h100_sxm",
+    "model": "llama2_7b",
+    "batch": 8,
+    "prompt": 512,
+    "gen": 64,
+}
+DTYPE_CHOICES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
+OUT_FILES = ("summary.json", "ops.csv", "tiers.csv", "trace.json")
+
+
+def build_graph(system: System, args: argparse.Namespace) -> Any:
+    """The generation graph of ``args`` (model preset or config.json path)."""
+    import workloads
+
+    cfg = workloads.load_model(args.model)
+    unit = (
+        system.compute[system.main_compute(args.dtype)] if _supports(system, args.dtype) else None
+    )
+    sram = float(unit.local_sram_bytes) if unit is not None and unit.local_sram_bytes else None
+    return workloads.generate(
+        cfg,
+        batch=args.batch,
+        prompt_len=args.prompt,
+        gen_len=args.gen,
+        dtype=args.dtype,
+        kv_dtype=args.kv_dtype,
+        tp=args.tp,
+        sram_bytes=sram,
+    )
+
+
+def _supports(system: System, dtype: str) -> bool:
+    try:
+        system.main_compute(dtype)
+    except KeyError:
+        return False
+    return True
+
+
+def _check_args(system: System, args: argparse.Namespace) -> None:
+    problems = []
+    for name in ("batch", "prompt", "gen", "tp"):
+        value = getattr(args, name)
+        if value < 1:
+            problems.append(Problem(f"--{name}", f"expected an integer >= 1, found {value}"))
+    if args.tp > system.devices:
+        problems.append(
+            Problem(
+                "--tp", f"{system.name} has {system.devices} device(s), cannot shard over {args.tp}"
+            )
+        )
+    if not _supports(system, args.dtype):
+        problems.append(
+            Problem("--dtype", f"no compute unit of {system.name} supports {args.dtype}")
+        )
+    if problems:
+        raise SpecError(problems)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate and print (and optionally write) the result."""
+    from memsim.simulate import simulate
+
+    system = load_system(args.system)
+    _check_args(system, args)
+    graph = build_graph(system, args)
+    policy = args.policy
+    result = simulate(system, graph, policy=policy, fidelity=args.fidelity)
+    if args.out:
+        write_run(result, Path(args.out))
+    if args.format == "json":
+        print_json(result.summary())
+    else:
+        print_summary(result, args)
+    if args.out:
+        print(f"\nwrote {args.out}/ ({', '.join(OUT_FILES)}, ...)")
+    return 0
+
+
+def print_summary(result: Any, args: argparse.Namespace) -> None:
+    """A readable summary: headline figures, then tiers, links and where time went."""
+    s = result.summary()
+    meta = s["meta"]
+    print(
+        f"{meta['model']} on {meta['system']} ({meta['devices']} device(s)): batch {args.batch}, "
+        f"prompt {args.prompt}, {args.gen} generated tokens, {args.dtype}; "
+        f"policy {meta['policy']}, {meta['execution']} execution, {meta['fidelity']} engine"
+    )
+    rows = [
+        ["time to first token (prefill)", _t(s.get("ttft_s"))],
+        ["time per output token (decode)", _t(s.get("tpot_s"))],
+        ["throughput", f"{s['tokens_per_s']:.1f} tokens/s" if s.get("tokens_per_s") else "-"],
+        ["total time", _t(s["makespan_s"])],
+        [
+            "energy",
+            f"{s['energy_j']:.3g} J"
+            + (f" ({s['energy_per_token_j']:.3g} J/token)" if s.get("energy_per_token_j") else ""),
+        ],
+        ["model FLOP utilisation", f"{100 * s['mfu']:.1f} %" if s.get("mfu") is not None else "-"],
+        ["achieved off-chip bandwidth", fmt_si(s["achieved_bandwidth_bytes_per_s"] or 0.0, "B/s")],
+        ["bottleneck", _bottleneck(s)],
+    ]
+    print()
+    print_table(rows, ["figure", "value"])
+    print("\nTiers")
+    tiers = result.tiers_frame()
+    print_table(
+        [
+            [
+                r.tier,
+                r.kind,
+                fmt_bytes(r.bytes_read),
+                fmt_bytes(r.bytes_written),
+                fmt_bytes(r.peak_bytes),
+                fmt_bytes(r.capacity_bytes),
+                _t(r.busy_s),
+            ]
+            for r in tiers.itertuples()
+        ],
+        ["tier", "kind", "read", "written", "peak use", "capacity", "busy"],
+    )
+    links = result.links_frame()
+    if len(links):
+        print("\nLinks")
+        print_table(
+            [[r.link, r.kind, fmt_bytes(r.bytes), _t(r.busy_s)] for r in links.itertuples()],
+            ["link", "kind", "moved", "busy"],
+        )
+    ops = result.ops_frame()
+    print("\nWhere the time goes (op time by phase and bound)")
+    by = ops.groupby(["phase", "bound"], sort=False)["duration_s"].agg(["sum", "count"])
+    print_table(
+        [[ph, b, _t(row["sum"]), int(row["count"])] for (ph, b), row in by.iterrows()],
+        ["phase", "bound by", "time", "ops"],
+    )
+
+
+def _t(x: float | None) -> str:
+    return "-" if x is None else fmt_si(float(x), "s")
+
+
+def _bottleneck(s: dict[str, Any]) -> str:
+    b = s.get("bottleneck")
+    times = s.get("bound_time_s") or {}
+    total = sum(times.values()) or 1.0
+    return f"{b} ({100 * times.get(b, 0.0) / total:.0f} % of op time)" if b else "-"
+
+
+def write_run(result: Any, out: Path) -> Path:
+    """Write the run's files into ``out`` atomically (temporary directory, then rename)."""
+    if out.exists():
+        if not out.is_dir():
+            raise SpecError([Problem("--out", f"{out} exists and is not a directory")])
+        if any(out.iterdir()) and not (out / "summary.json").exists():
+            raise SpecError(
+                [
+                    Problem(
+                        "--out",
+                        f"{out} exists and does not hold a previous memsim run; not overwriting it",
+                    )
+                ]
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
+        result.to_csv(tmp)
+        result.to_chrome_trace(tmp / "trace.json")
+        _figures(result, tmp)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            out.rename(old / out.name)
+            tmp.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _figures(result: Any, out: Path) -> None:
+    """The plotting package's run figures, if it (and matplotlib) are installed."""
+    if importlib.util.find_spec("matplotlib") is None or importlib.util.find_spec("plots") is None:
+        return
+    write = getattr(importlib.import_module("plots"), "write_run_figures", None)
+    if callable(write):
+        write(result, out)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``run``."""
+    p = sub.add_parser(
+        "run",
+        help="simulate an LLM generation request on a system (default: llama2_7b on h100_sxm)",
+        description="Simulate prefill + decode of a model on a system and summarise time, "
+        "bottlenecks, memory use and energy.",
+    )
+    p.add_argument("--system", default=DEFAULTS["system"], help="system preset or YAML file")
+    p.add_argument("--model", default=DEFAULTS["model"], help="model preset or config.json")
+    p.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="sequences in the batch")
+    p.add_argument("--prompt", type=int, default=DEFAULTS["prompt"], help="prompt tokens")
+    p.add_argument("--gen", type=int, default=DEFAULTS["gen"], help="generated tokens")
+    p.add_argument("--dtype", choices=DTYPE_CHOICES, default="bf16", help="weight/compute dtype")
+    p.add_argument("--kv-dtype", choices=DTYPE_CHOICES, default=None, help="KV-cache dtype")
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices")
+    p.add_argument("--policy", default="fastest_fit", help="placement policy (see docs/engine.md)")
+    p.add_argument("--fidelity", choices=["event", "analytic"], default="event")
+    add_format_option(p)
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="write tables, trace and figures here"
+    )
+    p.set_defaults(func=run)
