@@ -1,0 +1,168 @@
+"""Physics every result must obey, computed independently of the engine's bookkeeping.
+
+* :func:`roofline_lower_bound`: no schedule can beat the busiest resource's
+  total work (FLOPs at peak, logical bytes at achievable bandwidth).
+* :func:`check_conservation`: bytes never vanish between the graph, the
+  per-op traffic, the tier and link totals and the DMA transfers.
+* :func:`check_capacity`: no tier's occupancy exceeds its capacity or drops
+  below zero.
+
+The check functions return a list of problems (empty when all is well), so a
+test can show every violation at once.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from hw_models import System
+from memsim import cost
+from memsim.policies.base import Placement, graph_tp
+from memsim.result import SimResult
+from workloads.graph import Graph
+
+_MATRIX = ("gemm", "attention")
+
+
+def roofline_lower_bound(
+    system: System, graph: Graph, placement: Placement, *, execution: str = "kernel"
+) -> float:
+    """Seconds: the slowest of work / capacity over every compute unit, tier and link.
+
+    Compute: matrix FLOPs at the dtype's peak plus other FLOPs at the vector
+    rate. Tiers: the logical bytes the graph's ops move in the tier each tensor
+    is accessed in, plus streamed tensors' copies, at achievable bandwidth (host
+    tiers serve all ``tp`` devices). Links: bytes between the devices and host
+    tiers. In ``dataflow`` execution transient tensors may stay on chip, so only
+    persistent and streamed tensors count there.
+    """
+    tp = graph_tp(graph)
+    compute_s: dict[str, float] = defaultdict(float)
+    tier_s: dict[str, float] = defaultdict(float)
+    link_b: dict[str, float] = defaultdict(float)
+    for op in graph.ops:
+        unit_name = system.main_compute(op.dtype)
+        unit = system.compute[unit_name]
+        if op.kind in _MATRIX:
+            compute_s[unit_name] += op.flops / cost.unit_peak(unit, op.dtype)
+        else:
+            compute_s[unit_name] += op.flops / cost.vector_rate(unit, op.dtype)
+        for accesses, write in ((op.reads, False), (op.writes, True)):
+            for acc in accesses:
+                tensor = graph.tensors[acc.tensor]
+                if execution == "dataflow" and not (
+                    tensor.persistent or acc.tensor in placement.staged
+                ):
+                    continue
+                _add_tier(system, placement.tier_of(acc.tensor), acc.bytes, write, tp, tier_s)
+                for name in _links_to(system, placement.tier_of(acc.tensor)):
+                    link_b[name] += acc.bytes
+    for name, stage in placement.staged.items():
+        home = placement.home[name]
+        size = graph.tensors[name].bytes
+        _add_tier(system, home, size, False, tp, tier_s)
+        _add_tier(system, stage, size, True, tp, tier_s)
+        for link in system.path(home, stage):
+            link_b[link] += size
+    bounds = [*compute_s.values(), *tier_s.values()]
+    for name, nbytes in link_b.items():
+        lk = system.links[name]
+        a, b = lk.between
+        shared = system.tiers[a].scope == "host" and system.tiers[b].scope == "host"
+        # a duplex link carries reads and writes in separate directions: at least half
+        # of the bytes cross the busier one
+        halves = 2.0 if lk.duplex else 1.0
+        bounds.append(nbytes * (tp if shared else 1) / halves / lk.effective_bandwidth_bytes_per_s)
+    return max(bounds, default=0.0)
+
+
+def _add_tier(
+    system: System, tier: str, nbytes: float, write: bool, tp: int, acc: dict[str, float]
+) -> None:
+    spec = system.tiers[tier]
+    bw = (
+        spec.effective_write_bandwidth_bytes_per_s
+        if write
+        else spec.effective_read_bandwidth_bytes_per_s
+    )
+    acc[tier] += nbytes * (tp if spec.scope == "host" else 1) / bw
+
+
+def _links_to(system: System, tier: str) -> list[str]:
+    if system.tiers[tier].scope == "device":
+        return []
+    for cand in system.tiers_by_speed():
+        if system.tiers[cand].scope == "device":
+            try:
+                return system.path(cand, tier)
+            except ValueError:
+                continue
+    return []
+
+
+def check_conservation(result: SimResult, graph: Graph, *, rel: float = 1e-9) -> list[str]:
+    """Problems with byte conservation (empty list: conserved).
+
+    1. Every op moves at least the bytes the graph says it reads and writes
+       (tiling re-reads and access granularity only add).
+    2. Each tier's and link's totals equal the sum of its traffic rows.
+    3. Every DMA transfer leaves its source with the bytes its destination receives.
+    """
+    problems: list[str] = []
+    tr = result.traffic_frame()
+    tiers_only = tr[tr["resource"].str.startswith("tier:") & (tr["op"] >= 0)]
+    per_op = tiers_only.groupby("op")[["bytes_read", "bytes_written"]].sum()
+    got_r = per_op["bytes_read"].reindex(range(len(graph.ops)), fill_value=0.0).to_numpy()
+    got_w = per_op["bytes_written"].reindex(range(len(graph.ops)), fill_value=0.0).to_numpy()
+    want_r = np.array([op.bytes_read for op in graph.ops])
+    want_w = np.array([op.bytes_written for op in graph.ops])
+    for name, got, want in (("read", got_r, want_r), ("written", got_w, want_w)):
+        short = np.flatnonzero(got < want * (1 - rel) - 1e-6)
+        for i in short[:5]:
+            problems.append(
+                f"op {i} ({graph.ops[i].name}): {got[i]:.6g} B {name} < graph's {want[i]:.6g}"
+            )
+    grouped = tr.groupby("resource")[["bytes_read", "bytes_written"]].sum()
+    sums: dict[str, tuple[float, float]] = {
+        str(k): (float(a), float(b))
+        for k, a, b in zip(
+            grouped.index, grouped["bytes_read"], grouped["bytes_written"], strict=True
+        )
+    }
+    for t in result.tiers:
+        r, w = sums.get(f"tier:{t.tier}", (0.0, 0.0))
+        ok = np.isclose(r, t.bytes_read, rtol=rel) and np.isclose(w, t.bytes_written, rtol=rel)
+        if not ok:
+            problems.append(
+                f"tier {t.tier}: totals {t.bytes_read:.6g}/{t.bytes_written:.6g} "
+                f"!= rows {r:.6g}/{w:.6g}"
+            )
+    for lk in result.links:
+        b = sum(sums.get(f"link:{lk.link}", (0.0, 0.0)))
+        if not np.isclose(b, lk.bytes, rtol=rel):
+            problems.append(f"link {lk.link}: total {lk.bytes:.6g} != rows {b:.6g}")
+    dma = tr[tr["op"] < 0]
+    if len(dma):
+        out = dma["bytes_read"].sum()
+        into = dma[dma["resource"].str.startswith("tier:")]["bytes_written"].sum()
+        if not np.isclose(out, into, rtol=rel):
+            problems.append(f"DMA: {out:.6g} B read from sources but {into:.6g} B written")
+    return problems
+
+
+def check_capacity(result: SimResult) -> list[str]:
+    """Problems with occupancy: above a tier's capacity (all its modelled instances) or negative."""
+    problems: list[str] = []
+    for tier, (times, level) in result.occupancy.items():
+        spec = result.system.tiers[tier]
+        cap = spec.capacity_bytes
+        peak = next(t.peak_bytes for t in result.tiers if t.tier == tier)
+        if peak > cap * (1 + 1e-9):
+            problems.append(f"tier {tier}: peak {peak:.6g} B exceeds capacity {cap:.6g} B")
+        if np.any(level < -1e-6 * max(cap, 1.0)):
+            problems.append(
+                f"tier {tier}: negative occupancy at t = {times[np.argmin(level)]:.6g} s"
+            )
+    return problems
