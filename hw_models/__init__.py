@@ -9,7 +9,8 @@ from hw_models.cache import CacheSpec
 from hw_models.compute import DTYPE_BYTES, DTYPES, ComputeUnit
 from hw_models.dram import DRAMDevice, DRAMOrganization, DRAMPower, DRAMTiming
 from hw_models.errors import Problem, SpecError
-from hw_models.flash import FlashGeometry
+from hw_models.flash import FlashDevice, FlashGeometry
+from hw_models.flash_presets import flash_device_names, load_flash_device
 from hw_models.link import Link
 from hw_models.loader import (
     dram_device_names,
@@ -32,6 +33,7 @@ __all__ = [
     "DRAMOrganization",
     "DRAMPower",
     "DRAMTiming",
+    "FlashDevice",
     "FlashGeometry",
     "Link",
     "MemoryTier",
@@ -41,7 +43,9 @@ __all__ = [
     "SpecError",
     "System",
     "dram_device_names",
+    "flash_device_names",
     "load_dram_device",
+    "load_flash_device",
     "load_system",
     "load_system_dict",
     "parse_quantity",

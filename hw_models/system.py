@@ -197,11 +197,12 @@ class System(Spec):
         """Derived figures in base units, as printed by ``memsim show``."""
         main = self.main_compute("bf16") if self._supports("bf16") else next(iter(self.compute))
         unit = self.compute[main]
-        peaks = {d: float(unit.peak_flops_per_s[d]) for d in DTYPES if d in unit.peak_flops_per_s}
+        peaks: dict[str, float] = {
+            d: float(unit.peak_flops_per_s[d]) for d in DTYPES if d in unit.peak_flops_per_s
+        }
         # the ridge point is quoted for the usual training/inference type: bf16, else fp16
-        ridge_dtype = next((d for d in ("bf16", "fp16") if d in peaks), None)
-        if ridge_dtype is None:
-            ridge_dtype = max(peaks, key=lambda d: peaks[d])
+        preferred = [d for d in ("bf16", "fp16") if d in peaks]
+        ridge_dtype: str = preferred[0] if preferred else max(peaks, key=lambda d: peaks[d])
         tiers: dict[str, dict[str, Any]] = {}
         for name, t in self.tiers.items():
             tiers[name] = {

@@ -77,7 +77,10 @@ class MemoryTier(Spec):
     achievable_bandwidth_fraction: Fraction = 1.0
     background_power_w: float = Field(default=0.0, ge=0)
     dram: DRAMAttachment | None = None
-    flash: FlashGeometry | None = None
+    flash: FlashGeometry | None = Field(default=None, description="inline flash geometry")
+    flash_device: str | None = Field(
+        default=None, description="name of a flash device preset (instead of `flash`)"
+    )
     fidelity: Literal["bandwidth", "request"] = Field(
         default="bandwidth", description="`request`: timing from the DRAM controller model"
     )
@@ -87,8 +90,10 @@ class MemoryTier(Spec):
         problems: list[str] = []
         if self.dram is not None and self.kind not in DRAM_KINDS:
             problems.append(f"dram: a {self.kind} tier cannot be built from DRAM devices")
-        if self.flash is not None and self.kind != "flash":
+        if (self.flash is not None or self.flash_device is not None) and self.kind != "flash":
             problems.append(f"flash: a {self.kind} tier cannot have a flash geometry")
+        if self.flash is not None and self.flash_device is not None:
+            problems.append("flash_device: give either `flash` or `flash_device`, not both")
         if self.fidelity == "request" and self.dram is None:
             problems.append("fidelity: `request` needs a `dram` attachment to simulate")
         if self.dram is not None:
@@ -99,8 +104,9 @@ class MemoryTier(Spec):
                     f"read_bandwidth_bytes_per_s = {given:.4g} disagrees by more than 5 % with "
                     f"{self.dram.count} x {self.dram.device} = {derived:.4g} B/s"
                 )
-        if self.flash is not None:
-            peak = self.flash.peak_read_bandwidth_bytes_per_s
+        geometry = self.flash_geometry
+        if geometry is not None:
+            peak = geometry.peak_read_bandwidth_bytes_per_s
             if self.read_bandwidth_bytes_per_s > 1.05 * peak:
                 problems.append(
                     f"read_bandwidth_bytes_per_s = {self.read_bandwidth_bytes_per_s:.4g} exceeds "
@@ -109,6 +115,28 @@ class MemoryTier(Spec):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    @field_validator("flash_device")
+    @classmethod
+    def _known_flash(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        from hw_models.flash_presets import flash_device_names
+        from hw_models.loader import normalize_name
+
+        if normalize_name(v) not in flash_device_names():
+            known = ", ".join(flash_device_names())
+            raise ValueError(f"unknown flash device {v!r} (known: {known})")
+        return v
+
+    @property
+    def flash_geometry(self) -> FlashGeometry | None:
+        """The flash geometry, inline or from the named flash device preset."""
+        if self.flash_device is not None:
+            from hw_models.flash_presets import load_flash_device
+
+            return load_flash_device(self.flash_device).geometry
+        return self.flash
 
     @property
     def write_bandwidth(self) -> float:

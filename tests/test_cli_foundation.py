@@ -20,6 +20,7 @@ def test_presets_lists_every_system_and_dram_device(capsys: pytest.CaptureFixtur
     out = json.loads(capsys.readouterr().out)
     assert sorted(out["systems"]) == system_names()
     assert "hbm3" in out["dram_devices"]
+    assert "apple_m1_max_1tb" in out["flash_devices"]
 
 
 def test_show_h100_json_has_the_headline_figures(capsys: pytest.CaptureFixture[str]) -> None:

@@ -100,6 +100,14 @@ def test_unknown_dram_device_lists_known(tiny_data: dict[str, Any]) -> None:
     assert "hbm3" in probs["tiers.hbm.dram.device"]
 
 
+def test_flash_device_reference_is_checked(tiny_data: dict[str, Any]) -> None:
+    tiny_data["tiers"]["ddr"]["flash_device"] = "apple_m1_max_1tb"  # a DDR tier is not flash
+    assert "cannot have a flash geometry" in _problems(tiny_data)["tiers.ddr"]
+    tiny_data["tiers"]["ddr"]["kind"] = "flash"
+    tiny_data["tiers"]["ddr"]["flash_device"] = "floppy"
+    assert "unknown flash device 'floppy'" in _problems(tiny_data)["tiers.ddr.flash_device"]
+
+
 def _dram_data() -> dict[str, Any]:
     return {
         "name": "test-ddr4",

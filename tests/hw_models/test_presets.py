@@ -243,13 +243,14 @@ def test_peaks_and_fractions_are_physical(name: str) -> None:
 
 
 def test_flash_tiers_respect_their_geometry() -> None:
-    # LLM in a Flash: > 6 GiB/s sequential on the Mac's SSD; the assumed geometry's channel
-    # bound is 8 x 1.2 GB/s = 9.6 GB/s, its sense bound 128 planes x 16 KiB / 50 us = 41.9 GB/s
+    # LLM in a Flash (Sec. 2.2): about 6.1 GB/s sequential on the Mac's SSD; the shipped
+    # flash device preset's assumed geometry has a channel bound of 8 x 800 MB/s = 6.4 GB/s
     ssd = _system("m1_max_ssd").tier("ssd")
-    assert ssd.flash is not None
-    assert ssd.flash.peak_read_bandwidth_bytes_per_s == pytest.approx(9.6e9)
-    assert ssd.read_bandwidth_bytes_per_s == pytest.approx(6 * GiB)
-    assert ssd.read_bandwidth_bytes_per_s <= ssd.flash.peak_read_bandwidth_bytes_per_s
+    geometry = ssd.flash_geometry
+    assert geometry is not None
+    assert geometry.peak_read_bandwidth_bytes_per_s == pytest.approx(6.4e9)
+    assert ssd.read_bandwidth_bytes_per_s == pytest.approx(6.1e9)
+    assert ssd.read_bandwidth_bytes_per_s <= geometry.peak_read_bandwidth_bytes_per_s
     # FlexGen Section 6: SSD read about 2 GB/s, write about 1 GB/s
     t4_ssd = _system("t4_flexgen").tier("ssd")
     assert t4_ssd.read_bandwidth_bytes_per_s == pytest.approx(2e9)
