@@ -21,7 +21,7 @@ tiers shared by the ``tp`` devices carry ``tp`` x the shard's demand.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import numpy as np
@@ -60,6 +60,16 @@ def _transient_events(
 
 def schedule_event(plan: Plan) -> Schedule:
     """Run ``plan`` in a fresh simpy environment; returns the observed schedule."""
+    env, finish = prepare_event(plan)
+    env.run()
+    return finish()
+
+
+def prepare_event(plan: Plan) -> tuple[simpy.Environment, Callable[[], Schedule]]:
+    """A fresh environment with the simulation's processes, and the function that
+    collects the schedule once the environment has run dry. Lets a caller step
+    several simulations alternately (``env.step()``) to check they do not interact.
+    """
     env = simpy.Environment()
     fabric = Fabric(env)
     n_g = plan.n_groups
@@ -143,7 +153,10 @@ def schedule_event(plan: Plan) -> Schedule:
         lane_groups[ln].append(g)
     for ln in lanes:
         env.process(lane_proc(ln, lane_groups[ln]))
-    env.run()
+    return env, lambda: _collect(t0, t1, dma, pools)
+
+
+def _collect(t0: FloatArray, t1: FloatArray, dma: DMAEngines, pools: list[Pool]) -> Schedule:
     times: list[float] = []
     tiers: list[int] = []
     deltas: list[float] = []

@@ -98,7 +98,13 @@ def policy_names() -> list[str]:
 
 def make_policy(name: str, /, **options: Any) -> Policy:
     """The policy registered as ``name``, configured with ``options``."""
-    return POLICIES.create(name, path="policy", **options)
+    factory = POLICIES.get(name, path="policy")
+    try:
+        return factory(**options)
+    except TypeError as err:  # an option the policy does not have
+        raise SpecError(
+            [Problem(f"policy.{name}", f"bad options {sorted(options)}: {err}")]
+        ) from None
 
 
 # ---- helpers shared by the policies ---------------------------------------------------

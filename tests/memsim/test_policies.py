@@ -1,0 +1,89 @@
+"""Placement policies: every registered one, capacity errors, explicit mappings, files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import memsim
+from hw_models import SpecError
+from memsim.policies import POLICIES, CapacityError, Placement, make_policy, policy_names
+from tests.memsim.world import tiny, tiny_graph
+
+OPTIONS = {"explicit": {"mapping": {"weight": "ddr"}}, "from_file": None}
+
+
+def _policy(name: str, tmp_path: Path) -> object:
+    if name == "from_file":
+        path = tmp_path / "plan.json"
+        path.write_text(
+            json.dumps({"placement": {"w": "ddr->hbm", "x": "hbm"}, "prefetch_depth": 1})
+        )
+        return make_policy(name, path=str(path))
+    return make_policy(name, **OPTIONS.get(name, {}) or {})
+
+
+@pytest.mark.parametrize("name", POLICIES.names())
+def test_every_policy_places_every_tensor_within_capacity(name: str, tmp_path: Path) -> None:
+    system, graph = tiny(), tiny_graph()
+    placement = _policy(name, tmp_path).place(system, graph)  # type: ignore[attr-defined]
+    assert isinstance(placement, Placement)
+    assert set(placement.home) == set(graph.tensors)
+    assert set(placement.home.values()) <= set(system.tiers)
+    result = memsim.simulate(system, graph, policy=placement)
+    from memsim.invariants import check_capacity
+
+    assert check_capacity(result) == []
+
+
+def test_unknown_policy_lists_the_known_ones() -> None:
+    with pytest.raises(SpecError) as err:
+        make_policy("fastest")
+    for name in policy_names():
+        assert name in str(err.value)
+
+
+def test_fastest_fit_spills_to_the_next_tier_and_errors_when_nothing_fits() -> None:
+    # 20 GB of weight: HBM holds 16 GB, so the weight goes to DDR
+    placement = make_policy("fastest_fit").place(tiny(), tiny_graph(weight_bytes=20e9))
+    assert placement.home["w"] == "ddr" and placement.home["x"] == "hbm"
+    with pytest.raises(CapacityError) as err:
+        make_policy("fastest_fit").place(tiny(), tiny_graph(weight_bytes=300e9))
+    # DDR (256 GB) is the roomiest: short by 300e9 - 256e9 = 44 GB
+    assert err.value.tier == "ddr"
+    assert err.value.shortfall_bytes == pytest.approx(44e9)
+
+
+def test_stream_weights_reserves_the_prefetch_window() -> None:
+    small = tiny(**{"tiers.hbm.capacity_bytes": 1.5e9})
+    # depth 1 needs 2 x 1 GB of staging in a 1.5 GB HBM
+    with pytest.raises(CapacityError, match="hbm"):
+        make_policy("stream_weights", prefetch_depth=1).place(small, tiny_graph())
+    p = make_policy("stream_weights", prefetch_depth=0).place(small, tiny_graph())
+    assert p.staged == {"w": "hbm"} and p.home["w"] == "ddr"
+
+
+def test_explicit_mapping_by_name_kind_and_glob() -> None:
+    policy = make_policy("explicit", mapping={"x": "ddr", "weight": "ddr->hbm", "y*": "hbm"})
+    p = policy.place(tiny(), tiny_graph())
+    assert p.home == {"w": "ddr", "x": "ddr", "y": "hbm"}
+    assert p.staged == {"w": "hbm"}
+    with pytest.raises(SpecError, match="unknown tier 'dram'"):
+        make_policy("explicit", mapping={"x": "dram"}).place(tiny(), tiny_graph())
+    with pytest.raises(SpecError, match="matches no tensor"):
+        make_policy("explicit", mapping={"nothing*": "hbm"}).place(tiny(), tiny_graph())
+
+
+def test_placement_file_round_trips_and_bad_files_name_the_file(tmp_path: Path) -> None:
+    placement = make_policy("stream_weights").place(tiny(), tiny_graph())
+    path = tmp_path / "plan.json"
+    path.write_text(json.dumps(placement.to_dict()))
+    again = make_policy("from_file", path=str(path)).place(tiny(), tiny_graph())
+    assert dict(again.home) == dict(placement.home) and dict(again.staged) == dict(placement.staged)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("placement:\n  w: flash\n")
+    with pytest.raises(SpecError) as err:
+        make_policy("from_file", path=str(bad)).place(tiny(), tiny_graph())
+    assert str(bad) in str(err.value) and "unknown tier 'flash'" in str(err.value)
