@@ -226,8 +226,9 @@ class ModelConfig(Spec):
 
     def kv_bytes_per_token(self, kv_dtype: str = "bf16") -> float:
         """KV-cache bytes per token: 2 (K and V) x layers x kv_heads x head_dim x element size."""
-        from workloads.dtypes import element_bytes
+        from workloads.dtypes import check_dtype, element_bytes
 
+        check_dtype(kv_dtype, field="kv_dtype")
         return 2.0 * self.num_hidden_layers * self.kv_heads * self.d_head * element_bytes(kv_dtype)
 
     def summary(self) -> dict[str, Any]:

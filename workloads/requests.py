@@ -133,7 +133,7 @@ def request_stream(
     # line index within its access, wrapped at the tensor's size
     within = np.arange(total, dtype=np.int64) - np.repeat(starts, counts)
     lines_in_tensor = np.repeat(
-        np.fromiter((max(1, s // line_bytes) for s in sizes), dtype=np.int64, count=len(sizes)),
+        np.fromiter((max(1, -(-s // line_bytes)) for s in sizes), dtype=np.int64, count=len(sizes)),
         counts,
     )
     base = np.repeat(np.fromiter((c[1] for c in chunks), dtype=np.int64, count=len(chunks)), counts)

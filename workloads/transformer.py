@@ -605,3 +605,14 @@ def _repeat_decode(
             else:
                 ops.append(_with_step(template[i], step))
                 i += 1
+
+
+def weight_bytes(cfg: ModelConfig, *, dtype: str = "bf16", **options: Any) -> float:
+    """Bytes of all weights stored in ``dtype`` (with group scales for int8/int4).
+
+    Quantized checkpoints (GPTQ, AWQ) quantize the linear layers of the blocks; the
+    embeddings, the output head and the norms stay in 16-bit.
+    """
+    b = Builder(cfg, resolve_options(cfg, dtype=dtype, **options))
+    declare_weights(b)
+    return sum(t.bytes for t in b.tensors.values() if t.kind == "weight")
