@@ -1,0 +1,114 @@
+"""Physics as hypothesis properties over random small systems and graphs."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import memsim
+from memsim.invariants import check_capacity, check_conservation, roofline_lower_bound
+from tests.memsim.world import tiny
+from workloads.graph import Access, GemmShape, Graph, Op, Tensor
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> Graph:
+    layers = draw(st.integers(1, 3))
+    steps = draw(st.integers(1, 3))
+    tensors = {}
+    for i in range(layers):
+        tensors[f"w{i}"] = Tensor(
+            name=f"w{i}", bytes=draw(st.floats(1e6, 3e9)), kind="weight", layer=i
+        )
+        tensors[f"kv{i}"] = Tensor(
+            name=f"kv{i}", bytes=draw(st.floats(1e3, 1e9)), kind="kv", layer=i
+        )
+    tensors["h"] = Tensor(name="h", bytes=draw(st.floats(64, 1e7)), kind="activation")
+    ops = []
+    for s in range(steps):
+        for i in range(layers):
+            m, n, k = (draw(st.integers(1, 4096)) for _ in range(3))
+            w, kv, h = tensors[f"w{i}"], tensors[f"kv{i}"], tensors["h"]
+            ops.append(Op(name=f"mm{s}.{i}", kind="gemm", flops=2.0 * m * n * k,
+                          gemm=GemmShape(m=m, n=n, k=k), layer=i, step=s + 1, phase="decode",
+                          reads=(Access(tensor=w.name, bytes=w.bytes),
+                                 Access(tensor="h", bytes=h.bytes)),
+                          writes=(Access(tensor="h", bytes=h.bytes),)))  # fmt: skip
+            ops.append(Op(name=f"at{s}.{i}", kind="attention", flops=draw(st.floats(0, 1e12)),
+                          layer=i, step=s + 1, phase="decode",
+                          reads=(Access(tensor=kv.name, bytes=kv.bytes * draw(st.floats(0.1, 1))),),
+                          writes=(Access(tensor="h", bytes=h.bytes),)))  # fmt: skip
+    return Graph(tensors=tensors, ops=tuple(ops), meta={"batch": 1, "gen_len": steps})
+
+
+systems = st.builds(
+    lambda hbm, pcie, flops, gran: tiny(**{
+        "tiers.hbm.read_bandwidth_bytes_per_s": hbm,
+        "links.pcie.bandwidth_bytes_per_s": pcie,
+        "compute.core.peak_flops_per_s.bf16": flops,
+        "tiers.hbm.access_granularity_bytes": gran,
+    }),
+    st.floats(1e11, 5e12), st.floats(1e9, 1e11), st.floats(1e12, 1e15),
+    st.sampled_from([32, 64, 4096]),
+)  # fmt: skip
+KNOBS = [
+    "tiers.hbm.read_bandwidth_bytes_per_s",
+    "links.pcie.bandwidth_bytes_per_s",
+    "compute.core.peak_flops_per_s.bf16",
+    "tiers.ddr.read_bandwidth_bytes_per_s",
+]
+policies = st.sampled_from(["fastest_fit", "stream_weights", "kv_offload"])
+
+
+@SETTINGS
+@given(
+    system=systems, graph=graphs(), policy=policies, fidelity=st.sampled_from(["analytic", "event"])
+)
+def test_never_faster_than_the_roofline_and_bytes_and_capacity_hold(
+    system, graph, policy, fidelity
+) -> None:  # type: ignore[no-untyped-def]
+    r = memsim.simulate(system, graph, policy=policy, fidelity=fidelity)
+    placement = memsim.make_policy(policy).place(system, graph)
+    assert r.makespan_s >= roofline_lower_bound(system, graph, placement) * (1 - 1e-9)
+    assert check_conservation(r, graph) == []
+    assert check_capacity(r) == []
+
+
+@SETTINGS
+@given(system=systems, graph=graphs(), policy=st.sampled_from(["fastest_fit", "kv_offload"]))
+def test_event_equals_analytic_where_nothing_contends(system, graph, policy) -> None:  # type: ignore[no-untyped-def]
+    a = memsim.simulate(system, graph, policy=policy, fidelity="analytic")
+    e = memsim.simulate(system, graph, policy=policy, fidelity="event")
+    assert math.isclose(a.makespan_s, e.makespan_s, rel_tol=1e-9)
+    assert a.ops_frame()["end_s"].tolist() == e.ops_frame()["end_s"].tolist()
+
+
+@SETTINGS
+@given(graph=graphs(), policy=policies, fidelity=st.sampled_from(["analytic", "event"]),
+       knob=st.sampled_from(KNOBS),
+       factor=st.floats(1.0, 8.0))  # fmt: skip
+def test_more_bandwidth_or_flops_is_never_slower(graph, policy, fidelity, knob, factor) -> None:  # type: ignore[no-untyped-def]
+    base = tiny()
+    value = {
+        "tiers.hbm.read_bandwidth_bytes_per_s": 1e12,
+        "links.pcie.bandwidth_bytes_per_s": 10e9,
+        "compute.core.peak_flops_per_s.bf16": 100e12,
+        "tiers.ddr.read_bandwidth_bytes_per_s": 100e9,
+    }[knob]
+    faster = tiny(**{knob: value * factor})
+    slow = memsim.simulate(base, graph, policy=policy, fidelity=fidelity).makespan_s
+    fast = memsim.simulate(faster, graph, policy=policy, fidelity=fidelity).makespan_s
+    assert fast <= slow * (1 + 1e-9)
+
+
+@SETTINGS
+@given(graph=graphs(), policy=policies)
+def test_same_inputs_same_result(graph, policy) -> None:  # type: ignore[no-untyped-def]
+    a = memsim.simulate(tiny(), graph, policy=policy, seed=3)
+    b = memsim.simulate(tiny(), graph, policy=policy, seed=3)
+    assert a.summary() == b.summary()
+    assert a.ops_frame().equals(b.ops_frame())
