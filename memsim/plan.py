@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hw_models import System
+from hw_models import Link, System
 from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
@@ -351,17 +351,24 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
                     )
                 ]
             )
-        for i in needs.tolist():
-            lk_name = peers[0]
-            lk = system.links[lk_name]
-            kind = cg.coll_kind[i] or "all_reduce"
-            group = int(cg.coll_group[i])
-            sent = cost.collective_link_bytes(kind, float(cg.coll_bytes[i]), group)
-            sec = sent / lk.effective_bandwidth_bytes_per_s
-            for r in link_res[link_names.index(lk_name)]:
-                op_demand[r, i] += sec
-                res_write[r, i] += sent / len(link_res[link_names.index(lk_name)])
-            op_latency[i] = max(op_latency[i], cost.collective_steps(kind, group) * lk.latency_s)
+        lk_name = peers[0] if peers else ""
+        ids = link_res[link_names.index(lk_name)] if peers else ()
+        peer: Link | None = system.links[lk_name] if peers else None
+        kinds = np.array([cg.coll_kind[i] or "all_reduce" for i in needs.tolist()], dtype=object)
+        groups = cg.coll_group[needs]
+        for kind in set(kinds.tolist()):
+            for group in np.unique(groups).tolist():
+                sel = needs[(kinds == kind) & (groups == group)]
+                if not sel.size or peer is None:
+                    continue
+                # bytes each device sends: all_reduce 2 (p-1)/p x payload, others (p-1)/p
+                sent = cost.collective_link_bytes(kind, 1.0, group) * cg.coll_bytes[sel]
+                sec = sent / peer.effective_bandwidth_bytes_per_s
+                for r in ids:
+                    op_demand[r, sel] += sec
+                    res_write[r, sel] += sent / len(ids)
+                steps_lat = cost.collective_steps(kind, group) * peer.latency_s
+                op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
 
     # ---- groups: demand, latency, overhead, solo duration
     if n and execution == "kernel":
