@@ -303,14 +303,14 @@ def build_result(
                     energy[lc] = energy.get(lc, 0.0) + float(by_bytes[kk]) * lk.energy_j_per_byte
     coll = np.flatnonzero(cg.coll_bytes > 0)
     for li, lname in enumerate(plan.link_names):
-        ids = list(plan.link_res[li])
-        for i in coll.tolist():
-            b = float(plan.res_bytes_written[ids, i].sum())
-            if b > 0:
-                comp = (f"link:{lname}", "collective", cg.phase_names[cg.phase[i]])
-                energy[comp] = (
-                    energy.get(comp, 0.0) + b * system.links[lname].energy_j_per_byte * plan.tp
-                )
+        if not coll.size:
+            break
+        sent = plan.res_bytes_written[list(plan.link_res[li])][:, coll].sum(axis=0)
+        by_phase = np.bincount(cg.phase[coll], weights=sent, minlength=len(cg.phase_names))
+        for ph in np.flatnonzero(by_phase):
+            comp = (f"link:{lname}", "collective", cg.phase_names[ph])
+            e = float(by_phase[ph]) * system.links[lname].energy_j_per_byte * plan.tp
+            energy[comp] = energy.get(comp, 0.0) + e
     for ui, uname in enumerate(system.compute):
         unit = system.compute[uname]
         sel = plan.op_unit == ui
