@@ -147,15 +147,14 @@ class System(Spec):
 
         Device-scope tiers of one device reach each other on the device (no link).
 
-        ``path(t, t)`` is ``[]`` unless ``t`` has a device-to-device link, which
-        it then returns (moving data between two devices' copies of ``t``).
+        ``path(t, t)`` is ``[]``: data in a tier does not move. Links between devices'
+        copies of a tier are found with :meth:`peer_link`.
         Raises ``KeyError`` if either tier is unknown, ``ValueError`` if no path.
         """
         self.tier(src)
         self.tier(dst)
         if src == dst:
-            peers = [n for n, lk in self.links.items() if lk.between == (src, src)]
-            return peers[:1]
+            return []
         adj: dict[str, list[tuple[str, str | None]]] = {t: [] for t in self.tiers}
         on_device = [t for t, spec in self.tiers.items() if spec.scope == "device"]
         for a in on_device:  # device tiers are joined on the device itself, at no link cost
@@ -185,6 +184,11 @@ class System(Spec):
             if link is not None:
                 out.append(link)
         return out[::-1]
+
+    def peer_link(self, tier: str) -> str | None:
+        """The link joining the devices' copies of ``tier`` (NVLink, ICI), if any."""
+        self.tier(tier)
+        return next((n for n, lk in self.links.items() if lk.between == (tier, tier)), None)
 
     def path_bandwidth_bytes_per_s(self, src: str, dst: str) -> float:
         """Peak bandwidth of the narrowest link from ``src`` to ``dst`` (inf if none)."""

@@ -163,7 +163,8 @@ def test_dgx_h100_aggregates_eight_gpus() -> None:
     assert dgx.peak_flops_per_s("bf16", per_device=False) == pytest.approx(8 * 989.4e12)
     # NVLink 4: 18 links x 25 GB/s per direction = 450 GB/s per direction per GPU,
     # the datasheet's 900 GB/s counting both directions
-    assert dgx.path("hbm", "hbm") == ["nvlink"]
+    assert dgx.peer_link("hbm") == "nvlink"
+    assert dgx.path("hbm", "hbm") == []  # data in a tier does not move
     nvlink = dgx.links["nvlink"]
     assert nvlink.peer_to_peer
     assert nvlink.bandwidth_bytes_per_s == pytest.approx(18 * 25e9)
