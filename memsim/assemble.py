@@ -375,7 +375,7 @@ def build_result(
             )
         )
 
-    metrics = _llm_metrics(plan, ops, makespan, energy_rows, meta)
+    metrics = _llm_metrics(plan, ops, makespan, energy_rows, meta, busy)
     full_meta = {
         "system": system.name,
         "system_hash": system.spec_hash,
@@ -415,6 +415,7 @@ def _llm_metrics(
     makespan: float,
     energy_rows: tuple[tuple[str, str, str, float], ...],
     meta: Mapping[str, Any],
+    busy: np.ndarray,
 ) -> dict[str, Any]:
     cg = plan.cg
     end = np.asarray(ops["end_s"])
@@ -438,7 +439,17 @@ def _llm_metrics(
     assert isinstance(bound, Coded)
     per = np.bincount(bound.codes, weights=end - start, minlength=len(bound.names))
     by_bound = {bound.names[i]: float(per[i]) for i in np.flatnonzero(per)}
-    bottleneck = max(by_bound, key=lambda k: by_bound[k]) if by_bound else None
+    # The bottleneck is the busiest resource over the whole run (DMA streams included, so
+    # a run that waits on a weight stream is bound by that stream's link), or the fixed
+    # per-op overhead or latency when those add up to more.
+    busiest: dict[str, float] = {
+        k: by_bound[k] for k in ("overhead", "latency") if by_bound.get(k, 0.0) > 0
+    }
+    for r, res in enumerate(plan.resources):
+        label = "compute" if res.kind == "compute" else res.label
+        busiest[label] = max(busiest.get(label, 0.0), float(busy[r]))
+    busiest = {k: v for k, v in busiest.items() if v > 0}
+    bottleneck = max(busiest, key=lambda k: busiest[k]) if busiest else None
     common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
     dtype = str(meta.get("dtype") or common)
     try:
