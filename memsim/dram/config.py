@@ -1,0 +1,106 @@
+"""`ControllerConfig`: every knob of the DRAM controller, validated, selectable by name.
+
+>>> cfg = ControllerConfig(scheduler="frfcfs", row_policy="closed", mapping="RoCoBaRaCh")
+>>> cfg.with_overrides(["read_queue_size=64"]).read_queue_size
+64
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import yaml
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from hw_models.base import Spec
+from hw_models.errors import Problem, SpecError
+from memsim.registry import Registry
+
+
+class ControllerConfig(Spec):
+    """Controller parameters; policy fields are names from the registries in
+    :mod:`memsim.dram.policies` and :mod:`memsim.dram.mapping`."""
+
+    scheduler: str = "frfcfs"
+    row_policy: str = "open"
+    mapping: str = "RoBaRaCoCh"
+    bank_xor: bool = Field(default=False, description="XOR bank bits with low row bits")
+    refresh: str = "all_bank"
+    refresh_max_postponed: int = Field(default=0, ge=0, le=8)
+    refresh_max_pulled_in: int = Field(default=0, ge=0, le=8)
+    arbiter: str = "round_robin"
+    read_queue_size: PositiveInt = 32
+    write_queue_size: PositiveInt = 32
+    write_high_watermark: float = Field(default=0.75, gt=0, le=1)
+    write_low_watermark: float = Field(default=0.25, ge=0, lt=1)
+    max_active_transactions: PositiveInt = 128
+    row_hit_cap: PositiveInt = 4
+    row_timeout_cycles: int = Field(default=64, ge=0)
+    powerdown_idle_cycles: int = Field(default=0, ge=0, description="0: never power down")
+
+    @field_validator("scheduler", "row_policy", "refresh", "arbiter", "mapping")
+    @classmethod
+    def _known(cls, v: str, info: Any) -> str:
+        from memsim.dram.mapping import MAPPINGS
+        from memsim.dram.policies import ARBITERS, REFRESH_MODES, ROW_POLICIES, SCHEDULERS
+
+        registries: dict[str, Registry[Any]] = {
+            "scheduler": SCHEDULERS,
+            "row_policy": ROW_POLICIES,
+            "refresh": REFRESH_MODES,
+            "arbiter": ARBITERS,
+            "mapping": MAPPINGS,
+        }
+        reg = registries[info.field_name]
+        if v not in reg:
+            from memsim.dram.mapping import MAPPING_NAMES
+
+            known = MAPPING_NAMES if reg is MAPPINGS else reg.names()
+            raise ValueError(f"unknown {reg.kind} {v!r} (known: {', '.join(known)})")
+        return v
+
+    @model_validator(mode="after")
+    def _watermarks(self) -> ControllerConfig:
+        if self.write_low_watermark >= self.write_high_watermark:
+            raise ValueError(
+                f"write_low_watermark = {self.write_low_watermark} must be below "
+                f"write_high_watermark = {self.write_high_watermark}"
+            )
+        return self
+
+    @property
+    def write_high(self) -> int:
+        """Write-queue occupancy that starts a write drain."""
+        return max(1, round(self.write_high_watermark * self.write_queue_size))
+
+    @property
+    def write_low(self) -> int:
+        """Write-queue occupancy at which a drain stops when reads wait."""
+        return min(self.write_high - 1, round(self.write_low_watermark * self.write_queue_size))
+
+    def with_overrides(self, items: Iterable[str]) -> ControllerConfig:
+        """A copy with ``key=value`` strings applied (values read as YAML).
+
+        Raises :class:`SpecError` naming the bad key or value.
+        """
+        data = self.model_dump()
+        problems: list[Problem] = []
+        for item in items:
+            key, sep, raw = item.partition("=")
+            key = key.strip()
+            if not sep:
+                problems.append(Problem("set", f"expected key=value, found {item!r}"))
+                continue
+            if key not in data:
+                problems.append(
+                    Problem(f"set.{key}", f"unknown controller key (known: {', '.join(data)})")
+                )
+                continue
+            try:
+                data[key] = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                data[key] = raw
+        if problems:
+            raise SpecError(problems)
+        return ControllerConfig.parse(data, prefix="controller")
