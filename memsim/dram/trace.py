@@ -96,6 +96,15 @@ class RequestTrace:
         )
 
     @classmethod
+    def from_file(cls, path: str, *, format: str) -> RequestTrace:
+        """Read a Ramulator 2 / DRAMsim3 / DRAMSys STL trace
+        (see :mod:`workloads.formats.dram_traces`)."""
+        from workloads.formats.dram_traces import read_trace
+
+        tr = read_trace(path, format=format)
+        return cls.from_arrays(tr.address, arrival_cycle=tr.cycles, is_write=tr.is_write)
+
+    @classmethod
     def concat(cls, traces: list[RequestTrace]) -> RequestTrace:
         """All requests of ``traces`` in one trace (requestor ids kept as given)."""
         return cls.from_arrays(
