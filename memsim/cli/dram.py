@@ -1,0 +1,124 @@
+"""``memsim dram``: one DRAM device behind the request-level controller.
+
+memsim dram --device DDR4_3200 --pattern random --requests 100000
+memsim dram --device HBM3 --trace app.trace --trace-format dramsim3 --format json
+memsim dram --device DDR5_4800 --pattern mix --scheduler fcfs --set write_queue_size=64
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hw_models import load_dram_device
+from hw_models.errors import Problem, SpecError
+from memsim.cli._output import add_format_option, print_json, print_table
+
+
+def _summary(stats: Any) -> dict[str, Any]:
+    return {
+        "device": stats.device,
+        "requests": stats.requests,
+        "reads": stats.reads,
+        "writes": stats.writes,
+        "bandwidth_gbps": stats.bandwidth_gbps,
+        "peak_bandwidth_gbps": stats.peak_bandwidth_bytes_per_s / 1e9,
+        "peak_fraction": stats.peak_fraction,
+        "avg_read_latency_ns": stats.avg_read_latency_ns,
+        "p50_read_latency_ns": stats.p50_read_latency_ns,
+        "p99_read_latency_ns": stats.p99_read_latency_ns,
+        "avg_read_latency_cycles": stats.avg_read_latency_cycles,
+        "row_hits": stats.row_hits,
+        "row_misses": stats.row_misses,
+        "row_conflicts": stats.row_conflicts,
+        "commands": stats.commands,
+        "avg_read_queue": stats.avg_read_queue,
+        "avg_write_queue": stats.avg_write_queue,
+        "refresh_busy_cycles": stats.refresh_busy_cycles,
+        "energy_j": stats.energy_j,
+        "energy_by_command_j": stats.energy_by_command_j,
+        "energy_background_j": stats.energy_background_j,
+        "duration_s": stats.duration_s,
+        "violations": stats.violations,
+        "checked": stats.checked,
+        "config": stats.config,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Simulate a trace or a synthetic pattern and print the statistics."""
+    from memsim.dram import ControllerConfig, RequestTrace, simulate_requests, traffic
+
+    device = load_dram_device(args.device)
+    base: dict[str, Any] = {}
+    for key in ("scheduler", "row_policy", "mapping"):
+        if getattr(args, key) is not None:
+            base[key] = getattr(args, key)
+    config = ControllerConfig.parse(base, prefix="controller").with_overrides(args.set or [])
+    if (args.trace is None) == (args.pattern is None):
+        raise SpecError([Problem("", "give either --trace FILE or --pattern NAME")])
+    if args.trace is not None:
+        if args.trace_format is None:
+            raise SpecError([Problem("trace_format", "--trace needs --trace-format")])
+        trace = RequestTrace.from_file(args.trace, format=args.trace_format)
+    else:
+        kwargs: dict[str, Any] = {"seed": args.seed, "interval_cycles": args.interval_cycles}
+        if args.write_fraction is not None:
+            kwargs["write_fraction"] = args.write_fraction
+        if args.requests <= 0:
+            raise SpecError([Problem("requests", f"expected a count > 0, found {args.requests}")])
+        trace = traffic.PATTERNS.create(args.pattern, device, args.requests, **kwargs)
+    stats = simulate_requests(device, trace, config=config, check=not args.no_check)
+    out = _summary(stats)
+    if args.format == "json":
+        print_json(out)
+        return 0
+    print(f"{stats.device}: {stats.requests} requests ({stats.reads} reads, {stats.writes} writes)")
+    rows = [
+        [
+            "bandwidth",
+            f"{stats.bandwidth_gbps:.2f} GB/s ({100 * stats.peak_fraction:.1f} % of peak)",
+        ],
+        ["read latency avg", f"{stats.avg_read_latency_ns:.1f} ns"],
+        ["read latency p50", f"{stats.p50_read_latency_ns:.1f} ns"],
+        ["read latency p99", f"{stats.p99_read_latency_ns:.1f} ns"],
+        ["row hits/misses/conflicts", f"{stats.row_hits}/{stats.row_misses}/{stats.row_conflicts}"],
+        ["commands", " ".join(f"{k}={v}" for k, v in stats.commands.items() if v)],
+        ["avg queue (read/write)", f"{stats.avg_read_queue:.1f}/{stats.avg_write_queue:.1f}"],
+        ["refresh busy", f"{stats.refresh_busy_cycles} cycles"],
+        ["energy", f"{stats.energy_j * 1e6:.3f} uJ"],
+        ["protocol violations", str(stats.violations) if stats.checked else "not checked"],
+    ]
+    print_table(rows, ["metric", "value"])
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``dram``."""
+    from memsim.dram.mapping import MAPPING_NAMES
+    from memsim.dram.policies import ROW_POLICIES, SCHEDULERS
+    from memsim.dram.traffic import PATTERNS
+    from workloads.formats.dram_traces import FORMATS
+
+    p = sub.add_parser(
+        "dram",
+        help="simulate a DRAM device request by request (JEDEC timing, scheduler, energy)",
+    )
+    p.add_argument("--device", required=True, help="DRAM preset (see `memsim presets`) or YAML")
+    src = p.add_argument_group("traffic (one of)")
+    src.add_argument("--trace", help="trace file")
+    src.add_argument("--trace-format", choices=list(FORMATS), help="format of --trace")
+    src.add_argument("--pattern", choices=PATTERNS.names(), help="synthetic traffic")
+    src.add_argument("--requests", type=int, default=100_000, help="requests for --pattern")
+    src.add_argument("--interval-cycles", type=float, default=0.0, help="arrival spacing")
+    src.add_argument("--write-fraction", type=float, help="share of writes for --pattern")
+    src.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scheduler", help=f"one of {', '.join(SCHEDULERS.names())}")
+    p.add_argument("--row-policy", dest="row_policy", help=f"one of {', '.join(ROW_POLICIES)}")
+    p.add_argument("--mapping", help=f"one of {', '.join(MAPPING_NAMES)}")
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="controller setting, repeatable"
+    )
+    p.add_argument("--no-check", action="store_true", help="skip the protocol checker")
+    add_format_option(p)
+    p.set_defaults(func=run)
