@@ -246,6 +246,7 @@ def _stats(
         p50_read_latency_cycles=float(np.percentile(lat, 50)) if lat.size else 0.0,
         p99_read_latency_cycles=float(np.percentile(lat, 99)) if lat.size else 0.0,
         max_read_latency_cycles=float(lat.max()) if lat.size else 0.0,
+        min_read_latency_cycles=float(lat.min()) if lat.size else 0.0,
         row_hits=int((kind == 0).sum()),
         row_misses=int((kind == 1).sum()),
         row_conflicts=int((kind == 2).sum()),

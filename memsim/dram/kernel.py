@@ -517,7 +517,8 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                             and hit_streak[fb] >= hit_cap
                             and bq[y, fb] > hp[y, fb]
                         )
-                        if cp:  # the row had its share: let the oldest conflict close it
+                        if cp:  # the row had its share: no more hits, close it for
+                            hh = -1  # the oldest conflicting request
                             rh = h0
                             while row[rh] == orow:
                                 rh = nxt[rh]
@@ -609,6 +610,8 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                     continue
                 if refmode != REF_NONE and debt[r] >= 1:
                     continue
+                if rowpol != ROW_OPEN and open_cnt[r] > 0:
+                    continue  # let the row policy close the rows first
                 ready = max(last_cmd[r] + pd_idle, next_pde[r])
                 if ready <= t:
                     c_cmd = PDE

@@ -51,8 +51,8 @@ _register(
     SCHEDULERS,
     "frfcfs_cap",
     k.SCHED_FRFCFS_CAP,
-    "FR-FCFS, but after `row_hit_cap` hits to a row with a conflicting request "
-    "waiting, hits lose priority and the row may be closed",
+    "FR-FCFS, but after `row_hit_cap` hits to a row while a request to another "
+    "row of the bank waits, the row is closed for it",
 )
 
 ROW_POLICIES: Registry[Policy] = Registry("row policy")

@@ -13,7 +13,8 @@ DDR SDRAMs" (DSD 2011) and the DRAMPower tool:
 * background per rank and cycle: IDD2N (all banks precharged), IDD3N (a row
   open), IDD2P / IDD3P in precharge / active power-down (IDD2N / IDD3N if the
   datasheet gives none);
-* where VPP and IPP currents are given, the same terms with VPP and IPPx are added.
+* where VPP and the IPP currents (including the standby IPP2N / IPP3N) are given,
+  the same terms with VPP and IPPx are added.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def energy_model(device: DRAMDevice) -> EnergyModel | None:
     def e(volt: float, ma: float, cycles: float) -> float:
         return volt * ma * 1e-3 * cycles * tck * chips
 
-    vpp = pw.VPP or 0.0
+    # VPP terms only where the datasheet gives the standby IPP currents too (an IPP0
+    # without IPP3N would count the pump's standby current as activation energy)
+    vpp = pw.VPP if (pw.VPP and pw.IPP2N is not None and pw.IPP3N is not None) else 0.0
     ipp = {
         k: (getattr(pw, k) or 0.0) for k in ("IPP0", "IPP2N", "IPP3N", "IPP4R", "IPP4W", "IPP5B")
     }

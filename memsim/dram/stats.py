@@ -31,6 +31,7 @@ class DRAMStats:
     p50_read_latency_cycles: float
     p99_read_latency_cycles: float
     max_read_latency_cycles: float
+    min_read_latency_cycles: float
     row_hits: int
     row_misses: int
     row_conflicts: int
