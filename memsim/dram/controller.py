@@ -261,8 +261,16 @@ def _stats(
         energy_background_j=by_bg,
         violations=0,
         checked=False,
+        latency_histogram=_histogram(lat * tck),
         config=config.model_dump(),
     )
+
+
+def _histogram(lat_ns: npt.NDArray[np.float64]) -> dict[str, list[float]]:
+    if lat_ns.size == 0:
+        return {"bin_edges_ns": [], "counts": []}
+    counts, edges = np.histogram(lat_ns, bins=40)
+    return {"bin_edges_ns": edges.tolist(), "counts": counts.astype(float).tolist()}
 
 
 def simulate_with_log(

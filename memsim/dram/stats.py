@@ -14,7 +14,8 @@ class DRAMStats:
     data transfer. Latencies are from arrival to the end of the data burst, in
     controller cycles (tCK) and ns. A request is a row hit when its first command
     was a column command, a miss when it was an ACT (bank precharged), a conflict
-    when it was a PRE (another row open).
+    when it was a PRE (another row open). ``latency_histogram`` holds the read
+    latencies as ``{"bin_edges_ns": [...], "counts": [...]}`` (40 bins).
     """
 
     device: str
@@ -46,6 +47,7 @@ class DRAMStats:
     energy_background_j: dict[str, float]
     violations: int
     checked: bool
+    latency_histogram: dict[str, list[float]] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
 
     @property
