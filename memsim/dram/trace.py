@@ -79,6 +79,38 @@ class RequestTrace:
             raise SpecError(problems)
         return cls(arrival_cycle=arr, address=addr, is_write=wr, requestor=req)
 
+    def split(self, *, size_bytes: npt.ArrayLike, burst_bytes: int) -> RequestTrace:
+        """Requests of ``size_bytes`` each, as consecutive bursts of ``burst_bytes``
+        (the device's ``organization.access_bytes``): request ``i`` becomes
+        ``ceil((address % burst + size) / burst)`` bursts from its aligned address,
+        all with its arrival, direction and requestor."""
+        size = np.ascontiguousarray(size_bytes, dtype=np.int64).reshape(-1)
+        if size.shape[0] != len(self):
+            raise SpecError(
+                [
+                    Problem(
+                        "trace.size_bytes", f"expected {len(self)} entries, found {size.shape[0]}"
+                    )
+                ]
+            )
+        bad = np.flatnonzero(size <= 0)
+        if bad.size:
+            i = int(bad[0])
+            raise SpecError(
+                [Problem(f"trace.size_bytes[{i}]", f"expected > 0, found {int(size[i])}")]
+            )
+        start = self.address - self.address % burst_bytes
+        count = (self.address - start + size + burst_bytes - 1) // burst_bytes
+        rep = np.repeat(np.arange(len(self)), count)
+        first = np.repeat(np.cumsum(count) - count, count)
+        offset = (np.arange(rep.shape[0]) - first) * burst_bytes
+        return RequestTrace.from_arrays(
+            start[rep] + offset,
+            arrival_cycle=self.arrival_cycle[rep],
+            is_write=self.is_write[rep],
+            requestor=self.requestor[rep],
+        )
+
     @classmethod
     def from_times(
         cls,

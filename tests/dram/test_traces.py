@@ -100,3 +100,14 @@ def test_write_then_simulate(tmp_path: Path, ddr4: DRAMDevice) -> None:
 def test_time_ordered_formats_reject_decreasing_cycles() -> None:
     with pytest.raises(SpecError, match="cycles decrease"):
         format_lines([0, 64], cycles=[5, 3], format="stl")
+
+
+def test_large_requests_split_into_bursts(ddr4: DRAMDevice) -> None:
+    # 100 B at 0x30 covers bytes 0x30..0x93: bursts 0x0, 0x40, 0x80 (3 x 64 B)
+    tr = RequestTrace.from_arrays([0x30, 0x1000], arrival_cycle=[5, 9], is_write=[True, False])
+    split = tr.split(size_bytes=[100, 64], burst_bytes=ddr4.organization.access_bytes)
+    assert split.address.tolist() == [0x0, 0x40, 0x80, 0x1000]
+    assert split.arrival_cycle.tolist() == [5, 5, 5, 9]
+    assert split.is_write.tolist() == [True, True, True, False]
+    with pytest.raises(SpecError, match=r"size_bytes\[1\]"):
+        tr.split(size_bytes=[64, 0], burst_bytes=64)
