@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hw_models import System
+from hw_models.fileio import atomic_write
 from memsim.compiled import FloatArray, IntArray
 
 if TYPE_CHECKING:
@@ -357,16 +356,7 @@ def _clean(obj: Any) -> Any:
 
 def _atomic_write(path: Path, write: Callable[[Any], Any], *, binary: bool = False) -> Path:
     """Write via a temporary file in the same directory, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb" if binary else "w") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, write, binary=binary)
 
 
 def stepwise(times: FloatArray, deltas: FloatArray) -> tuple[FloatArray, FloatArray]:

@@ -14,9 +14,7 @@ import base64
 import html
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from hw_models.errors import Problem, SpecError
+from hw_models.fileio import atomic_write_text
 from plots.tables import RunTables
 
 FIGURE_ORDER = ("roofline", "timeline", "occupancy", "breakdown")
@@ -264,13 +263,4 @@ def write_report(result_dir: str | Path, out: str | Path, *, title: str | None =
     if target.suffix.lower() not in (".html", ".htm"):
         raise SpecError([Problem("output", f"expected an .html file, found {target}")])
     page = render_report(result_dir, title=title)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=".html", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(target, page)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import matplotlib as mpl
 from cycler import cycler
 
 from hw_models.errors import Problem, SpecError
+from hw_models.fileio import atomic_write
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -301,16 +301,12 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """
     out = Path(path)
     fmt = figure_format(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".{fmt}", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, mpl.rc_context(_rc()):
+
+    def write(fh: Any) -> None:
+        with mpl.rc_context(_rc()):
             fig.savefig(fh, format=fmt)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return out
+
+    return atomic_write(out, write, binary=True)
 
 
 # ---- units -------------------------------------------------------------------------

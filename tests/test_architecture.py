@@ -19,7 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("hw_models", "workloads", "memsim", "explore", "plots")
 ALLOWED: dict[str, set[str]] = {
     "hw_models": set(),
-    "workloads": {"hw_models.errors", "hw_models.units", "hw_models.yamlio", "hw_models.base"},
+    "workloads": {
+        "hw_models.errors",
+        "hw_models.units",
+        "hw_models.yamlio",
+        "hw_models.base",
+        "hw_models.fileio",
+    },
     "memsim": {"hw_models", "workloads"},
     "explore": {"hw_models", "workloads", "memsim"},
     "plots": {"hw_models", "workloads", "memsim"},

@@ -25,6 +25,7 @@ from typing import Any
 
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
+from hw_models.fileio import make_temp_dir
 from hw_models.units import fmt_bytes, fmt_si
 from memsim.cli._output import add_format_option, print_json, print_table
 
@@ -191,8 +192,7 @@ def write_run(result: Any, out: Path) -> Path:
                     )
                 ]
             )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = make_temp_dir(out)
     try:
         (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
         result.to_csv(tmp)

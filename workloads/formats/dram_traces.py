@@ -24,8 +24,6 @@ Cycles are in the memory controller's clock. A line that does not parse raises
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hw_models.errors import Problem, SpecError
+from hw_models.fileio import atomic_write_text
 
 FORMATS = ("ramulator", "dramsim3", "stl")
 _ALIASES = {
@@ -206,18 +205,7 @@ def write_trace(
 ) -> Path:
     """Write a trace file (to a temporary name, then renamed: no half-written file)."""
     lines = format_lines(addresses, is_write=is_write, cycles=cycles, format=format)
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write("\n".join(lines))
-            if lines:
-                fh.write("\n")
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
+    return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
 
 
 def write_dram_trace(path: str | Path, trace: DRAMTrace, *, format: str) -> Path:

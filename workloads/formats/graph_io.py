@@ -21,8 +21,6 @@ field (``ops[12].reads[0]``), or the line for a JSON syntax error.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,6 +28,7 @@ from pydantic import Field
 
 from hw_models.base import Spec
 from hw_models.errors import Problem, SpecError
+from hw_models.fileio import atomic_temp_path, atomic_write_text, commit_temp_path
 from workloads.graph import (
     OP_KINDS,
     PHASES,
@@ -222,21 +221,15 @@ def save_graph(
     """Write ``graph`` to ``path`` (format from the suffix unless given); atomic."""
     p = Path(path)
     fmt = _format(p, format)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    os.close(fd)
+    if fmt == "json":
+        text = json.dumps(graph_to_dict(graph), separators=(",", ":")) + "\n"
+        return atomic_write_text(p, text)
+    tmp = atomic_temp_path(p)
     try:
-        if fmt == "json":
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump(graph_to_dict(graph), fh, separators=(",", ":"))
-                fh.write("\n")
-        else:
-            _write_parquet(graph, Path(tmp))
-        os.replace(tmp, p)
+        _write_parquet(graph, tmp)
+        return commit_temp_path(tmp, p)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return p
+        tmp.unlink(missing_ok=True)
 
 
 def load_graph(path: str | Path, *, format: Literal["json", "parquet"] | None = None) -> Graph:
