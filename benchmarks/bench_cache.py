@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hw_models import CacheSpec
+from hw_models.fileio import atomic_write_text
 from memsim.cache import CacheHierarchy, replacement_policies, synthetic_stream
 
 L1 = {"capacity_bytes": 32 * 1024, "line_bytes": 64, "ways": 8}
@@ -81,11 +82,7 @@ def main() -> None:
         "l2": L2,
         "rows": rows,
     }
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(path)
+    path = atomic_write_text(args.json, json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 
 

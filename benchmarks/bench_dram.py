@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from hw_models.fileio import atomic_write_text
+
 DEVICES = ("DDR4_3200", "DDR5_4800", "LPDDR5_6400", "HBM2E", "HBM3")
 PATTERNS = ("stream", "random", "mix")
 
@@ -122,10 +124,7 @@ def main() -> int:
         },
         "results": rows,
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.json.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, args.json)
+    atomic_write_text(args.json, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.json}")
     return 0
 

@@ -21,11 +21,11 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import memsim
 from hw_models import load_system
+from hw_models.fileio import atomic_write_text
 from memsim.alloc import keep_freed_memory
 from memsim.compiled import compile_graph
 from workloads import generate, load_model
@@ -119,11 +119,9 @@ def main() -> None:
         sec, _ = timed(lambda g=g: memsim.simulate(dgx, g), args.repeat)
         row(f"  layers=32  gen=64  tp={tp} dgx_h100 ({len(g)} ops)", sec, sweep="tp", ops=len(g))
 
-    out = Path(args.json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"benchmark": "engine", "rows": rows}, indent=2) + "\n")
-    tmp.replace(out)
+    out = atomic_write_text(
+        args.json, json.dumps({"benchmark": "engine", "rows": rows}, indent=2) + "\n"
+    )
     print(f"\nwrote {out}")
 
 

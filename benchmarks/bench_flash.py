@@ -20,6 +20,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from hw_models.fileio import atomic_write_text
 from hw_models.flash_presets import flash_device_names, load_flash_device
 from memsim.flash import read_throughput_curve, simulate_flash_reads, simulate_flash_writes
 
@@ -125,11 +126,7 @@ def main() -> None:
             f"  {s['kind']:9s} {s['request_bytes']:>8d} B x {s['requests']:>7d}: "
             f"{s['seconds']:.3f} s, {rate / 1e6:.2f} M pages/s"
         )
-    path = Path(args.json)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(path)
+    path = atomic_write_text(args.json, json.dumps(out, indent=2) + "\n")
     print(f"wrote {path}")
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import workloads
+from hw_models.fileio import atomic_write_text
 from workloads import (
     generate,
     load_graph,
@@ -93,7 +94,7 @@ def main() -> None:
         items = "" if r["items"] is None else str(r["items"])
         print(f"{r['case']:{width}s}  {r['median_s']:9.3f}  {r['min_s']:9.3f}  {items:>12s}")
     if args.json is not None:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        atomic_write_text(args.json, json.dumps(rows, indent=2) + "\n")
 
 
 if __name__ == "__main__":
