@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +36,10 @@ from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.policies.base import Placement
+
+if TYPE_CHECKING:  # the DRAM controller (numba) loads only when a tier needs it
+    from memsim.dram import ControllerConfig
+    from memsim.request_fidelity import TierCalibration
 
 EXECUTIONS: tuple[str, ...] = ("kernel", "dataflow")
 MATRIX_KINDS = ("gemm", "attention")
@@ -115,6 +120,8 @@ class Plan:
     group_sequential: bool
     jobs: tuple[DMAJob, ...]
     routes: tuple[Route, ...]
+    # request-fidelity tiers: what the DRAM controller measured (memsim/request_fidelity.py)
+    tier_calibration: Mapping[str, TierCalibration] = field(default_factory=dict)
 
     @property
     def n_groups(self) -> int:
@@ -172,8 +179,19 @@ def _anchor(system: System, tier: str) -> str:
     return best[2]
 
 
-def build_plan(system: System, cg: CompiledGraph, placement: Placement, execution: str) -> Plan:
-    """The :class:`Plan` of ``cg`` on ``system`` under ``placement`` and ``execution``."""
+def build_plan(
+    system: System,
+    cg: CompiledGraph,
+    placement: Placement,
+    execution: str,
+    *,
+    dram_config: ControllerConfig | None = None,
+) -> Plan:
+    """The :class:`Plan` of ``cg`` on ``system`` under ``placement`` and ``execution``.
+
+    Tiers with ``fidelity: request`` take their bandwidth and latency from the DRAM
+    controller configured by ``dram_config`` (see :mod:`memsim.request_fidelity`).
+    """
     if execution not in EXECUTIONS:
         raise SpecError(
             [
@@ -234,12 +252,17 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
     route_lat = np.zeros(n_t)
     gran = np.zeros(n_t)
     tier_links: list[tuple[int, ...]] = []
+    request_tiers = [ti for ti, t in enumerate(tier_names) if system.tiers[t].fidelity == "request"]
     for ti, t in enumerate(tier_names):
         spec = system.tiers[t]
         mult = float(tp) if spec.scope == "host" else 1.0
         r_hops = [(tier_res[ti], mult / spec.effective_read_bandwidth_bytes_per_s)]
         w_hops = [(tier_res[ti], mult / spec.effective_write_bandwidth_bytes_per_s)]
         lat = spec.latency_s
+        if ti in request_tiers:  # the tier's own time and latency come per access class
+            r_hops = [(tier_res[ti], 0.0)]
+            w_hops = [(tier_res[ti], 0.0)]
+            lat = 0.0
         anchor = _anchor(system, t)
         on_route = []
         for name, direction in _walk(system, anchor, t):
@@ -334,7 +357,32 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
                 op_demand[r] += row * sec
                 (res_write if w else res_read)[r] += row
     op_demand[op_unit, np.arange(n)] += compute_s
-    op_latency = (touched * route_lat[:, None]).max(axis=0) if n else np.zeros(0)
+    tier_lat = touched * route_lat[:, None]
+    calibration: dict[str, TierCalibration] = {}
+    if request_tiers:
+        from memsim.request_fidelity import calibrate_tier, resolve_config, tier_demand
+
+        config = resolve_config(dram_config)
+        for ti in request_tiers:
+            spec = system.tiers[tier_names[ti]]
+            td = tier_demand(
+                tier_names[ti],
+                spec,
+                cg,
+                acc_tier=acc_tier,
+                moved=moved,
+                tier_index=ti,
+                config=config,
+            )
+            mult = float(tp) if spec.scope == "host" else 1.0
+            op_demand[tier_res[ti]] += td.demand * mult
+            tier_lat[ti] += td.latency
+            calibration[tier_names[ti]] = td.calibration
+        for ti in request_tiers:  # tiers only DMA touches
+            name = tier_names[ti]
+            if name not in calibration and placement.staged:
+                calibration[name] = calibrate_tier(name, system.tiers[name], config=config)
+    op_latency = tier_lat.max(axis=0) if n else np.zeros(0)
 
     # ---- collectives over the device-to-device link
     coll = np.flatnonzero(cg.coll_bytes > 0)
@@ -410,6 +458,7 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
         op_group,
         tp,
         n_res,
+        calibration,
     )
     return Plan(
         system=system,
@@ -445,6 +494,7 @@ def build_plan(system: System, cg: CompiledGraph, placement: Placement, executio
         group_sequential=group_sequential,
         jobs=jobs,
         routes=routes,
+        tier_calibration=calibration,
     )
 
 
@@ -614,6 +664,7 @@ def _dma_jobs(
     op_group: IntArray,
     tp: int,
     n_res: int,
+    calibration: Mapping[str, TierCalibration],
 ) -> tuple[tuple[Route, ...], tuple[DMAJob, ...]]:
     if not placement.staged:
         return (), ()
@@ -633,10 +684,24 @@ def _dma_jobs(
             s_name, d_name = tier_names[src], tier_names[dst]
             s_spec, d_spec = system.tiers[s_name], system.tiers[d_name]
             hops = []
-            lat = s_spec.latency_s + d_spec.latency_s
+            # request-fidelity tiers: a bulk copy is a long sequential stream
+            s_cal, d_cal = calibration.get(s_name), calibration.get(d_name)
+            s_sec = (
+                s_cal.seconds_per_byte(write=False)
+                if s_cal
+                else 1.0 / s_spec.effective_read_bandwidth_bytes_per_s
+            )
+            d_sec = (
+                d_cal.seconds_per_byte(write=True)
+                if d_cal
+                else 1.0 / d_spec.effective_write_bandwidth_bytes_per_s
+            )
+            lat = (s_cal.stream(write=False).read_latency_s if s_cal else s_spec.latency_s) + (
+                d_cal.stream(write=True).read_latency_s if d_cal else d_spec.latency_s
+            )
             s_mult = float(tp) if s_spec.scope == "host" else 1.0
             d_mult = float(tp) if d_spec.scope == "host" else 1.0
-            hops.append((tier_res[src], s_mult / s_spec.effective_read_bandwidth_bytes_per_s))
+            hops.append((tier_res[src], s_mult * s_sec))
             links = []
             for name, direction in _walk(system, s_name, d_name):
                 lk = system.links[name]
@@ -644,7 +709,7 @@ def _dma_jobs(
                 hops.append((r, link_shared(name) / lk.effective_bandwidth_bytes_per_s))  # type: ignore[operator]
                 links.append(r)
                 lat += lk.latency_s
-            hops.append((tier_res[dst], d_mult / d_spec.effective_write_bandwidth_bytes_per_s))
+            hops.append((tier_res[dst], d_mult * d_sec))
             route_ids[key] = len(routes)
             routes.append(Route(src=src, dst=dst, links=tuple(links)))
             route_sec.append(hops)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from workloads.graph import Graph
 FIDELITIES: tuple[str, ...] = ("event", "analytic")
 
 PolicyLike = str | Placement | Mapping[str, str] | Any | None
+#: a ``memsim.dram.ControllerConfig``, a mapping of its fields or ``key=value`` strings
+DramConfigLike = Any | Mapping[str, Any] | Iterable[str] | None
 
 
 def resolve_placement(system: System, graph: Graph, policy: PolicyLike) -> Placement:
@@ -60,13 +63,40 @@ def make_plan(
     *,
     policy: PolicyLike = None,
     execution: str | None = None,
+    dram_config: DramConfigLike = None,
 ) -> Plan:
     """The resource-demand plan both fidelities execute (exposed for tools and tests)."""
     sys_ = system if isinstance(system, System) else load_system(system)
     placement = resolve_placement(sys_, graph, policy)
+    config = None
+    if dram_config is not None:
+        from memsim.request_fidelity import resolve_config
+
+        config = resolve_config(dram_config)
     return build_plan(
-        sys_, compile_graph(graph), placement, execution or default_execution(sys_, graph)
+        sys_,
+        compile_graph(graph),
+        placement,
+        execution or default_execution(sys_, graph),
+        dram_config=config,
     )
+
+
+def tier_fidelity(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Per tier: the fidelity used, and the bandwidth fraction and latency it ran at
+    (for ``request`` tiers also the controller settings and each access class)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in plan.system.tiers.items():
+        cal = plan.tier_calibration.get(name)
+        if cal is not None:
+            out[name] = cal.to_dict()
+        else:
+            out[name] = {
+                "fidelity": spec.fidelity,
+                "bandwidth_fraction": spec.achievable_bandwidth_fraction,
+                "latency_s": spec.latency_s,
+            }
+    return out
 
 
 def simulate(
@@ -77,6 +107,7 @@ def simulate(
     fidelity: str = "event",
     execution: str | None = None,
     seed: int = 0,
+    dram_config: DramConfigLike = None,
 ) -> SimResult:
     """Simulate ``graph`` on ``system``; returns a frozen :class:`SimResult`. No I/O.
 
@@ -87,6 +118,12 @@ def simulate(
     with overlap rules, no contention). ``execution``: ``kernel`` or
     ``dataflow`` (default: ``dataflow`` on dataflow hardware, else ``kernel``).
     ``seed`` is recorded in the metadata; the engine itself is deterministic.
+    ``dram_config``: the DRAM controller of tiers with ``fidelity: request`` (a
+    :class:`memsim.dram.ControllerConfig`, a mapping of its fields or ``key=value``
+    strings over :data:`memsim.request_fidelity.DEFAULT_CONFIG`); those tiers'
+    bandwidth and latency come from it (docs/engine.md, "Request fidelity").
+    ``result.summary()["meta"]["tier_fidelity"]`` says per tier which fidelity
+    was used and at which bandwidth fraction and latency.
 
     >>> from memsim import simulate
     >>> # result = simulate("h100_sxm", graph, fidelity="analytic")
@@ -104,7 +141,7 @@ def simulate(
                 )
             ]
         )
-    plan = make_plan(system, graph, policy=policy, execution=execution)
+    plan = make_plan(system, graph, policy=policy, execution=execution, dram_config=dram_config)
     if fidelity == "analytic":
         from memsim.analytic import schedule_analytic
 
@@ -113,4 +150,5 @@ def simulate(
         from memsim.engine import schedule_event
 
         sched = schedule_event(plan)
-    return build_result(plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta)
+    result = build_result(plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta)
+    return dataclasses.replace(result, meta={**result.meta, "tier_fidelity": tier_fidelity(plan)})
