@@ -20,6 +20,27 @@ if TYPE_CHECKING:
 
 KIND_ORDER = ("compute", "dma", "channel")
 MAX_ROWS = 60
+MAX_BARS = 100  # per row and phase; beyond this, bars closer than a pixel are merged
+
+
+def merge_spans(starts: Any, ends: Any, *, gap: float) -> list[tuple[float, float]]:
+    """(start, width) spans with runs separated by at most ``gap`` merged into one.
+
+    A long run has tens of thousands of back-to-back kernels: drawn one by one, their
+    edges alone paint the row black. Merged, the row shows when the unit was busy.
+    """
+    out: list[tuple[float, float]] = []
+    cur_s = cur_e = None
+    for s, e in sorted(zip(starts, ends, strict=True)):
+        if cur_e is not None and s <= cur_e + gap:
+            cur_e = max(cur_e, e)
+            continue
+        if cur_s is not None and cur_e is not None:
+            out.append((cur_s, cur_e - cur_s))
+        cur_s, cur_e = s, e
+    if cur_s is not None and cur_e is not None:
+        out.append((cur_s, cur_e - cur_s))
+    return out
 
 
 @styled
@@ -34,7 +55,8 @@ def timeline(
     """Draw the Gantt chart of ``data`` (SimResult, RunTables or the timeline DataFrame).
 
     ``kinds`` picks and orders the resource kinds shown; at most ``max_rows`` rows are
-    drawn (the busiest ones; the title says how many were left out). Each row is one
+    drawn (the busiest ones; the title says how many were left out). A row with more
+    than ``MAX_BARS`` bars of one phase has bars less than a pixel apart merged. Each row is one
     ``broken_barh`` collection per phase with ``gid`` ``timeline:<resource>:<phase>``;
     the time axis is in s, ms, µs or ns, whichever suits the makespan.
     """
@@ -65,15 +87,19 @@ def timeline(
         ["resource", "phase"], sort=False
     ):
         lk = look(PHASE_LOOKS, str(phase))
-        spans = list(
-            zip(grp["start_s"] * mult, (grp["end_s"] - grp["start_s"]) * mult, strict=True)
-        )
+        many = len(grp) > MAX_BARS
+        if many:
+            spans = merge_spans(grp["start_s"] * mult, grp["end_s"] * mult, gap=end * mult / 2000)
+        else:
+            spans = list(
+                zip(grp["start_s"] * mult, (grp["end_s"] - grp["start_s"]) * mult, strict=True)
+            )
         ax.broken_barh(
             spans,
             (y_of[resource] - 0.4, 0.8),
             facecolors=lk.color,
             edgecolor="black",
-            linewidth=0.2,
+            linewidth=0.0 if many else 0.2,
             hatch=lk.hatch,
             gid=f"timeline:{resource}:{phase}",
         )

@@ -122,3 +122,27 @@ def test_breakdown_has_three_panels(fake_result: FakeResult) -> None:
         "Energy by component",
         "Energy by tensor kind",
     ]
+
+
+def test_timeline_merges_thousands_of_back_to_back_bars() -> None:
+    import pandas as pd
+
+    from plots.timeline import MAX_BARS, merge_spans
+
+    # 5,000 kernels of 1 ms back to back, then a 1 s gap, then 10 more: two busy periods
+    starts = [i * 1e-3 for i in range(5000)] + [6.0 + i * 1e-3 for i in range(10)]
+    frame = pd.DataFrame(
+        {
+            "resource": "gpu",
+            "resource_kind": "compute",
+            "start_s": starts,
+            "end_s": [s + 1e-3 for s in starts],
+            "label": "k",
+            "phase": "decode",
+        }
+    )
+    assert len(frame) > MAX_BARS
+    ax = timeline(frame)
+    (bars,) = ax.collections
+    assert len(bars.get_paths()) == 2
+    assert merge_spans([0.0, 1.0, 3.0], [1.0, 2.0, 4.0], gap=0.0) == [(0.0, 2.0), (3.0, 1.0)]
