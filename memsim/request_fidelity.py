@@ -41,7 +41,8 @@ inputs, so results never depend on the order of simulations.
 
 >>> from hw_models import load_dram_device
 >>> dev = load_dram_device("DDR4_3200")
->>> cal = calibrate_class(dev, config=DEFAULT_CONFIG, write=False, run_bytes=1 << 20)
+>>> cfg = device_config(DEFAULT_CONFIG, dev)  # RoCoBaRaCh for DDR4
+>>> cal = calibrate_class(dev, config=cfg, write=False, run_bytes=1 << 20)
 >>> 0.9 < cal.bandwidth_fraction <= 1.0
 True
 """
@@ -50,11 +51,13 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import yaml
 
 from hw_models import MemoryTier
 from hw_models.dram import DRAMDevice
@@ -63,10 +66,27 @@ from hw_models.loader import load_dram_device
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dram import ControllerConfig, RequestTrace, simulate_requests
 
-#: The engine's default controller for request-fidelity tiers: FR-FCFS, open page, and
-#: consecutive bursts spread over bank groups, then banks (``RoCoBaRaCh``), as CPU and GPU
-#: memory controllers interleave so a stream issues column commands at tCCD_S.
-DEFAULT_CONFIG = ControllerConfig(mapping="RoCoBaRaCh")
+#: The engine's default controller for request-fidelity tiers: memsim.dram's defaults
+#: (FR-FCFS, open page, 32-entry queues, all-bank refresh) with the address mapping of
+#: :data:`DEFAULT_MAPPING` for the device's standard unless the user sets ``mapping``.
+DEFAULT_CONFIG = ControllerConfig()
+#: Address mapping by DRAM standard when none is given. Few-channel parts (DDR, LPDDR,
+#: GDDR): consecutive bursts over bank groups, then banks (``RoCoBaRaCh``), so a stream
+#: issues column commands tCCD_S apart, as CPU memory controllers interleave. Many-channel
+#: HBM: one row-sized chunk (1 KiB) per pseudo-channel, then the next channel
+#: (``RoRaBaChCo``), so a KV page or a stream keeps row hits in each channel. The
+#: trade-offs behind this choice are measured in benchmarks/bench_request_fidelity.py.
+DEFAULT_MAPPING: Mapping[str, str] = {
+    "DDR4": "RoCoBaRaCh",
+    "DDR5": "RoCoBaRaCh",
+    "LPDDR4": "RoCoBaRaCh",
+    "LPDDR5": "RoCoBaRaCh",
+    "GDDR6": "RoCoBaRaCh",
+    "HBM2": "RoRaBaChCo",
+    "HBM2E": "RoRaBaChCo",
+    "HBM3": "RoRaBaChCo",
+    "HBM3E": "RoRaBaChCo",
+}
 #: One page of a paged KV cache: 16 tokens (vLLM's default block) x head_dim 128 x 2 B.
 KV_PAGE_BYTES = 4096
 #: One token of one KV head appended in decode: head_dim 128 x 2 B.
@@ -96,34 +116,53 @@ DramConfigLike = ControllerConfig | Mapping[str, Any] | Iterable[str] | None
 
 def resolve_config(dram_config: DramConfigLike) -> ControllerConfig:
     """A :class:`ControllerConfig` from ``None`` (:data:`DEFAULT_CONFIG`), a config, a
-    mapping of its fields, or ``key=value`` strings (both applied over the default).
+    mapping of its fields, or ``key=value`` strings (values read as YAML), e.g.
+    ``["scheduler=fcfs", "row_policy=closed"]`` as ``memsim run --dram-config`` gives.
 
-    Bad keys or values raise :class:`SpecError` naming them (under ``dram_config``).
+    Fields not given keep memsim.dram's defaults; the mapping, if not given, is chosen
+    per device by :func:`device_config`. Bad keys or values raise :class:`SpecError`
+    naming them (under ``dram_config``).
     """
     if dram_config is None:
         return DEFAULT_CONFIG
     if isinstance(dram_config, ControllerConfig):
         return dram_config
-    if isinstance(dram_config, Mapping):
-        unknown = sorted(set(map(str, dram_config)) - set(ControllerConfig.model_fields))
-        if unknown:
-            known = ", ".join(ControllerConfig.model_fields)
-            raise SpecError(
-                [
-                    Problem(f"dram_config.{k}", f"unknown controller key (known: {known})")
-                    for k in unknown
-                ]
-            )
-        data = {**DEFAULT_CONFIG.model_dump(), **dict(dram_config)}
-        return ControllerConfig.parse(data, prefix="dram_config")
-    if isinstance(dram_config, str):
-        dram_config = [dram_config]
-    try:
-        return DEFAULT_CONFIG.with_overrides(list(dram_config))
-    except SpecError as err:
+    if not isinstance(dram_config, Mapping):
+        items = [dram_config] if isinstance(dram_config, str) else list(dram_config)
+        data: dict[str, Any] = {}
+        problems = []
+        for item in items:
+            key, sep, raw = str(item).partition("=")
+            if not sep:
+                problems.append(Problem("dram_config", f"expected key=value, found {item!r}"))
+                continue
+            try:
+                data[key.strip()] = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                data[key.strip()] = raw
+        if problems:
+            raise SpecError(problems)
+        dram_config = data
+    unknown = sorted(set(map(str, dram_config)) - set(ControllerConfig.model_fields))
+    if unknown:
+        known = ", ".join(ControllerConfig.model_fields)
         raise SpecError(
-            [Problem(p.path.replace("set.", "dram_config.", 1), p.message) for p in err.problems]
-        ) from None
+            [
+                Problem(f"dram_config.{k}", f"unknown controller key (known: {known})")
+                for k in unknown
+            ]
+        )
+    return ControllerConfig.parse(dict(dram_config), prefix="dram_config")
+
+
+def device_config(config: ControllerConfig, device: DRAMDevice) -> ControllerConfig:
+    """``config`` with :data:`DEFAULT_MAPPING`'s mapping for ``device`` unless ``config``
+    sets ``mapping`` explicitly."""
+    if "mapping" in config.model_fields_set:
+        return config
+    mapping = DEFAULT_MAPPING.get(device.standard, config.mapping)
+    data = {**{k: getattr(config, k) for k in config.model_fields_set}, "mapping": mapping}
+    return ControllerConfig.parse(data, prefix="dram_config")
 
 
 # ---- devices -------------------------------------------------------------------------
@@ -135,8 +174,8 @@ def scaled_device(device: DRAMDevice, data_rate_mtps: float | None) -> DRAMDevic
     """``device`` run at ``data_rate_mtps``: same organisation, slower (or faster) clock.
 
     Timings JEDEC specifies in ns keep their ns value (cycles rounded up at the new
-    tCK, the refresh interval rounded down); the burst (nBL), tCCD_S and the rank switch stay in cycles. Relations the
-    loader checks (nRC >= nRAS + nRP, ...) are kept.
+    tCK, the refresh interval rounded down); the burst (nBL), tCCD_S and the rank
+    switch stay in cycles. Relations the loader checks (nRC >= nRAS + nRP, ...) hold.
     """
     if data_rate_mtps is None or math.isclose(data_rate_mtps, device.data_rate_mtps):
         return device
@@ -331,8 +370,12 @@ def tier_device(spec: MemoryTier, *, tier: str) -> tuple[DRAMDevice, int]:
         raise SpecError(
             [Problem(f"tiers.{tier}.fidelity", "`request` needs a `dram` attachment to simulate")]
         )
-    dev = scaled_device(load_dram_device(spec.dram.device), spec.dram.data_rate_mtps)
-    return dev, spec.dram.count
+    return _device(spec.dram.device, spec.dram.data_rate_mtps), spec.dram.count
+
+
+@functools.lru_cache(maxsize=32)
+def _device(name: str, data_rate_mtps: float | None) -> DRAMDevice:
+    return scaled_device(load_dram_device(name), data_rate_mtps)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -367,6 +410,65 @@ def _class_codes(cg: CompiledGraph, sel: IntArray) -> tuple[IntArray, FloatArray
     return code.astype(np.int64), run
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Classified:
+    """A tier's accesses by class: bytes per (class, op), totals and mean log2 runs."""
+
+    codes: tuple[int, ...]  # classes present
+    per_op: FloatArray  # (len(codes), n_ops) bytes
+    total: FloatArray  # (len(codes),) bytes
+    mean_log_run: FloatArray  # (len(codes),) bytes-weighted mean of log2(run)
+
+
+class _ClassifiedCache:
+    """Identity-keyed LRU over the plan layout's arrays (which memsim.plan caches), so a
+    sweep over hardware points classifies a graph's accesses once. Holds the key arrays,
+    so an id is never reused while its entry lives. Pure memoisation."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[int, int, int], tuple[Any, _Classified]] = OrderedDict()
+
+    def get(
+        self, cg: CompiledGraph, acc_tier: IntArray, moved: FloatArray, tier_index: int
+    ) -> _Classified:
+        key = (id(acc_tier), id(moved), tier_index)
+        hit = self._items.get(key)
+        if hit is not None and hit[0][0] is acc_tier and hit[0][1] is moved and hit[0][2] is cg:
+            self._items.move_to_end(key)
+            return hit[1]
+        out = _classify(cg, acc_tier, moved, tier_index)
+        self._items[key] = ((acc_tier, moved, cg), out)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return out
+
+
+_CLASSIFIED = _ClassifiedCache()
+
+
+def _classify(
+    cg: CompiledGraph, acc_tier: IntArray, moved: FloatArray, tier_index: int
+) -> _Classified:
+    n = cg.n_ops
+    sel = np.flatnonzero(acc_tier == tier_index)
+    code, run = _class_codes(cg, sel)
+    b = moved[sel]
+    n_c = len(CLASSES)
+    per_class = np.asarray(np.bincount(code, weights=b, minlength=n_c), dtype=np.float64)
+    log_run = np.bincount(code, weights=b * np.log2(run), minlength=n_c)
+    present = np.flatnonzero(per_class > 0)
+    slot = code * n + cg.acc_op[sel]
+    per_op = np.asarray(np.bincount(slot, weights=b, minlength=n_c * n), dtype=np.float64)
+    per_op = per_op.reshape(n_c, n)
+    return _Classified(
+        codes=tuple(present.tolist()),
+        per_op=per_op[present],
+        total=per_class[present],
+        mean_log_run=log_run[present] / per_class[present],
+    )
+
+
 def tier_demand(
     tier: str,
     spec: MemoryTier,
@@ -377,33 +479,28 @@ def tier_demand(
     tier_index: int,
     config: ControllerConfig,
 ) -> TierDemand:
-    """Classify the accesses that hit ``tier``, calibrate each class, and return the
-    per-op demand ``sum_c bytes_c / (peak x fraction_c)`` and latency ``max_c latency_c``."""
+    """Classify the accesses that hit ``tier`` (``acc_tier == tier_index``; ``moved``
+    bytes each), calibrate each class, and return the per-op demand
+    ``sum_c bytes_c / (peak x fraction_c)`` and latency ``max_c latency_c``."""
     device, count = tier_device(spec, tier=tier)
+    config = device_config(config, device)
     peak = count * device.peak_bandwidth_bytes_per_s
-    n = cg.n_ops
-    sel = np.flatnonzero(acc_tier == tier_index)
-    code, run = _class_codes(cg, sel)
-    b = moved[sel]
-    n_c = len(CLASSES)
-    per_class = np.bincount(code, weights=b, minlength=n_c)
-    log_run = np.bincount(code, weights=b * np.log2(run), minlength=n_c)
-    per_op = np.bincount(code * n + cg.acc_op[sel], weights=b, minlength=n_c * n).reshape(n_c, n)
+    cls = _CLASSIFIED.get(cg, acc_tier, moved, tier_index)
     burst = device.organization.access_bytes
     window = window_requests(device) * burst
-    demand = np.zeros(n)
-    latency = np.zeros(n)
+    demand = np.zeros(cg.n_ops)
+    latency = np.zeros(cg.n_ops)
     classes: dict[str, ClassCalibration] = {}
     shares: dict[str, float] = {}
-    for c in np.flatnonzero(per_class > 0).tolist():
+    for i, c in enumerate(cls.codes):
         name, write = CLASSES[c]
-        mean_log = log_run[c] / per_class[c]
-        run_c = int(min(window, max(burst, 2 ** round(mean_log))))
+        run_c = int(min(window, max(burst, 2 ** round(float(cls.mean_log_run[i])))))
         cal = calibrate_class(device, config=config, write=write, run_bytes=run_c)
         classes[name] = cal
-        shares[name] = float(per_class[c])
-        demand += per_op[c] / (peak * cal.bandwidth_fraction)
-        latency = np.maximum(latency, np.where(per_op[c] > 0, cal.read_latency_s, 0.0))
+        shares[name] = float(cls.total[i])
+        row = cls.per_op[i]
+        demand += row * (1.0 / (peak * cal.bandwidth_fraction))
+        np.maximum(latency, np.where(row > 0, cal.read_latency_s, 0.0), out=latency)
     calibration = TierCalibration(
         tier=tier,
         device=device,
@@ -424,7 +521,7 @@ def calibrate_tier(tier: str, spec: MemoryTier, *, config: ControllerConfig) -> 
         device=device,
         count=count,
         peak_bandwidth_bytes_per_s=count * device.peak_bandwidth_bytes_per_s,
-        config=config,
+        config=device_config(config, device),
         classes={},
         class_bytes={},
     )

@@ -28,6 +28,7 @@ from memsim.request_fidelity import (
     DEFAULT_CONFIG,
     calibrate_class,
     clear_cache,
+    device_config,
     resolve_config,
     scaled_device,
     window_requests,
@@ -38,6 +39,7 @@ from workloads import request_stream
 from workloads.graph import Access, Graph, Op, Tensor
 
 DDR4 = load_dram_device("DDR4_3200")
+DDR4_CONFIG = device_config(DEFAULT_CONFIG, DDR4)  # bank-group interleaving (RoCoBaRaCh)
 TCK = 0.625e-9
 PEAK = 4 * 25.6e9
 MiB = 1 << 20
@@ -137,12 +139,13 @@ def test_streaming_read_runs_at_measured_fraction_of_peak() -> None:
     res = simulate(ddr_request(), graph, policy=in_ddr(graph), fidelity="analytic")
     info = ddr_info(res)
     assert info["fidelity"] == "request"
+    assert info["controller"]["mapping"] == "RoCoBaRaCh"
+    assert info["device"] == "DDR4_3200" and info["count"] == 4
+    assert info["peak_bandwidth_bytes_per_s"] == pytest.approx(PEAK)
     cls = info["classes"]["weight_read"]
     # Independent measurement: a plain sequential stream from address 0 of the same
     # length through the same controller (memsim.dram's own generator, not ours).
-    ref = simulate_requests(
-        DDR4, traffic.stream(DDR4, window_requests(DDR4)), config=DEFAULT_CONFIG
-    )
+    ref = simulate_requests(DDR4, traffic.stream(DDR4, window_requests(DDR4)), config=DDR4_CONFIG)
     assert ref.violations == 0
     assert cls["bandwidth_fraction"] == pytest.approx(ref.peak_fraction, rel=0.01)
     # Hand bound: with consecutive bursts on different bank groups (tCCD_S = nBL) the
@@ -344,8 +347,16 @@ def test_bandwidth_fidelity_is_untouched() -> None:
 def test_dram_config_forms_and_errors() -> None:
     assert resolve_config(None) == DEFAULT_CONFIG
     assert resolve_config({"scheduler": "fcfs"}).scheduler == "fcfs"
-    assert resolve_config({"scheduler": "fcfs"}).mapping == DEFAULT_CONFIG.mapping
     assert resolve_config(["row_policy=closed", "read_queue_size=8"]).read_queue_size == 8
+    # the mapping follows the device's standard unless given
+    hbm3 = load_dram_device("HBM3")
+    fcfs = resolve_config({"scheduler": "fcfs"})
+    assert device_config(fcfs, DDR4).mapping == "RoCoBaRaCh"
+    assert device_config(fcfs, hbm3).mapping == "RoRaBaChCo"
+    assert device_config(fcfs, hbm3).scheduler == "fcfs"
+    chosen = resolve_config(["mapping=ChRaBaRoCo"])
+    assert device_config(chosen, DDR4).mapping == "ChRaBaRoCo"
+    assert device_config(ControllerConfig(mapping="RoBaRaCoCh"), DDR4).mapping == "RoBaRaCoCh"
     cfg = ControllerConfig(scheduler="fcfs")
     assert resolve_config(cfg) is cfg
     with pytest.raises(SpecError) as err:
@@ -357,6 +368,9 @@ def test_dram_config_forms_and_errors() -> None:
     with pytest.raises(SpecError) as err:
         resolve_config(["bogus=1"])
     assert "dram_config.bogus" in str(err.value)
+    with pytest.raises(SpecError) as err:
+        resolve_config(["scheduler"])
+    assert "key=value" in str(err.value)
     with pytest.raises(SpecError):
         graph = kv_graph()
         simulate(ddr_request(), graph, policy=in_ddr(graph), dram_config={"row_policy": "ajar"})
@@ -380,8 +394,8 @@ def test_scaled_device_keeps_ns_timings() -> None:
     assert scaled_device(DDR4, None) is DDR4
     assert scaled_device(DDR4, 3200) is DDR4
     # a slower clock never makes a stream faster in bytes/s
-    fast = calibrate_class(DDR4, config=DEFAULT_CONFIG, write=False, run_bytes=1 << 20)
-    lazy = calibrate_class(slow, config=DEFAULT_CONFIG, write=False, run_bytes=1 << 20)
+    fast = calibrate_class(DDR4, config=DDR4_CONFIG, write=False, run_bytes=1 << 20)
+    lazy = calibrate_class(slow, config=DDR4_CONFIG, write=False, run_bytes=1 << 20)
     assert lazy.bandwidth_fraction * slow.peak_bandwidth_bytes_per_s < (
         fast.bandwidth_fraction * DDR4.peak_bandwidth_bytes_per_s
     )
