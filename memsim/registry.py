@@ -52,20 +52,24 @@ class Registry(Generic[T]):
             raise ValueError(f"{self.kind} {name!r} is already registered")
         self._factories[key] = factory
 
-    def get(self, name: str, *, path: str = "") -> Callable[..., T]:
-        """The factory registered as ``name``; :class:`SpecError` (at ``path``) if unknown."""
+    def get(self, name: str, *, error_path: str = "") -> Callable[..., T]:
+        """The factory registered as ``name``; :class:`SpecError` (at ``error_path``) if unknown."""
         key = _key(name)
         try:
             return self._factories[key]
         except KeyError:
             known = ", ".join(self.names())
             raise SpecError(
-                [Problem(path, f"unknown {self.kind} {name!r} (known: {known})")]
+                [Problem(error_path, f"unknown {self.kind} {name!r} (known: {known})")]
             ) from None
 
-    def create(self, name: str, /, *args: Any, path: str = "", **kwargs: Any) -> T:
-        """Call the factory registered as ``name`` with the given arguments."""
-        return self.get(name, path=path)(*args, **kwargs)
+    def create(self, name: str, /, *args: Any, error_path: str = "", **kwargs: Any) -> T:
+        """Call the factory registered as ``name`` with the given arguments.
+
+        ``error_path`` is where an unknown name is reported; every other keyword
+        goes to the factory.
+        """
+        return self.get(name, error_path=error_path)(*args, **kwargs)
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

@@ -139,7 +139,7 @@ class CacheSim:
             raise SpecError([Problem(name, f"expected a CacheSpec, found {type(spec).__name__}")])
         self.spec = spec
         self.name = name
-        self.policy = replacement_policies.create(spec.policy, path=f"{name}.policy")
+        self.policy = replacement_policies.create(spec.policy, error_path=f"{name}.policy")
         self.sets = spec.sets
         self.ways = spec.ways
         self.line_shift = int(spec.line_bytes).bit_length() - 1

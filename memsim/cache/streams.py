@@ -86,7 +86,7 @@ def synthetic_stream(
         problems.append(Problem("stride_bytes", msg))
     if zipf_s <= 0:
         problems.append(Problem("zipf_s", f"expected > 0, found {zipf_s}"))
-    fn = address_patterns.get(pattern, path="pattern")
+    fn = address_patterns.get(pattern, error_path="pattern")
     if problems:
         raise SpecError(problems)
     rng = np.random.default_rng(seed)

@@ -98,7 +98,7 @@ def policy_names() -> list[str]:
 
 def make_policy(name: str, /, **options: Any) -> Policy:
     """The policy registered as ``name``, configured with ``options``."""
-    factory = POLICIES.get(name, path="policy")
+    factory = POLICIES.get(name, error_path="policy")
     try:
         return factory(**options)
     except TypeError as err:  # an option the policy does not have
