@@ -377,7 +377,8 @@ def build_plan(
             mult = float(tp) if spec.scope == "host" else 1.0
             op_demand[tier_res[ti]] += td.demand * mult
             tier_lat[ti] += td.latency
-            calibration[tier_names[ti]] = td.calibration
+            if td.calibration.classes:
+                calibration[tier_names[ti]] = td.calibration
         for ti in request_tiers:  # tiers only DMA touches
             name = tier_names[ti]
             if name not in calibration and placement.staged:

@@ -90,6 +90,13 @@ def tier_fidelity(plan: Plan) -> dict[str, dict[str, Any]]:
         cal = plan.tier_calibration.get(name)
         if cal is not None:
             out[name] = cal.to_dict()
+        elif spec.fidelity == "request":  # no traffic reached it: nothing was calibrated
+            out[name] = {
+                "fidelity": "request",
+                "bandwidth_fraction": None,
+                "latency_s": None,
+                "classes": {},
+            }
         else:
             out[name] = {
                 "fidelity": spec.fidelity,

@@ -426,3 +426,17 @@ def test_llm_request_stream_replays_without_violations(
     assert out["checked"] is True
     assert out["violations"] == 0
     assert np.isfinite(out["bandwidth_gbps"]) and out["bandwidth_gbps"] > 0
+
+
+def test_request_tier_without_traffic_reports_no_calibration() -> None:
+    # everything fits in HBM: the DDR tier at request fidelity sees no access
+    graph = kv_graph(weight_bytes=1 * MiB)
+    res = simulate(ddr_request(), graph, fidelity="analytic")
+    info = ddr_info(res)
+    assert info == {
+        "fidelity": "request",
+        "bandwidth_fraction": None,
+        "latency_s": None,
+        "classes": {},
+    }
+    assert res.makespan_s == simulate(ddr_bandwidth(), graph, fidelity="analytic").makespan_s
