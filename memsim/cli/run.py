@@ -93,11 +93,17 @@ def run(args: argparse.Namespace) -> int:
     """Simulate and print (and optionally write) the result."""
     from memsim.simulate import simulate
 
-    system = load_system(args.system)
+    system = load_system(args.system, overrides=args.set or None)
     _check_args(system, args)
     graph = build_graph(system, args)
-    policy = args.policy
-    result = simulate(system, graph, policy=policy, fidelity=args.fidelity)
+    result = simulate(
+        system,
+        graph,
+        policy=args.policy,
+        fidelity=args.fidelity,
+        execution=args.execution,
+        dram_config=args.dram_config or None,
+    )
     if args.out:
         write_run(result, Path(args.out))
     if args.format == "json":
@@ -151,6 +157,13 @@ def print_summary(result: Any, args: argparse.Namespace) -> None:
         ],
         ["tier", "kind", "read", "written", "peak use", "capacity", "busy"],
     )
+    for name, fid in s["meta"].get("tier_fidelity", {}).items():
+        if fid.get("fidelity") == "request":
+            print(
+                f"  {name}: request fidelity ({fid.get('device')} x {fid.get('count')}), "
+                f"{100 * fid['bandwidth_fraction']:.1f} % of peak, "
+                f"read latency {_t(fid['latency_s'])} from the DRAM controller"
+            )
     links = result.links_frame()
     if len(links):
         print("\nLinks")
@@ -238,6 +251,25 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices")
     p.add_argument("--policy", default="fastest_fit", help="placement policy (see docs/engine.md)")
     p.add_argument("--fidelity", choices=["event", "analytic"], default="event")
+    p.add_argument(
+        "--execution",
+        choices=["kernel", "dataflow"],
+        default=None,
+        help="execution model (default: dataflow on dataflow compute units, else kernel)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="dotted system override, repeatable (e.g. tiers.hbm.fidelity=request)",
+    )
+    p.add_argument(
+        "--dram-config",
+        action="append",
+        metavar="KEY=VALUE",
+        help="DRAM controller setting for tiers at request fidelity, repeatable "
+        "(e.g. row_policy=closed, scheduler=fcfs)",
+    )
     add_format_option(p)
     p.add_argument(
         "--out", default=None, metavar="DIR", help="write tables, trace and figures here"

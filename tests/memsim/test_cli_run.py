@@ -91,3 +91,26 @@ def test_a_yaml_system_too_small_for_the_model_names_the_shortfall(
     assert main(["run", *SMALL, "--system", str(path), "--fidelity", "analytic"]) == 2
     err = capsys.readouterr().err
     assert "short by" in err and "Traceback" not in err
+
+
+def test_run_sets_request_fidelity_and_controller_from_the_cli(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the HBM tier at request fidelity: its fraction and latency come from the DRAM
+    # controller, so the row policy given on the command line changes them: closed page pays
+    # tRCD on every access (higher unloaded latency) but avoids row conflicts on the random
+    # KV-page traffic, so the two fractions differ
+    common = ["run", "--batch", "1", "--prompt", "32", "--gen", "4", "--fidelity", "analytic"]
+    common += ["--set", "tiers.hbm.fidelity=request", "--format", "json"]
+    fractions, latency = {}, {}
+    for policy in ("open", "closed"):
+        assert main([*common, "--dram-config", f"row_policy={policy}"]) == 0
+        fid = json.loads(capsys.readouterr().out)["meta"]["tier_fidelity"]["hbm"]
+        assert fid["fidelity"] == "request" and fid["controller"]["row_policy"] == policy
+        fractions[policy] = fid["bandwidth_fraction"]
+        latency[policy] = fid["latency_s"]
+    assert all(0 < f <= 1 for f in fractions.values())
+    assert fractions["closed"] != pytest.approx(fractions["open"], rel=1e-3)
+    assert latency["closed"] > latency["open"]
+    assert main([*common, "--dram-config", "no_such_key=1"]) == 2
+    assert "dram_config.no_such_key" in capsys.readouterr().err
