@@ -33,10 +33,10 @@ def roofline_lower_bound(
 
     Compute: matrix FLOPs at the dtype's peak plus other FLOPs at the vector
     rate. Tiers: the logical bytes the graph's ops move in the tier each tensor
-    is accessed in, plus streamed tensors' copies, at achievable bandwidth (host
-    tiers serve all ``tp`` devices). Links: bytes between the devices and host
-    tiers. In ``dataflow`` execution transient tensors may stay on chip, so only
-    persistent and streamed tensors count there.
+    is accessed in, plus streamed tensors' copies, at achievable bandwidth (at peak
+    for tiers at request fidelity; host tiers serve all ``tp`` devices). Links: bytes
+    between the devices and host tiers. In ``dataflow`` execution transient tensors
+    may stay on chip, so only persistent and streamed tensors count there.
     """
     tp = graph_tp(graph)
     compute_s: dict[str, float] = defaultdict(float)
@@ -82,11 +82,16 @@ def _add_tier(
     system: System, tier: str, nbytes: float, write: bool, tp: int, acc: dict[str, float]
 ) -> None:
     spec = system.tiers[tier]
-    bw = (
-        spec.effective_write_bandwidth_bytes_per_s
-        if write
-        else spec.effective_read_bandwidth_bytes_per_s
-    )
+    if spec.fidelity == "request":
+        # the DRAM controller, not the spec's fraction, sets this tier's bandwidth: bound it
+        # by the physical peak, which no controller can beat
+        bw = spec.write_bandwidth if write else spec.read_bandwidth_bytes_per_s
+    else:
+        bw = (
+            spec.effective_write_bandwidth_bytes_per_s
+            if write
+            else spec.effective_read_bandwidth_bytes_per_s
+        )
     acc[tier] += nbytes * (tp if spec.scope == "host" else 1) / bw
 
 

@@ -254,6 +254,8 @@ def test_fidelities_agree_on_a_transformer_with_kv_offload() -> None:
     assert {"kv_read", "kv_write", "kv_append"} <= set(classes)
     placement = resolve_placement(system, graph, "kv_offload")
     assert ana.makespan_s >= roofline_lower_bound(bound_system(system, ana), graph, placement)
+    # the invariant module bounds a request-fidelity tier by its physical peak by itself
+    assert evt.makespan_s >= roofline_lower_bound(system, graph, placement)
 
 
 def test_streamed_weights_use_stream_calibration_for_the_copy() -> None:
