@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
@@ -84,6 +84,11 @@ class MemoryTier(Spec):
     fidelity: Literal["bandwidth", "request"] = Field(
         default="bandwidth", description="`request`: timing from the DRAM controller model"
     )
+    dram_controller: dict[str, Any] | None = Field(
+        default=None,
+        description="DRAM controller settings for `fidelity: request` (scheduler, row_policy, "
+        "mapping, ...); checked by the simulator, overridden by simulate(dram_config=...)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> MemoryTier:
@@ -94,6 +99,8 @@ class MemoryTier(Spec):
             problems.append(f"flash: a {self.kind} tier cannot have a flash geometry")
         if self.flash is not None and self.flash_device is not None:
             problems.append("flash_device: give either `flash` or `flash_device`, not both")
+        if self.dram_controller is not None and self.fidelity != "request":
+            problems.append("dram_controller: only used with `fidelity: request`")
         if self.fidelity == "request" and self.dram is None:
             problems.append("fidelity: `request` needs a `dram` attachment to simulate")
         if self.dram is not None:

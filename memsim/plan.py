@@ -360,7 +360,12 @@ def build_plan(
     tier_lat = touched * route_lat[:, None]
     calibration: dict[str, TierCalibration] = {}
     if request_tiers:
-        from memsim.request_fidelity import calibrate_tier, resolve_config, tier_demand
+        from memsim.request_fidelity import (
+            calibrate_tier,
+            resolve_config,
+            tier_config,
+            tier_demand,
+        )
 
         config = resolve_config(dram_config)
         for ti in request_tiers:
@@ -372,7 +377,7 @@ def build_plan(
                 acc_tier=acc_tier,
                 moved=moved,
                 tier_index=ti,
-                config=config,
+                config=tier_config(tier_names[ti], spec, config),
             )
             mult = float(tp) if spec.scope == "host" else 1.0
             op_demand[tier_res[ti]] += td.demand * mult
@@ -382,7 +387,10 @@ def build_plan(
         for ti in request_tiers:  # tiers only DMA touches
             name = tier_names[ti]
             if name not in calibration and placement.staged:
-                calibration[name] = calibrate_tier(name, system.tiers[name], config=config)
+                spec = system.tiers[name]
+                calibration[name] = calibrate_tier(
+                    name, spec, config=tier_config(name, spec, config)
+                )
     op_latency = tier_lat.max(axis=0) if n else np.zeros(0)
 
     # ---- collectives over the device-to-device link

@@ -155,6 +155,22 @@ def resolve_config(dram_config: DramConfigLike) -> ControllerConfig:
     return ControllerConfig.parse(dict(dram_config), prefix="dram_config")
 
 
+def tier_config(tier: str, spec: MemoryTier, config: ControllerConfig) -> ControllerConfig:
+    """The tier's own ``dram_controller`` settings (from its YAML) overridden by the keys
+    ``config`` sets explicitly (``simulate(dram_config=...)``, ``--dram-config``)."""
+    if not spec.dram_controller:
+        return config
+    prefix = f"tiers.{tier}.dram_controller"
+    unknown = sorted(set(map(str, spec.dram_controller)) - set(ControllerConfig.model_fields))
+    if unknown:
+        known = ", ".join(ControllerConfig.model_fields)
+        raise SpecError(
+            [Problem(f"{prefix}.{k}", f"unknown controller key (known: {known})") for k in unknown]
+        )
+    data = {**spec.dram_controller, **{k: getattr(config, k) for k in config.model_fields_set}}
+    return ControllerConfig.parse(data, prefix=prefix)
+
+
 def device_config(config: ControllerConfig, device: DRAMDevice) -> ControllerConfig:
     """``config`` with :data:`DEFAULT_MAPPING`'s mapping for ``device`` unless ``config``
     sets ``mapping`` explicitly."""

@@ -442,3 +442,40 @@ def test_request_tier_without_traffic_reports_no_calibration() -> None:
         "classes": {},
     }
     assert res.makespan_s == simulate(ddr_bandwidth(), graph, fidelity="analytic").makespan_s
+
+
+# ---- per-tier controller settings from the system YAML -------------------------------
+
+
+def test_tier_yaml_controller_settings_apply_and_yield_to_explicit_ones() -> None:
+    graph = kv_graph()
+    closed_yaml = ddr_request(**{"tiers.ddr.dram_controller": {"row_policy": "closed"}})
+    from_yaml = simulate(closed_yaml, graph, policy=in_ddr(graph), fidelity="analytic")
+    from_arg = simulate(
+        ddr_request(), graph, policy=in_ddr(graph), fidelity="analytic",
+        dram_config={"row_policy": "closed"},
+    )  # fmt: skip
+    assert ddr_info(from_yaml)["controller"]["row_policy"] == "closed"
+    assert from_yaml.makespan_s == from_arg.makespan_s
+    # an explicit dram_config key wins over the tier's YAML
+    back = simulate(
+        closed_yaml, graph, policy=in_ddr(graph), fidelity="analytic",
+        dram_config={"row_policy": "open"},
+    )  # fmt: skip
+    plain = simulate(ddr_request(), graph, policy=in_ddr(graph), fidelity="analytic")
+    assert ddr_info(back)["controller"]["row_policy"] == "open"
+    assert back.makespan_s == plain.makespan_s
+
+
+def test_tier_yaml_controller_errors_name_the_tier() -> None:
+    graph = kv_graph()
+    bad = ddr_request(**{"tiers.ddr.dram_controller": {"row_polcy": "closed"}})
+    with pytest.raises(SpecError, match=r"tiers\.ddr\.dram_controller\.row_polcy"):
+        simulate(bad, graph, policy=in_ddr(graph), fidelity="analytic")
+    with pytest.raises(SpecError, match="only used with `fidelity: request`"):
+        ddr_request(
+            **{
+                "tiers.ddr.fidelity": "bandwidth",
+                "tiers.ddr.dram_controller": {"row_policy": "open"},
+            }
+        )
