@@ -16,6 +16,19 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _as_target(err: OSError, target: Path) -> OSError:
+    """The same error, naming the file the user asked for instead of a temporary name."""
+    return OSError(err.errno, err.strerror, str(target))
+
+
+def _mkstemp(target: Path) -> tuple[int, str]:
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise _as_target(err, target) from None
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -27,8 +40,7 @@ def atomic_write(
 ) -> Path:
     """Call ``write(file_object)`` on a temporary file, then rename it over ``path``."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _mkstemp(target)
     try:
         if binary:
             with os.fdopen(fd, "wb") as fb:
@@ -54,9 +66,7 @@ def atomic_temp_path(path: str | os.PathLike[str]) -> Path:
 
     The caller writes to it, then calls :func:`commit_temp_path` (or deletes it).
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = _mkstemp(Path(path))
     os.close(fd)
     return Path(tmp)
 
@@ -71,7 +81,10 @@ def commit_temp_path(tmp: Path, path: str | os.PathLike[str]) -> Path:
 def make_temp_dir(path: str | os.PathLike[str]) -> Path:
     """A fresh directory beside ``path`` with ordinary permissions, to fill and rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    except OSError as err:
+        raise _as_target(err, target) from None
     os.chmod(tmp, 0o777 & ~_umask())
     return tmp

@@ -78,3 +78,17 @@ def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
         text=True,
     )
     assert proc.returncode == 2 and "unknown system preset" in proc.stderr
+
+
+def test_unwritable_output_path_is_a_clean_user_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    # a plain file where a folder is expected
+    code = main(["run", "--batch", "1", "--prompt", "8", "--gen", "1", "--out", str(afile / "x")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "memsim: error: cannot access" in err and str(afile) in err
+    assert "Traceback" not in err
+    assert afile.read_text() == "x"  # nothing half-written

@@ -2,7 +2,8 @@
 
 Every user error (bad YAML, unknown preset, impossible sizes, a trace line that
 does not parse) is a :class:`hw_models.SpecError`: printed as one clear message
-on stderr, exit status 2, no traceback.
+on stderr, exit status 2, no traceback. So is a path that cannot be read or
+written (an ``OSError``: permissions, a file where a folder is expected).
 """
 
 from __future__ import annotations
@@ -53,6 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except BrokenPipeError:  # `memsim ... | head`
         return 0
+    except OSError as err:  # a path the user gave cannot be read or written
+        where = f" {err.filename}" if err.filename else ""
+        print(f"memsim: error: cannot access{where}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_USER_ERROR
     return int(status or 0)
 
 
