@@ -306,11 +306,16 @@ def model_names() -> tuple[str, ...]:
 
 
 def load_model(name_or_path: str | Path) -> ModelConfig:
-    """A preset by name (see :func:`model_names`) or a ``config.json`` file by path."""
+    """A preset by name (see :func:`model_names`), a ``config.json`` file, or a Hugging
+    Face model folder holding one."""
     text_name = str(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in model_names():
         return _load_preset(name_or_path)
     path = Path(name_or_path)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise SpecError([Problem("", "folder has no config.json")], source=str(path))
+        path = path / "config.json"
     if not path.suffix and not path.exists():
         known = ", ".join(model_names())
         raise SpecError([Problem("model", f"unknown model {text_name!r} (known: {known})")])

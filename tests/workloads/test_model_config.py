@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +136,17 @@ def test_bad_json_names_file_and_line(tmp_path) -> None:
 def test_unknown_preset_lists_known() -> None:
     with pytest.raises(SpecError, match="llama2_7b"):
         load_model("llama9_1t")
+
+
+def test_load_model_accepts_a_hugging_face_folder(tmp_path: Path) -> None:
+    import shutil
+
+    from workloads.model_config import PRESET_DIR
+
+    folder = tmp_path / "Llama-2-7b-hf"
+    folder.mkdir()
+    shutil.copy(PRESET_DIR / "llama2_7b.json", folder / "config.json")
+    cfg = load_model(folder)
+    assert cfg.params == load_model("llama2_7b").params
+    with pytest.raises(SpecError, match=r"folder has no config\.json"):
+        load_model(tmp_path)
