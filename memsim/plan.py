@@ -116,8 +116,9 @@ class Plan:
     group_latency: FloatArray
     group_overhead: FloatArray
     group_lane: IntArray
+    # groups each group waits for; sequential graphs: only where the chain changes lane
     group_deps: tuple[tuple[int, ...], ...]
-    group_sequential: bool
+    group_sequential: bool  # the groups form one chain in index order
     jobs: tuple[DMAJob, ...]
     routes: tuple[Route, ...]
     # request-fidelity tiers: what the DRAM controller measured (memsim/request_fidelity.py)
@@ -442,8 +443,18 @@ def build_plan(
 
     group_lane = cg.stage[group_start] if n else np.zeros(0, dtype=np.int64)
     if cg.sequential:
-        group_deps: tuple[tuple[int, ...], ...] = ()
+        # every op waits for the previous one: a chain. Inside a lane the order is
+        # implicit; where the chain crosses to another lane (pipeline stage) the group
+        # must wait for its predecessor explicitly, else the lanes would run at once.
         group_sequential = True
+        if n_groups > 1 and np.any(group_lane[1:] != group_lane[:-1]):
+            cross = np.flatnonzero(group_lane[1:] != group_lane[:-1]) + 1
+            chain: list[tuple[int, ...]] = [()] * n_groups
+            for gi in cross.tolist():
+                chain[gi] = (gi - 1,)
+            group_deps: tuple[tuple[int, ...], ...] = tuple(chain)
+        else:
+            group_deps = ()
     else:
         deps_list = []
         for gi in range(n_groups):

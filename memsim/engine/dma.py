@@ -18,7 +18,7 @@ from memsim.engine.channel import Fabric
 from memsim.engine.pool import Pool
 from memsim.plan import DMAJob, Plan
 
-Demand = Callable[[FloatArray], list[tuple[Any, float]]]
+Demand = Callable[[FloatArray, int], list[tuple[Any, float]]]  # (seconds, lane)
 
 
 class DMAEngines:
@@ -32,6 +32,8 @@ class DMAEngines:
         self.fabric = fabric
         self.pools = pools
         self.demand = demand
+        # a segment's copies use the device of its pipeline stage (the lane of its groups)
+        self._lane = [int(plan.group_lane[j.first_group]) for j in plan.jobs]
         n = len(plan.jobs)
         self.arrived = [env.event() for _ in range(n)]
         self.ready = [env.event() for _ in range(n)]
@@ -84,7 +86,7 @@ class DMAEngines:
                 yield self.wb_done[k]
             yield self._stage_pool(job).alloc_wait(self._held[j] * self._mult[job.stage_tier])
             self.fetch_t0[j] = self.env.now
-            yield self.fabric.transfer(self.demand(job.fetch_demand))
+            yield self.fabric.transfer(self.demand(job.fetch_demand, self._lane[j]))
             if job.fetch_latency > 0 and job.fetch_demand.max() > 0:
                 yield self.env.timeout(job.fetch_latency)
             self.fetch_t1[j] = self.env.now
@@ -96,7 +98,7 @@ class DMAEngines:
             job = self.plan.jobs[j]
             if job.writeback:
                 self.wb_t0[j] = self.env.now
-                yield self.fabric.transfer(self.demand(job.writeback_demand))
+                yield self.fabric.transfer(self.demand(job.writeback_demand, self._lane[j]))
                 if job.writeback_latency > 0 and job.writeback_demand.max() > 0:
                     yield self.env.timeout(job.writeback_latency)
                 self.wb_t1[j] = self.env.now

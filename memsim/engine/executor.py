@@ -5,7 +5,11 @@ and for the DMA prefetch of its segment, allocates its transient tensors in
 their tiers' pools, runs, frees what dies with it and hands finished segments
 to the write-back engine.
 
-Speed: where nothing can run concurrently (one lane, no DMA), a group's
+Lanes: a sequential graph is one chain even when its groups sit on several
+lanes (pipeline stages without micro-batches): the plan makes the first group
+of each lane change wait for its predecessor.
+
+Speed: where nothing can run concurrently (one lane or one chain, no DMA), a group's
 duration is exactly its solo duration, so the lane simply waits
 ``env.timeout(duration)`` (one simpy event per group). Otherwise each group is
 a flow in the processor-sharing :class:`~memsim.engine.channel.Fabric`, then
@@ -100,7 +104,7 @@ def prepare_event(plan: Plan) -> tuple[simpy.Environment, Callable[[], Schedule]
     for ti, b in enumerate(per_tier.tolist()):
         pools[ti].alloc(b * mult[ti])
 
-    dma = DMAEngines(env, plan, fabric, pools, lambda v: demand_of(v, 0))
+    dma = DMAEngines(env, plan, fabric, pools, demand_of)
     allocs, frees = _transient_events(plan)
     jobs_at: dict[int, list[int]] = {}
     jobs_end: dict[int, list[int]] = {}
@@ -109,7 +113,9 @@ def prepare_event(plan: Plan) -> tuple[simpy.Environment, Callable[[], Schedule]
         jobs_end.setdefault(job.last_group, []).append(j)
     t0 = np.zeros(n_g)
     t1 = np.zeros(n_g)
-    fast = not plan.jobs and not multi_lane
+    # nothing can overlap: one lane, or one chain of groups (a sequential graph whose
+    # groups hop from stage to stage), and no DMA beside compute
+    fast = not plan.jobs and (not multi_lane or plan.group_sequential)
     needed = {d for deps in plan.group_deps for d in deps}
     done = {g: env.event() for g in needed}
 
