@@ -35,6 +35,7 @@ from hw_models import Link, System
 from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
+from memsim.dataflow import onchip_residency
 from memsim.policies.base import Placement
 
 if TYPE_CHECKING:  # the DRAM controller (numba) loads only when a tier needs it
@@ -612,29 +613,24 @@ def _compute_layout(
     if n:
         op_group[group_start[1:]] = 1
         op_group = np.cumsum(op_group)
-    n_groups = len(group_start)
 
-    # dataflow: a group's intermediates stay in on-chip SRAM when they fit
-    if execution == "dataflow" and n:
-        sram = [i for i, t in enumerate(tier_names) if system.tiers[t].kind == "sram"]
-        if sram:
-            si = max(sram, key=lambda i: system.tiers[tier_names[i]].capacity_bytes)
-            used = cg.first_use >= 0
-            inter = (
-                used
-                & ~cg.t_persistent
-                & ~staged_mask
-                & (op_group[np.maximum(cg.first_use, 0)] == op_group[np.maximum(cg.last_use, 0)])
-            )
-            if inter.any():
-                gid = op_group[cg.first_use[inter]]
-                per_group = np.bincount(gid, weights=cg.t_bytes[inter], minlength=n_groups)
-                fits = per_group <= system.tiers[tier_names[si]].capacity_bytes
-                idx = np.flatnonzero(inter)
-                keep = idx[fits[gid]]
-                tensor_tier[keep] = si
-
+    # dataflow: a value produced and consumed inside one fused group stays in on-chip
+    # SRAM when the group's live intermediates fit (per access interval: memsim/dataflow.py)
     acc_tier = tensor_tier[cg.acc_tensor] if cg.acc_tensor.size else np.zeros(0, dtype=np.int64)
+    if execution == "dataflow" and n:
+        onchip = onchip_residency(
+            system,
+            cg,
+            tier_names=tier_names,
+            tensor_tier=tensor_tier,
+            staged_mask=staged_mask,
+            op_group=op_group,
+            group_start=group_start,
+        )
+        if onchip is not None:
+            acc_tier[onchip.acc_onchip] = onchip.tier
+            tensor_tier[onchip.whole_tensors] = onchip.tier
+
     factor = np.where(cg.acc_write, 1.0, tiling[cg.acc_op]) if n else np.zeros(0)
     raw = cg.acc_bytes * factor
     g = gran[acc_tier]
