@@ -1,7 +1,8 @@
 """Physics every result must obey, computed independently of the engine's bookkeeping.
 
 * :func:`roofline_lower_bound`: no schedule can beat the busiest resource's
-  total work (FLOPs at peak, logical bytes at achievable bandwidth).
+  total work (FLOPs at peak, logical bytes at achievable bandwidth), with
+  device resources totalled per pipeline stage.
 * :func:`check_conservation`: bytes never vanish between the graph, the
   per-op traffic, the tier and link totals and the DMA transfers.
 * :func:`check_capacity`: no tier's occupancy exceeds its capacity or drops
@@ -37,49 +38,74 @@ def roofline_lower_bound(
     for tiers at request fidelity; host tiers serve all ``tp`` devices). Links: bytes
     between the devices and host tiers. In ``dataflow`` execution transient tensors
     may stay on chip, so only persistent and streamed tensors count there.
+
+    Pipeline stages (``Op.stage``) run on different devices: compute units, device
+    tiers and links with a device end are totalled per stage (a streamed tensor's
+    copy on the stage of the first op that uses it); host tiers and links between
+    host tiers are shared, so their totals cover every stage.
     """
     tp = graph_tp(graph)
-    compute_s: dict[str, float] = defaultdict(float)
-    tier_s: dict[str, float] = defaultdict(float)
-    link_b: dict[str, float] = defaultdict(float)
+    compute_s: dict[tuple[int, str], float] = defaultdict(float)
+    tier_s: dict[tuple[int, str], float] = defaultdict(float)
+    link_b: dict[tuple[int, str], float] = defaultdict(float)
+    first_stage: dict[str, int] = {}
     for op in graph.ops:
+        stage = op.stage
         unit_name = system.main_compute(op.dtype)
         unit = system.compute[unit_name]
         if op.kind in _MATRIX:
-            compute_s[unit_name] += op.flops / cost.unit_peak(unit, op.dtype)
+            compute_s[stage, unit_name] += op.flops / cost.unit_peak(unit, op.dtype)
         else:
-            compute_s[unit_name] += op.flops / cost.vector_rate(unit, op.dtype)
+            compute_s[stage, unit_name] += op.flops / cost.vector_rate(unit, op.dtype)
         for accesses, write in ((op.reads, False), (op.writes, True)):
             for acc in accesses:
+                first_stage.setdefault(acc.tensor, stage)
                 tensor = graph.tensors[acc.tensor]
                 if execution == "dataflow" and not (
                     tensor.persistent or acc.tensor in placement.staged
                 ):
                     continue
-                _add_tier(system, placement.tier_of(acc.tensor), acc.bytes, write, tp, tier_s)
-                for name in _links_to(system, placement.tier_of(acc.tensor)):
-                    link_b[name] += acc.bytes
-    for name, stage in placement.staged.items():
+                tier = placement.tier_of(acc.tensor)
+                _add_tier(system, tier, acc.bytes, write, tp, stage, tier_s)
+                for name in _links_to(system, tier):
+                    link_b[_link_key(system, name, stage)] += acc.bytes
+    for name, staging in placement.staged.items():
+        stage = first_stage.get(name, graph.tensors[name].stage)
         home = placement.home[name]
         size = graph.tensors[name].bytes
-        _add_tier(system, home, size, False, tp, tier_s)
-        _add_tier(system, stage, size, True, tp, tier_s)
-        for link in system.path(home, stage):
-            link_b[link] += size
+        _add_tier(system, home, size, False, tp, stage, tier_s)
+        _add_tier(system, staging, size, True, tp, stage, tier_s)
+        for link in system.path(home, staging):
+            link_b[_link_key(system, link, stage)] += size
     bounds = [*compute_s.values(), *tier_s.values()]
-    for name, nbytes in link_b.items():
+    for (_, name), nbytes in link_b.items():
         lk = system.links[name]
-        a, b = lk.between
-        shared = system.tiers[a].scope == "host" and system.tiers[b].scope == "host"
         # a duplex link carries reads and writes in separate directions: at least half
         # of the bytes cross the busier one
         halves = 2.0 if lk.duplex else 1.0
-        bounds.append(nbytes * (tp if shared else 1) / halves / lk.effective_bandwidth_bytes_per_s)
+        mult = tp if _link_shared(system, name) else 1
+        bounds.append(nbytes * mult / halves / lk.effective_bandwidth_bytes_per_s)
     return max(bounds, default=0.0)
 
 
+def _link_shared(system: System, name: str) -> bool:
+    """A link between two host tiers serves every device (and every pipeline stage)."""
+    a, b = system.links[name].between
+    return system.tiers[a].scope == "host" and system.tiers[b].scope == "host"
+
+
+def _link_key(system: System, name: str, stage: int) -> tuple[int, str]:
+    return (-1 if _link_shared(system, name) else stage, name)
+
+
 def _add_tier(
-    system: System, tier: str, nbytes: float, write: bool, tp: int, acc: dict[str, float]
+    system: System,
+    tier: str,
+    nbytes: float,
+    write: bool,
+    tp: int,
+    stage: int,
+    acc: dict[tuple[int, str], float],
 ) -> None:
     spec = system.tiers[tier]
     if spec.fidelity == "request":
@@ -92,7 +118,8 @@ def _add_tier(
             if write
             else spec.effective_read_bandwidth_bytes_per_s
         )
-    acc[tier] += nbytes * (tp if spec.scope == "host" else 1) / bw
+    host = spec.scope == "host"
+    acc[-1 if host else stage, tier] += nbytes * (tp if host else 1) / bw
 
 
 def _links_to(system: System, tier: str) -> list[str]:
