@@ -51,7 +51,12 @@ def simulate_tables(args: argparse.Namespace, system_name: str) -> Any:
         raise SpecError([Problem("--model", f"simulation is not available here ({err})")]) from None
     system = _system(system_name, args.set)
     cfg = load_model(args.model)
-    graph = generate(cfg, batch=args.batch, prompt_len=args.prompt, gen_len=args.gen)
+    from memsim.cli.run import attention_buffer_bytes
+
+    sram = attention_buffer_bytes(system, "bf16")  # generate()'s default dtype
+    graph = generate(
+        cfg, batch=args.batch, prompt_len=args.prompt, gen_len=args.gen, sram_bytes=sram
+    )
     result = simulate(system, graph, fidelity=args.fidelity)
     return _plots().RunTables.of(result)
 

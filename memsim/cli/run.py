@@ -41,14 +41,14 @@ OUT_FILES = ("summary.json", "ops.csv", "tiers.csv", "trace.json")
 
 
 def build_graph(system: System, args: argparse.Namespace) -> Any:
-    """The generation graph of ``args`` (model preset or config.json path)."""
+    """The generation graph of ``args`` (model preset or config.json path).
+
+    Fused attention tiles K/V through the on-chip buffer of one core (SM) of the
+    system's main compute unit (``local_sram_bytes``): a small buffer re-reads K/V.
+    """
     import workloads
 
     cfg = workloads.load_model(args.model)
-    unit = (
-        system.compute[system.main_compute(args.dtype)] if _supports(system, args.dtype) else None
-    )
-    sram = float(unit.local_sram_bytes) if unit is not None and unit.local_sram_bytes else None
     return workloads.generate(
         cfg,
         batch=args.batch,
@@ -57,8 +57,21 @@ def build_graph(system: System, args: argparse.Namespace) -> Any:
         dtype=args.dtype,
         kv_dtype=args.kv_dtype,
         tp=args.tp,
-        sram_bytes=sram,
+        attention=getattr(args, "attention", "fused"),
+        sram_bytes=attention_buffer_bytes(system, args.dtype),
     )
+
+
+def attention_buffer_bytes(system: System, dtype: str) -> float | None:
+    """``local_sram_bytes`` of one core of the main compute unit for ``dtype``.
+
+    ``None`` (an unbounded buffer) when no unit supports ``dtype`` or the unit
+    does not give its local SRAM.
+    """
+    if not _supports(system, dtype):
+        return None
+    unit = system.compute[system.main_compute(dtype)]
+    return float(unit.local_sram_bytes) if unit.local_sram_bytes else None
 
 
 def _supports(system: System, dtype: str) -> bool:
@@ -256,6 +269,13 @@ def add_parser(sub: Any) -> None:
         choices=["kernel", "dataflow"],
         default=None,
         help="execution model (default: dataflow on dataflow compute units, else kernel)",
+    )
+    p.add_argument(
+        "--attention",
+        default="fused",
+        metavar="NAME",
+        help="attention cost model: fused (tiles K/V through the main compute unit's "
+        "local SRAM), fused_fa2, unfused (scores go to memory)",
     )
     p.add_argument(
         "--set",

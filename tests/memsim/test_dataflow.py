@@ -7,6 +7,7 @@ steps, so a per-tensor rule would keep almost nothing on chip.
 
 from __future__ import annotations
 
+import argparse
 import copy
 from typing import Any
 
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import memsim
 from hw_models import System, load_system, load_system_dict
 from hw_models.loader import SYSTEM_DIR
+from memsim.cli import run as run_cli
 from memsim.invariants import check_capacity
 from tests.conftest import tiny_system_data
 from workloads import generate, load_model
@@ -248,3 +250,37 @@ def test_makespan_drops_by_the_hbm_time_of_on_chip_intervals_when_memory_bound()
     assert _traffic(df, "sram") == pytest.approx(on_chip, rel=1e-3)
     assert _traffic(home, "hbm") - _traffic(df, "hbm") == pytest.approx(on_chip, rel=1e-3)
     assert home.makespan_s - df.makespan_s == pytest.approx(on_chip / (1.6e12 * 0.9), rel=1e-3)
+
+
+def _attention_bytes(graph: Graph) -> float:
+    return sum(
+        a.bytes for op in graph.ops if op.kind == "attention" for a in (*op.reads, *op.writes)
+    )
+
+
+def _run_args(**kw: Any) -> argparse.Namespace:
+    base = {"model": "llama2_7b", "batch": 1, "prompt": 16384, "gen": 1, "dtype": "bf16"}
+    return argparse.Namespace(**{**base, "kv_dtype": None, "tp": 1, **kw})
+
+
+def test_cli_fused_attention_sees_the_local_sram_of_the_main_compute_unit() -> None:
+    # 16k-token prefill, head dim 128 bf16: a K/V tile row is 2 x 128 x 2 B = 512 B, so
+    # 16 KiB of local SRAM holds ~32 keys and Q is re-streamed far more often than
+    # with 228 KiB (H100 SM): fused attention moves more bytes with the small buffer
+    small = run_cli.build_graph(load_system("h100_sxm", overrides={
+        "compute.tensor.local_sram_bytes": "16 KiB"}), _run_args())  # fmt: skip
+    large = run_cli.build_graph(load_system("h100_sxm"), _run_args())
+    assert _attention_bytes(small) > 1.5 * _attention_bytes(large)
+    # the unbounded buffer moves only the compulsory Q+K+V+O: less than either
+    unbounded = generate(load_model("llama2_7b"), batch=1, prompt_len=16384, gen_len=1)
+    assert _attention_bytes(unbounded) < _attention_bytes(large)
+    # --attention unfused writes and reads the 32 x 16k x 16k score matrix
+    unfused = run_cli.build_graph(load_system("h100_sxm"), _run_args(attention="unfused"))
+
+    # (as separate GEMM and softmax ops): the whole graph moves more than the fused one
+    def total(graph: Graph) -> float:
+        return sum(a.bytes for op in graph.ops for a in (*op.reads, *op.writes))
+
+    assert _attention_bytes(unfused) == 0
+    assert total(unfused) - total(large) > 32 * 16384 * 16384 * 2
+    assert run_cli.attention_buffer_bytes(load_system("h100_sxm"), "bf16") == 228 * 1024
