@@ -6,15 +6,16 @@ Rules (the event engine follows the same ones, with contention added):
    its solo duration ``max(overhead, latency + max_r demand_r)`` (:mod:`memsim.plan`).
 2. Groups of one lane (device / pipeline stage) run one after another; a group
    also waits for the groups it depends on.
-3. One prefetch DMA engine per device copies streamed data segment by segment,
-   in order: the fetch for segment ``j`` starts when the previous fetch is done,
+3. One prefetch DMA engine (one for all pipeline stages) copies streamed data
+   segment by segment, in order: the fetch for segment ``j`` starts when the previous fetch is done,
    when compute has reached segment ``j - prefetch_depth``, and when the
    write-backs it depends on are done. Segment ``j`` starts when its fetch is done.
 4. One write-back DMA engine per device copies produced data home after its
    segment ends, in order.
 
-With no streamed tensors and a sequential graph, the schedule is a cumulative
-sum of the solo durations (vectorised).
+With a sequential graph (one chain, on one lane or hopping between pipeline
+stages), the schedule is a cumulative sum of the solo durations (vectorised),
+with fetch waits inserted where streamed segments start.
 """
 
 from __future__ import annotations
