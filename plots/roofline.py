@@ -55,6 +55,22 @@ POINT_AREA_MAX = 220.0
 POINT_AREA_MIN = 6.0
 
 
+# columns of the op-points table that roofline plots place (see roofline_points)
+POINT_COLUMNS = (
+    "op",
+    "name",
+    "phase",
+    "resource",
+    "resource_kind",
+    "flops",
+    "bytes",
+    "duration_s",
+    "intensity_flop_per_byte",
+    "flops_per_s",
+    "time_share",
+)
+
+
 def reference_dtype(system: System, ops: pd.DataFrame | None = None) -> str:
     """The dtype whose peak marks the ridge points: the one carrying most FLOPs of the
     run (if given and supported), else bf16, else the fastest the main unit has."""
@@ -194,20 +210,7 @@ def roofline_points(data: Any, *, hierarchical: bool = True) -> pd.DataFrame:
         & (pts["bytes"] > 0)
         & np.isfinite(pts["intensity_flop_per_byte"])
     )
-    cols = [
-        "op",
-        "name",
-        "phase",
-        "resource",
-        "resource_kind",
-        "flops",
-        "bytes",
-        "duration_s",
-        "intensity_flop_per_byte",
-        "flops_per_s",
-        "time_share",
-    ]
-    return pts.loc[ok, cols].reset_index(drop=True)
+    return pts.loc[ok, list(POINT_COLUMNS)].reset_index(drop=True)
 
 
 def _system_of(data: Any, system: System | None) -> System:
@@ -420,21 +423,7 @@ def roofline(
 
 def roofline_points_empty() -> pd.DataFrame:
     """An empty points table (a system without a result)."""
-    return pd.DataFrame(
-        columns=[
-            "op",
-            "name",
-            "phase",
-            "resource",
-            "resource_kind",
-            "flops",
-            "bytes",
-            "duration_s",
-            "intensity_flop_per_byte",
-            "flops_per_s",
-            "time_share",
-        ]
-    )
+    return pd.DataFrame(columns=list(POINT_COLUMNS))
 
 
 @styled

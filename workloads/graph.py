@@ -28,18 +28,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 TensorKind = Literal["weight", "kv", "activation", "gradient", "optimizer", "logits", "input"]
-TENSOR_KINDS: tuple[TensorKind, ...] = (
-    "weight",
-    "kv",
-    "activation",
-    "gradient",
-    "optimizer",
-    "logits",
-    "input",
-)
+TENSOR_KINDS: tuple[TensorKind, ...] = get_args(TensorKind)
 OpKind = Literal[
     "gemm",
     "attention",
@@ -52,20 +44,9 @@ OpKind = Literal[
     "optimizer",
     "other",
 ]
-OP_KINDS: tuple[OpKind, ...] = (
-    "gemm",
-    "attention",
-    "norm",
-    "elementwise",
-    "softmax",
-    "embedding",
-    "rope",
-    "collective",
-    "optimizer",
-    "other",
-)
+OP_KINDS: tuple[OpKind, ...] = get_args(OpKind)
 Phase = Literal["prefill", "decode", "forward", "backward", "optimizer", "switch"]
-PHASES: tuple[Phase, ...] = ("prefill", "decode", "forward", "backward", "optimizer", "switch")
+PHASES: tuple[Phase, ...] = get_args(Phase)
 CollectiveKind = Literal["all_reduce", "all_gather", "reduce_scatter", "all_to_all", "send_recv"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
