@@ -25,17 +25,20 @@ Modelled simplifications: cache-read mode (a plane may sense its next page while
 the previous one waits for the channel: register back-pressure is ignored); no
 read cache in the controller (a page read twice is sensed twice); no read retry.
 
-Writes (:func:`simulate_flash_writes`) run a page-mapped, log-structured FTL
-with greedy garbage collection (victim = closed block with fewest valid pages,
-valid pages copied to a separate GC frontier) on a device of at most
-``max_simulated_blocks`` blocks with the real ``pages_per_block`` and
-overprovisioning: write amplification under uniform random writes depends on
-those two only, not on the number of blocks (Hu et al., SYSTOR 2009; Desnoyers,
-SYSTOR 2012). The time of the measured writes is the busiest resource's
-occupancy (a fluid bound that a writer with enough queue depth reaches; writes
-are acknowledged from the write buffer): program, GC reads and erases spread
-over all planes, host and GC bytes over the channels (GC data crosses the
-channel twice, for ECC), host bytes over the host link.
+Writes (:func:`simulate_flash_writes`) run a log-structured FTL that maps
+logical units of ``map_unit_bytes`` (4 KiB by default, as real FTLs map 4 KiB
+sectors) with a write buffer packing units into pages, and greedy garbage
+collection (victim = closed block with fewest valid units, valid units copied to
+a separate GC frontier) on a device of at most ``max_simulated_blocks`` blocks
+with the real ``pages_per_block`` and overprovisioning: write amplification
+under uniform random writes depends on those two only, not on the number of
+blocks (Hu et al., SYSTOR 2009; Desnoyers, SYSTOR 2012). A write smaller than
+the unit read-modify-writes the unit; that factor is reported apart from the
+FTL's write amplification. The time of the measured writes is the busiest
+resource's occupancy (a fluid bound that a writer with enough queue depth
+reaches; writes are acknowledged from the write buffer): page programs, GC page
+reads and erases spread over all planes, host and GC bytes over the channels
+(GC data crosses the channel twice, for ECC), host bytes over the host link.
 """
 
 from __future__ import annotations
@@ -361,18 +364,31 @@ def read_throughput_curve(
 class FlashWriteStats:
     """What a write run measured (preconditioning writes excluded).
 
-    ``write_amplification`` = NAND bytes programmed / host bytes requested (pages
-    padded: a write smaller than a page programs a whole page).
+    The FTL maps ``map_unit_bytes`` logical units (4 KiB by default, as real FTLs
+    do) and a write buffer packs units into NAND pages, so a 4 KiB write to a
+    16 KiB-page device programs a quarter of a page, not a whole page.
+
+    ``write_amplification`` = NAND bytes programmed / host bytes at unit
+    granularity (the FTL's own amplification: GC copies; what
+    ``greedy_wa_estimate`` predicts under uniform random overwrite).
+    ``rmw_factor`` = host bytes rounded up to whole units / host bytes requested:
+    a write smaller than (or not a multiple of) the unit read-modify-writes the
+    unit; 1.0 when requests are multiples of the unit.
+    ``nand_bytes_per_host_byte`` = NAND bytes / requested bytes = the product.
     ``endurance_used_fraction`` = NAND bytes programmed / rated TBW (None without a TBW).
     """
 
     requests: int
     request_bytes: int
     pattern: str
+    map_unit_bytes: int
     host_bytes: int
     nand_bytes_written: int
     write_amplification: float
-    gc_page_moves: int
+    rmw_factor: float
+    nand_bytes_per_host_byte: float
+    gc_unit_moves: int
+    gc_page_reads: int
     erases: int
     gc_time_s: float
     elapsed_s: float
@@ -387,10 +403,14 @@ class FlashWriteStats:
 
 
 @numba.njit(cache=True)
-def _ftl(lpns, n_warm, n_blocks, ppb, user_pages, reserve):
-    # returns host pages, NAND pages, GC moves, erases (measured), or -1s if stuck
-    l2p = np.full(user_pages, -1, dtype=np.int64)
-    p2l = np.full(n_blocks * ppb, -1, dtype=np.int64)
+def _ftl(units, n_warm, n_blocks, spb, upp, user_units, reserve):
+    # Log-structured FTL over unit slots: a block holds spb = pages_per_block x upp
+    # slots (upp units per page). The host frontier fills slots in order (the write
+    # buffer packing units into pages); GC copies valid units to its own frontier.
+    # Returns host units, NAND units, GC unit moves, GC page reads, erases
+    # (measured part only), or -1s if GC found no block to free.
+    l2p = np.full(user_units, -1, dtype=np.int64)
+    p2l = np.full(n_blocks * spb, -1, dtype=np.int64)
     valid = np.zeros(n_blocks, dtype=np.int64)
     state = np.zeros(n_blocks, dtype=np.int8)  # 0 free, 1 open, 2 closed
     free = np.arange(n_blocks - 1, -1, -1, dtype=np.int64)  # stack, lowest index on top
@@ -400,54 +420,59 @@ def _ftl(lpns, n_warm, n_blocks, ppb, user_pages, reserve):
     state[hblk] = 1
     hwp = 0
     gblk = -1
-    gwp = ppb
+    gwp = spb
     host = 0
     nand = 0
     moves = 0
+    reads = 0
     erases = 0
-    for i in range(lpns.size):
+    for i in range(units.size):
         measuring = i >= n_warm
-        lpn = lpns[i]
-        old = l2p[lpn]
+        lu = units[i]
+        old = l2p[lu]
         if old >= 0:
             p2l[old] = -1
-            valid[old // ppb] -= 1
-        if hwp == ppb:
+            valid[old // spb] -= 1
+        if hwp == spb:
             state[hblk] = 2
             n_free -= 1
             hblk = free[n_free]
             state[hblk] = 1
             hwp = 0
-        ppn = hblk * ppb + hwp
+        slot = hblk * spb + hwp
         hwp += 1
-        l2p[lpn] = ppn
-        p2l[ppn] = lpn
+        l2p[lu] = slot
+        p2l[slot] = lu
         valid[hblk] += 1
         if measuring:
             host += 1
             nand += 1
         while n_free < reserve:
             victim = -1
-            best = ppb + 1
+            best = spb + 1
             for b in range(n_blocks):
                 if state[b] == 2 and valid[b] < best:
                     best = valid[b]
                     victim = b
-            if victim < 0 or best >= ppb:
-                return -1, -1, -1, -1
-            for j in range(ppb):
-                p = victim * ppb + j
+            if victim < 0 or best >= spb:
+                return -1, -1, -1, -1, -1
+            sensed_page = -1
+            for j in range(spb):
+                p = victim * spb + j
                 lp = p2l[p]
                 if lp < 0:
                     continue
-                if gwp == ppb:
+                if measuring and j // upp != sensed_page:
+                    sensed_page = j // upp
+                    reads += 1
+                if gwp == spb:
                     if gblk >= 0:
                         state[gblk] = 2
                     n_free -= 1
                     gblk = free[n_free]
                     state[gblk] = 1
                     gwp = 0
-                q = gblk * ppb + gwp
+                q = gblk * spb + gwp
                 gwp += 1
                 p2l[q] = lp
                 l2p[lp] = q
@@ -462,7 +487,7 @@ def _ftl(lpns, n_warm, n_blocks, ppb, user_pages, reserve):
             n_free += 1
             if measuring:
                 erases += 1
-    return host, nand, moves, erases
+    return host, nand, moves, reads, erases
 
 
 def greedy_write_amplification(overprovisioning: float) -> float:
@@ -473,7 +498,9 @@ def greedy_write_amplification(overprovisioning: float) -> float:
     the mean-field greedy result of Hu et al. (SYSTOR 2009), in closed form in
     Xiang & Kurkoski, "An improved analytic expression for write amplification
     in NAND flash" (arXiv 1110.4245, 2011) and Desnoyers (SYSTOR 2012). Their
-    check: spare 0.3 of the *logical* size (a = 1.3) gives 2.36.
+    check: spare 0.3 of the *logical* size (a = 1.3) gives 2.36. The same
+    formula holds for the FTL's mapping units (4 KiB sectors packed into pages):
+    it depends only on the spare fraction, for blocks of many units.
 
     >>> round(greedy_write_amplification(1 - 1 / 1.3), 2)
     2.36
@@ -490,6 +517,23 @@ def greedy_write_amplification(overprovisioning: float) -> float:
 
 
 _GC_RESERVE = 3  # free blocks below which GC runs
+DEFAULT_MAP_UNIT_BYTES = 4096
+
+
+def _map_unit(value: int | None, page: int, problems: list[Problem]) -> int:
+    if value is None:
+        # 4 KiB when it divides the page, else the page (pages smaller than 4 KiB or odd sizes)
+        return DEFAULT_MAP_UNIT_BYTES if page % DEFAULT_MAP_UNIT_BYTES == 0 else page
+    unit = _positive_int(value, "map_unit_bytes", problems)
+    if unit > page or page % unit:
+        problems.append(
+            Problem(
+                "map_unit_bytes",
+                f"expected a divisor of the page size ({page} B), found {value!r}",
+            )
+        )
+        return page
+    return unit
 
 
 def simulate_flash_writes(
@@ -499,22 +543,35 @@ def simulate_flash_writes(
     requests: int,
     pattern: str = "random",
     precondition: bool = True,
+    map_unit_bytes: int | None = None,
     max_simulated_blocks: int = 1024,
     seed: int = 0,
 ) -> FlashWriteStats:
-    """Simulate ``requests`` writes of ``request_bytes`` through a page-mapped FTL.
+    """Simulate ``requests`` writes of ``request_bytes`` through a unit-mapped FTL.
 
-    ``pattern``: ``"random"`` (uniform over the user space, aligned to the
-    request size) or ``"sequential"`` (from logical page 0, wrapping).
-    ``precondition``: first fill the whole user space sequentially and, for the
-    random pattern, overwrite it once at random (steady state); those writes
-    are not counted. Without it the device starts empty (fresh out of box).
+    ``map_unit_bytes``: the FTL's mapping unit, a divisor of the page size
+    (default 4 KiB, or the page if smaller); ``map_unit_bytes=page_bytes`` gives a
+    page-mapped FTL in which sub-page writes read-modify-write whole pages
+    (reported as ``rmw_factor``). ``pattern``: ``"random"`` (uniform over the
+    user space, aligned to the request size rounded up to units) or
+    ``"sequential"`` (from unit 0, wrapping). ``precondition``: first fill the
+    whole user space sequentially and, for the random pattern, overwrite it once
+    at random (steady state); those writes are not counted. Without it the
+    device starts empty (fresh out of box).
+
+    >>> from hw_models.flash_presets import load_flash_device
+    >>> ssd = load_flash_device("samsung_pm9a3_7t68")
+    >>> w = simulate_flash_writes(ssd, request_bytes=4096, requests=20_000)
+    >>> abs(w.write_amplification / w.greedy_wa_estimate - 1) < 0.1, w.rmw_factor
+    (True, 1.0)
     """
     geo = _geometry(device)
     problems: list[Problem] = []
     size = _positive_int(request_bytes, "request_bytes", problems)
     n = _positive_int(requests, "requests", problems)
     max_blocks = _positive_int(max_simulated_blocks, "max_simulated_blocks", problems)
+    page = int(geo.page_bytes)
+    unit = _map_unit(map_unit_bytes, page, problems)
     if pattern not in read_patterns:
         problems.append(
             Problem(
@@ -523,12 +580,12 @@ def simulate_flash_writes(
         )
     if problems:
         raise SpecError(problems)
-    page = int(geo.page_bytes)
-    ppb = geo.pages_per_block
+    upp = page // unit  # units per page
+    spb = geo.pages_per_block * upp  # unit slots per block
     n_blocks = min(geo.blocks, max_blocks)
-    user_pages = int(n_blocks * ppb * (1.0 - geo.overprovisioning))
-    ppr = -(-size // page)  # pages per request (padded)
-    if user_pages > (n_blocks - _GC_RESERVE - 2) * ppb - 1:
+    user_units = int(n_blocks * spb * (1.0 - geo.overprovisioning))
+    upr = -(-size // unit)  # units per request (rounded up: read-modify-write)
+    if user_units > (n_blocks - _GC_RESERVE - 2) * spb - 1:
         raise SpecError(
             [
                 Problem(
@@ -538,38 +595,41 @@ def simulate_flash_writes(
                 )
             ]
         )
-    if ppr > user_pages:
+    if upr > user_units:
         raise SpecError([Problem("request_bytes", "larger than the simulated user space")])
     rng = np.random.default_rng(seed)
-    slots = user_pages // ppr
-    within = np.arange(ppr, dtype=np.int64)
+    slots = user_units // upr
+    within = np.arange(upr, dtype=np.int64)
 
     def stream(count: int, kind: str, start: int = 0) -> npt.NDArray[np.int64]:
         if kind == "random":
-            first = rng.integers(0, slots, size=count, dtype=np.int64) * ppr
+            first = rng.integers(0, slots, size=count, dtype=np.int64) * upr
         else:
-            first = ((start + np.arange(count, dtype=np.int64)) % slots) * ppr
+            first = ((start + np.arange(count, dtype=np.int64)) % slots) * upr
         return (first[:, None] + within[None, :]).ravel()
 
     warm: list[npt.NDArray[np.int64]] = []
     if precondition:
-        warm.append(np.arange(user_pages, dtype=np.int64))
+        warm.append(np.arange(user_units, dtype=np.int64))
         if pattern == "random":
             warm.append(stream(slots, "random"))
     measured = stream(n, pattern)
-    lpns = np.concatenate([*warm, measured]) if warm else measured
+    seq = np.concatenate([*warm, measured]) if warm else measured
     n_warm = int(sum(w.size for w in warm))
-    host_pages, nand_pages, moves, erases = _ftl(
-        lpns, n_warm, n_blocks, ppb, user_pages, _GC_RESERVE
+    host_units, nand_units, moves, reads, erases = _ftl(
+        seq, n_warm, n_blocks, spb, upp, user_units, _GC_RESERVE
     )
-    if host_pages < 0:  # pragma: no cover - guarded by the overprovisioning check
+    if host_units < 0:  # pragma: no cover - guarded by the overprovisioning check
         raise SpecError([Problem("overprovisioning", "garbage collection found no block to free")])
     host_bytes = n * size
-    nand_bytes = int(nand_pages) * page
-    units = geo.planes
-    gc_time = (moves * (geo.tR_s + geo.tPROG_s) + erases * geo.tERASE_s) / units
-    plane_busy = (host_pages * geo.tPROG_s) / units + gc_time
-    chan_busy = (host_pages + 2 * moves) * page / (geo.channels * geo.channel_rate_bytes_per_s)
+    unit_host_bytes = int(host_units) * unit
+    nand_bytes = int(nand_units) * unit
+    planes = geo.planes
+    # programs are whole pages of packed units (fluid: a partly filled buffer page
+    # at the end counts pro rata); GC senses each victim page holding a valid unit
+    gc_time = (reads * geo.tR_s + moves / upp * geo.tPROG_s + erases * geo.tERASE_s) / planes
+    plane_busy = (host_units / upp * geo.tPROG_s) / planes + gc_time
+    chan_busy = (host_units + 2 * moves) * unit / (geo.channels * geo.channel_rate_bytes_per_s)
     host_busy = (
         host_bytes / geo.host_interface_bytes_per_s if geo.host_interface_bytes_per_s else 0.0
     )
@@ -579,10 +639,14 @@ def simulate_flash_writes(
         requests=n,
         request_bytes=size,
         pattern=pattern,
+        map_unit_bytes=unit,
         host_bytes=host_bytes,
         nand_bytes_written=nand_bytes,
-        write_amplification=nand_bytes / host_bytes,
-        gc_page_moves=int(moves),
+        write_amplification=nand_bytes / unit_host_bytes,
+        rmw_factor=unit_host_bytes / host_bytes,
+        nand_bytes_per_host_byte=nand_bytes / host_bytes,
+        gc_unit_moves=int(moves),
+        gc_page_reads=int(reads),
         erases=int(erases),
         gc_time_s=gc_time,
         elapsed_s=elapsed,
