@@ -80,14 +80,20 @@ def _specs(args: argparse.Namespace) -> list[CacheSpec]:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate and print per-level counts."""
+    if args.seed < 0:
+        raise SpecError([Problem("--seed", f"expected an integer >= 0, found {args.seed}")])
     specs = _specs(args)
     line = specs[0].line_bytes
     if args.trace:
         addrs, writes = read_address_trace(args.trace)
+        if addrs.size == 0:
+            raise SpecError([Problem(str(args.trace), "the trace holds no accesses")])
         source = f"trace {args.trace}"
     else:
-        if args.accesses < 0:
-            raise SpecError([Problem("--accesses", f"expected >= 0, found {args.accesses}")])
+        if args.accesses < 1:
+            raise SpecError(
+                [Problem("--accesses", f"expected an integer >= 1, found {args.accesses}")]
+            )
         footprint = (
             _bytes(args.footprint, "--footprint")
             if args.footprint

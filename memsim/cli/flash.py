@@ -5,9 +5,15 @@ Examples::
     memsim flash --device apple_m1_max_1tb --pattern random --request-bytes 4KiB --queue-depth 32
     memsim flash --device samsung_pm9a3_7t68 --request-bytes 4KiB,64KiB,1MiB --queue-depth 1,8,32
     memsim flash --device my_ssd.yaml --writes --pattern random --request-bytes 16KiB
+    memsim flash --device samsung_pm9a3_7t68 --writes --map-unit 16KiB   # page-mapped FTL
     memsim flash --list
 
 ``--request-bytes`` and ``--queue-depth`` take comma-separated lists: every pair is run.
+
+Writes: the FTL maps ``--map-unit`` logical units (default 4 KiB) and packs them into
+pages. ``WA`` is its write amplification (GC copies), comparable with the greedy
+estimate; ``RMW`` is the read-modify-write factor of writes smaller than (or not a
+multiple of) the unit; ``NAND/host`` is their product, the NAND bytes per host byte.
 """
 
 from __future__ import annotations
@@ -92,9 +98,12 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError([Problem("--device", f"a device is required (known: {known})")])
     if args.requests < 1:
         raise SpecError([Problem("--requests", f"expected an integer >= 1, found {args.requests}")])
+    if args.seed < 0:
+        raise SpecError([Problem("--seed", f"expected an integer >= 0, found {args.seed}")])
     dev = load_flash_device(args.device, overrides=args.set or None)
     sizes = _sizes(args.request_bytes, "--request-bytes")
     if args.writes:
+        (unit,) = _sizes(args.map_unit, "--map-unit") if args.map_unit else [None]
         rows: list[dict[str, Any]] = [
             {"device": dev.name, "mode": "write"}
             | simulate_flash_writes(
@@ -103,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
                 requests=args.requests,
                 pattern=args.pattern,
                 precondition=not args.no_precondition,
+                map_unit_bytes=unit,
                 seed=args.seed,
             ).to_dict()
             for s in sizes
@@ -115,8 +125,11 @@ def run(args: argparse.Namespace) -> int:
                 [
                     fmt_bytes(r["request_bytes"]),
                     r["pattern"],
+                    fmt_bytes(r["map_unit_bytes"]),
                     f"{r['write_amplification']:.3f}",
                     f"{r['greedy_wa_estimate']:.3f}",
+                    f"{r['rmw_factor']:.3g}",
+                    f"{r['nand_bytes_per_host_byte']:.3f}",
                     fmt_si(r["throughput_bytes_per_s"], "B/s"),
                     fmt_si(r["gc_time_s"], "s"),
                     "-"
@@ -125,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
                 ]
                 for r in rows
             ],
-            ["size", "pattern", "WA", "greedy WA est.", "throughput", "GC time", "TBW used"],
-        )
+            ["size", "pattern", "map unit", "WA", "greedy WA est.", "RMW", "NAND/host",
+             "throughput", "GC time", "TBW used"],
+        )  # fmt: skip
         return 0
     qds = (
         _ints(args.queue_depth, "--queue-depth") if args.queue_depth else [dev.geometry.queue_depth]
@@ -182,6 +196,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--queue-depth", default=None, help="outstanding requests, e.g. 1,8,32")
     p.add_argument("--requests", type=int, default=5000, help="requests to simulate")
     p.add_argument("--writes", action="store_true", help="simulate writes (FTL, greedy GC)")
+    p.add_argument(
+        "--map-unit",
+        default=None,
+        help="writes: FTL mapping unit, a divisor of the page (default 4KiB; page = page-mapped)",
+    )
     p.add_argument(
         "--no-precondition", action="store_true", help="writes: start from an empty device"
     )
