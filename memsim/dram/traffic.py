@@ -5,7 +5,9 @@ Every generator returns a :class:`~memsim.dram.trace.RequestTrace` of ``n``
 accesses of the device's burst size. ``interval_cycles`` spaces arrivals (request
 ``i`` arrives at ``floor(i * interval_cycles)``; 0, the default, makes every
 request arrive at cycle 0: a saturating, backlogged source). ``write_fraction``
-makes each request a write with that probability.
+makes each request a write with that probability. :func:`interval_for_rate`
+turns an offered load given as a fraction of the device's peak bandwidth into
+``interval_cycles``.
 
 >>> from hw_models import load_dram_device
 >>> dev = load_dram_device("DDR4_3200")
@@ -16,6 +18,7 @@ makes each request a write with that probability.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,6 +42,27 @@ def _check(n: int, interval_cycles: float, write_fraction: float) -> None:
         problems.append(Problem("write_fraction", f"expected 0..1, found {write_fraction}"))
     if problems:
         raise SpecError(problems)
+
+
+def interval_for_rate(device: DRAMDevice, rate_fraction: float) -> float:
+    """Arrival spacing (cycles of tCK) that offers ``rate_fraction`` of peak bandwidth.
+
+    One burst of ``access_bytes`` every ``access_bytes / (rate_fraction * peak)``
+    seconds; e.g. DDR4-3200 x64 (25.6 GB/s, 64 B bursts, tCK 0.625 ns) at 0.5:
+    64 / 12.8e9 = 5 ns = 8 cycles.
+
+    >>> from hw_models import load_dram_device
+    >>> interval_for_rate(load_dram_device("DDR4_3200"), 0.5)
+    8.0
+    """
+    if not (isinstance(rate_fraction, int | float) and math.isfinite(rate_fraction)) or (
+        rate_fraction <= 0
+    ):
+        raise SpecError(
+            [Problem("rate", f"expected a fraction of peak > 0, found {rate_fraction}")]
+        )
+    seconds = device.organization.access_bytes / (rate_fraction * device.peak_bandwidth_bytes_per_s)
+    return seconds / (device.timing.tCK_ns * 1e-9)
 
 
 def _finish(

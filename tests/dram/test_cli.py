@@ -1,9 +1,10 @@
-"""`memsim dram`: JSON fields, table output, user errors exit 2."""
+"""`memsim dram`: JSON fields, table output, offered load and saturation, user errors exit 2."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,6 +20,12 @@ KEYS = {
     "energy_j",
     "requests",
     "violations",
+    # added with --rate: offered load, saturation flag, mapping used
+    "offered_bandwidth_gbps",
+    "offered_peak_fraction",
+    "saturated",
+    "min_read_latency_ns",
+    "mapping",
 }
 
 
@@ -34,6 +41,63 @@ def test_json_has_the_documented_fields(capsys: pytest.CaptureFixture[str]) -> N
     assert out["requests"] == 500 and out["violations"] == 0
     assert out["config"]["read_queue_size"] == 8 and out["config"]["row_policy"] == "closed"
     assert out["row_hits"] + out["row_misses"] + out["row_conflicts"] == 500
+
+
+def dram_json(args: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    assert main(["dram", "--device", "DDR4_3200", *args, "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert isinstance(out, dict)
+    return out
+
+
+def test_rate_offers_a_fraction_of_peak_and_is_not_saturated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # DDR4-3200 x64: peak 25.6 GB/s, 64 B bursts, tCK 0.625 ns. --rate 0.5 -> one burst
+    # every 64 / 12.8e9 = 5 ns = 8 cycles; the last of 2000 arrives at 1999 x 5 ns, so the
+    # offered bandwidth is 2000 x 64 B / 9.995 us = 12.806 GB/s
+    out = dram_json(["--pattern", "stream", "--requests", "2000", "--rate", "0.5"], capsys)
+    assert out["offered_bandwidth_gbps"] == pytest.approx(2000 * 64 / (1999 * 5e-9) / 1e9)
+    assert out["saturated"] is False
+    # a stream at half of peak is served as it arrives: within 1 % of the offered load
+    assert out["bandwidth_gbps"] == pytest.approx(out["offered_bandwidth_gbps"], rel=0.01)
+    # and read latency stays within a few unloaded latencies (not queueing-dominated)
+    assert out["avg_read_latency_ns"] < 5 * out["min_read_latency_ns"]
+
+
+def test_backlogged_run_is_flagged_saturated_in_json_and_table(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = dram_json(["--pattern", "random", "--requests", "2000"], capsys)
+    assert out["saturated"] is True
+    assert out["offered_bandwidth_gbps"] is None  # infinite: every request at t=0
+    assert out["avg_read_latency_ns"] > 10 * out["min_read_latency_ns"]
+    assert main(["dram", "--device", "DDR4_3200", "--pattern", "random", "--requests", "2000"]) == 0
+    text = capsys.readouterr().out
+    assert "note: saturated run" in text and "--rate" in text
+    assert "backlogged" in text and "RoCoBaRaCh (DDR4 default)" in text
+    assert main(
+        ["dram", "--device", "DDR4_3200", "--pattern", "random", "--requests", "2000",
+         "--rate", "0.1"]
+    ) == 0  # fmt: skip
+    assert "note: saturated" not in capsys.readouterr().out
+
+
+def test_default_mapping_is_the_standards_and_streams_near_peak(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # DDR4 default RoCoBaRaCh interleaves consecutive bursts over bank groups, so a
+    # backlogged stream issues a read every tCCD_S = nBL: peak less refresh (nRFC / nREFI
+    # = 350 ns / 7.8 us = 4.5 %) and row switches, > 90 %. RoBaRaCoCh keeps a stream in
+    # one bank group (tCCD_L > nBL) and reaches less.
+    out = dram_json(["--pattern", "stream", "--requests", "5000"], capsys)
+    assert out["mapping"] == "RoCoBaRaCh" and out["config"]["mapping"] == "RoCoBaRaCh"
+    assert out["peak_fraction"] > 0.90
+    other = dram_json(
+        ["--pattern", "stream", "--requests", "5000", "--mapping", "RoBaRaCoCh"], capsys
+    )
+    assert other["mapping"] == "RoBaRaCoCh"
+    assert other["peak_fraction"] < out["peak_fraction"]
 
 
 def test_trace_file_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,6 +119,12 @@ def test_trace_file_and_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         (["--device", "DDR4_3200", "--pattern", "random", "--set", "refresh=per_bank"],
          "per_bank refresh needs timing.nRFCpb"),
         (["--device", "DDR4_3200", "--pattern", "random", "--requests", "0"], "requests"),
+        (["--device", "DDR4_3200", "--pattern", "random", "--requests", "-5"], "requests"),
+        (["--device", "DDR4_3200", "--pattern", "random", "--rate", "0"], "--rate"),
+        (["--device", "DDR4_3200", "--pattern", "random", "--rate", "-0.5"], "--rate"),
+        (["--device", "DDR4_3200", "--pattern", "random", "--rate", "0.5",
+          "--interval-cycles", "4"], "not both"),
+        (["--device", "DDR4_3200", "--pattern", "random", "--seed", "-1"], "--seed"),
     ],
 )  # fmt: skip
 def test_user_errors_exit_2_with_one_message(
@@ -63,6 +133,14 @@ def test_user_errors_exit_2_with_one_message(
     assert main(["dram", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_rate_with_a_trace_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "t.stl"
+    path.write_text("0: read 0x0\n")
+    argv = ["dram", "--device", "HBM3", "--trace", str(path), "--trace-format", "stl"]
+    assert main([*argv, "--rate", "0.5"]) == 2
+    assert "--rate" in capsys.readouterr().err
 
 
 def test_bad_trace_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
