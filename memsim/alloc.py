@@ -8,19 +8,29 @@ tuning; see ``benchmarks/bench_engine.py``).
 
 :func:`keep_freed_memory` raises glibc's mmap and trim thresholds (``mallopt``) so
 freed blocks are reused. It changes the whole process's allocator (resident memory
-stays at its high-water mark), so it is never done implicitly by :func:`memsim.simulate`:
-the CLI, the benchmarks and long sweeps call it. On non-glibc platforms it does nothing.
+stays near its high-water mark, up to the threshold, instead of shrinking back), so
+it is a documented side effect: :func:`memsim.simulate` applies it once per process
+(:func:`tune_allocator_once`) because explorers call it thousands of times, and
+``MEMSIM_NO_MALLOPT=1`` turns it off. Results never depend on it (tested). On
+non-glibc platforms it does nothing.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
+
+
+@functools.cache
+def tune_allocator_once() -> bool:
+    """Apply :func:`keep_freed_memory` on the first call in this process (speed only)."""
+    return keep_freed_memory()
 
 
 def keep_freed_memory(*, threshold_bytes: int = 512 * 1024**2) -> bool:

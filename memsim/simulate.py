@@ -9,6 +9,7 @@ from typing import Any
 
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
+from memsim.alloc import tune_allocator_once
 from memsim.assemble import build_result
 from memsim.compiled import compile_graph
 from memsim.plan import EXECUTIONS, Plan, build_plan
@@ -132,6 +133,9 @@ def simulate(
     ``result.summary()["meta"]["tier_fidelity"]`` says per tier which fidelity
     was used and at which bandwidth fraction and latency.
 
+    The first call tunes glibc to keep freed memory (:mod:`memsim.alloc`; results
+    are unchanged, repeated calls avoid page faults); ``MEMSIM_NO_MALLOPT=1`` disables it.
+
     >>> from memsim import simulate
     >>> # result = simulate("h100_sxm", graph, fidelity="analytic")
     """
@@ -148,6 +152,7 @@ def simulate(
                 )
             ]
         )
+    tune_allocator_once()
     plan = make_plan(system, graph, policy=policy, execution=execution, dram_config=dram_config)
     if fidelity == "analytic":
         from memsim.analytic import schedule_analytic
