@@ -172,7 +172,9 @@ class SimResult:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols)
 
     def timeline_frame(self) -> pd.DataFrame:
-        """Gantt rows: compute units (ops), DMA engines and the channels they use."""
+        """Gantt rows: compute units (ops), the tier ports and links each op moves data
+        through (``tier:<name>``, ``link:<name>``, kind ``channel``, over the op's span),
+        DMA engines and the channels their transfers use (``<src>-><dst>``)."""
         import pandas as pd
 
         o = {k: self.op_column(k) for k in ("unit", "start_s", "end_s", "name", "phase")}
@@ -188,6 +190,23 @@ class SimResult:
                 }
             )
         ]
+        traffic = self.traffic
+        labels = np.asarray(traffic["labels"], dtype=object)
+        moved = (np.asarray(traffic["read"]) + np.asarray(traffic["written"])).T > 0
+        op, res = np.nonzero(moved)
+        start, end = np.asarray(o["start_s"]), np.asarray(o["end_s"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "resource": labels[res],
+                    "resource_kind": "channel",
+                    "start_s": start[op],
+                    "end_s": end[op],
+                    "label": np.asarray(o["name"], dtype=object)[op],
+                    "phase": np.asarray(o["phase"], dtype=object)[op],
+                }
+            )
+        )
         rows = []
         for tr in self.transfers:
             rows.append((tr.engine, "dma", tr.start_s, tr.end_s, tr.label, tr.phase))
