@@ -9,6 +9,7 @@ from pydantic import Field
 from hw_models.base import Spec
 from hw_models.units import BytesPerS, Fraction, JoulesPerByte, Seconds
 
+CollectiveAlgorithm = Literal["ring", "one_shot", "two_shot", "auto"]
 LinkKind = Literal["pcie", "nvlink", "on_package", "cxl", "inter_chip", "nvme", "ethernet", "ici"]
 
 
@@ -28,6 +29,14 @@ class Link(Spec):
     energy_j_per_byte: JoulesPerByte = 0.0
     achievable_bandwidth_fraction: Fraction = 1.0
     duplex: bool = Field(default=True, description="both directions at full bandwidth at once")
+    collective_algorithm: CollectiveAlgorithm = Field(
+        default="ring",
+        description=(
+            "how collectives over a device-to-device link are run: ring (any topology), "
+            "one_shot / two_shot (direct exchanges, needs a switch or a full mesh), auto "
+            "(the cheapest per message, as NCCL / TensorRT-LLM choose by size)"
+        ),
+    )
 
     @property
     def peer_to_peer(self) -> bool:

@@ -17,7 +17,11 @@ Formulas (see docs/engine.md for the derivations and sources):
   ``Tn = min(N, floor(B/(e Tm)))``; equals the compulsory ``e (MK + KN + MN)``
   when the output fits.
 * Transfer time = latency + ceil(bytes/g) g / (bandwidth x achievable fraction).
-* Ring all-reduce = ``2 (p-1)/p x bytes / bw + 2 (p-1) x latency``.
+* Collectives of ``B`` bytes per device among ``p`` devices over a device-to-device
+  link of per-direction bandwidth ``bw`` and per-step latency ``a``: time
+  ``sent / bw + steps x a`` (:func:`collective_cost_array`). All-reduce:
+  ring ``sent = 2 (p-1)/p B``, ``steps = 2 (p-1)``; one-shot ``(p-1) B``, 1 step;
+  two-shot ``2 (p-1)/p B``, 2 steps; ``auto`` = the cheapest per message.
 """
 
 from __future__ import annotations
@@ -188,6 +192,102 @@ def ring_all_reduce_time(nbytes: float, *, group: int, bandwidth: float, latency
         return 0.0
     p = float(group)
     return 2.0 * (p - 1.0) / p * nbytes / bandwidth + 2.0 * (p - 1.0) * latency
+
+
+COLLECTIVE_ALGORITHMS: tuple[str, ...] = ("ring", "one_shot", "two_shot", "auto")
+
+
+def _collective_terms(kind: str, group: int, algorithm: str) -> tuple[float, int]:
+    """(bytes sent per payload byte, latency steps) of one algorithm (not ``auto``)."""
+    p = float(group)
+    frac = (p - 1.0) / p
+    if kind == "send_recv":
+        return 1.0, 1
+    if algorithm == "ring":
+        return collective_link_bytes(kind, 1.0, group), collective_steps(kind, group)
+    if kind == "all_reduce":
+        if algorithm == "one_shot":
+            return p - 1.0, 1
+        return 2.0 * frac, 2  # two_shot
+    # all_gather / reduce_scatter / all_to_all through a switch: every device writes
+    # each peer's share directly, all at once: the ring's bytes in one step
+    return frac, 1
+
+
+def collective_cost_array(
+    kind: str,
+    nbytes: FloatArray,
+    *,
+    group: int,
+    algorithm: str,
+    bandwidth: float,
+    latency: float,
+) -> tuple[FloatArray, FloatArray, list[str]]:
+    """Bytes each device sends and latency seconds of collectives of ``nbytes`` each.
+
+    ``nbytes`` is the payload per device, ``group`` the devices, ``bandwidth`` the
+    achievable per-direction bandwidth each device injects into the fabric and
+    ``latency`` the one-way latency of one step. Time = ``sent / bandwidth + latency``.
+    Per algorithm (``p = group``, ``B = nbytes``):
+
+    * ``ring``: all-reduce = reduce-scatter + all-gather around a ring, ``2 (p-1)``
+      steps of ``B/p``: ``sent = 2 (p-1)/p B``, ``2 (p-1)`` latencies (Patarasuk &
+      Yuan, JPDC 2009; NCCL's ring). Other kinds ``(p-1)/p B`` in ``p-1`` steps.
+    * ``one_shot``: each device pushes its whole buffer to every peer (or reads the
+      peers' buffers) and reduces locally: ``sent = (p-1) B``, one latency.
+    * ``two_shot``: reduce-scatter by direct exchange (the ``B/p`` shard of each peer
+      goes straight to it), local reduce, then all-gather by direct exchange:
+      ``sent = 2 (p-1)/p B`` (bandwidth-optimal), two latencies.
+      One-/two-shot are TensorRT-LLM's custom all-reduce kernels for NVSwitch / fully
+      connected systems (``AllReduceStrategy.ONESHOT/TWOSHOT``, chosen by size);
+      they need every pair of devices to be one hop apart.
+    * ``auto``: per message, the cheapest of the three (NCCL and TensorRT-LLM pick
+      the algorithm by message size with a tuned cost model).
+
+    All-gather / reduce-scatter / all-to-all with a direct algorithm send the ring's
+    ``(p-1)/p B`` in one step; ``send_recv`` is ``B`` in one step for every algorithm.
+    Returns ``(sent bytes, latency seconds, algorithm chosen)`` per message.
+    """
+    nb = np.asarray(nbytes, dtype=np.float64)
+    if algorithm not in COLLECTIVE_ALGORITHMS:
+        known = ", ".join(COLLECTIVE_ALGORITHMS)
+        raise SpecError(
+            [Problem("collective_algorithm", f"unknown algorithm {algorithm!r} (known: {known})")]
+        )
+    if group <= 1:
+        return np.zeros_like(nb), np.zeros_like(nb), ["none"] * nb.size
+    names = [a for a in COLLECTIVE_ALGORITHMS[:-1] if algorithm in (a, "auto")]
+    sent = np.zeros((len(names), nb.size))
+    lat = np.zeros((len(names), nb.size))
+    for i, a in enumerate(names):
+        per_byte, steps = _collective_terms(kind, group, a)
+        sent[i] = per_byte * nb
+        lat[i] = steps * latency
+    best = np.argmin(sent / bandwidth + lat, axis=0)  # first = ring on ties
+    cols = np.arange(nb.size)
+    chosen = [names[int(b)] for b in best]
+    return (
+        np.asarray(sent[best, cols], dtype=np.float64),
+        np.asarray(lat[best, cols], dtype=np.float64),
+        chosen,
+    )
+
+
+def collective_time(
+    kind: str, nbytes: float, *, group: int, algorithm: str, bandwidth: float, latency: float
+) -> float:
+    """Seconds of one collective of ``nbytes`` per device (see :func:`collective_cost_array`)."""
+    if nbytes <= 0:
+        return 0.0
+    sent, lat, _ = collective_cost_array(
+        kind,
+        np.array([float(nbytes)]),
+        group=group,
+        algorithm=algorithm,
+        bandwidth=bandwidth,
+        latency=latency,
+    )
+    return float(sent[0] / bandwidth + lat[0])
 
 
 def collective_link_bytes(kind: str, nbytes: float, group: int) -> float:

@@ -420,13 +420,21 @@ def build_plan(
                 sel = needs[(kinds == kind) & (groups == group)]
                 if not sel.size or peer is None:
                     continue
-                # bytes each device sends: all_reduce 2 (p-1)/p x payload, others (p-1)/p
-                sent = cost.collective_link_bytes(kind, 1.0, group) * cg.coll_bytes[sel]
-                sec = sent / peer.effective_bandwidth_bytes_per_s
+                # bytes each device sends and the latency steps of the link's algorithm
+                # (ring, one_shot, two_shot, or auto = the cheapest per message)
+                bw = peer.effective_bandwidth_bytes_per_s
+                sent, steps_lat, _ = cost.collective_cost_array(
+                    kind,
+                    cg.coll_bytes[sel],
+                    group=group,
+                    algorithm=peer.collective_algorithm,
+                    bandwidth=bw,
+                    latency=peer.latency_s,
+                )
+                link_sec = sent / bw
                 for r in ids:
-                    op_demand[r, sel] += sec
+                    op_demand[r, sel] += link_sec
                     res_write[r, sel] += sent / len(ids)
-                steps_lat = cost.collective_steps(kind, group) * peer.latency_s
                 op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
 
     # ---- groups: demand, latency, overhead, solo duration
