@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from memsim.compiled import FloatArray, IntArray
+from memsim.dataflow import transient_spans
 from memsim.plan import Plan
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 
@@ -44,7 +45,10 @@ def occupancy_events(
 
     Persistent tensors occupy their home tier from time 0; transient ones their
     tier from the start of the group of their first use to the end of the group
-    of their last use; a staging buffer from its fetch's start to the end of its
+    of their last use, except, in ``dataflow`` execution, the on-chip intervals:
+    a group holds their peak in SRAM while it runs and a tensor keeps its tier
+    only over its off-chip accesses (:func:`memsim.dataflow.transient_spans`);
+    a staging buffer from its fetch's start to the end of its
     segment (read-only data) or to the end of its write-back. Host tiers hold
     the ``tp`` shards.
     """
@@ -62,13 +66,17 @@ def occupancy_events(
     times.append(np.zeros(int(pers.sum())))
     tiers.append(plan.tensor_home[pers])
     deltas.append(cg.t_bytes[pers])
-    tr = ~pers & (cg.first_use >= 0)
-    if tr.any():
-        g0 = plan.op_group[cg.first_use[tr]]
-        g1 = plan.op_group[cg.last_use[tr]]
+    g0, g1, tr_tier, tr_bytes = transient_spans(
+        cg,
+        tensor_tier=plan.tensor_tier,
+        staged_mask=staged,
+        op_group=plan.op_group,
+        onchip=plan.layout.onchip,
+    )
+    if g0.size:
         times += [group_t0[g0], group_t1[g1]]
-        tiers += [plan.tensor_tier[tr], plan.tensor_tier[tr]]
-        deltas += [cg.t_bytes[tr], -cg.t_bytes[tr]]
+        tiers += [tr_tier, tr_tier]
+        deltas += [tr_bytes, -tr_bytes]
     for j, job in enumerate(plan.jobs):
         held = list(job.fetch_tensors) + list(job.produce_tensors)
         if not held:

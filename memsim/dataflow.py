@@ -22,7 +22,15 @@ An interval goes to the on-chip SRAM tier when
   working set of one segment). A group whose intervals do not fit keeps them
   all at home (no partial spilling).
 
-Everything else keeps its tier. Vectorised: accesses sorted by (tensor, op,
+Everything else keeps its tier.
+
+Occupancy (:func:`transient_spans`): a group with on-chip intervals holds its
+on-chip peak (the largest sum of its intervals live at once, at most the
+capacity above) in SRAM from its start to its end; a transient tensor keeps
+its home-tier reservation only for the span of its off-chip accesses, from the
+group of the first to the group of the last, and none when all are on chip.
+
+Vectorised: accesses sorted by (tensor, op,
 read-before-write); the result is computed once per plan layout and cached
 with it (:func:`memsim.plan._layout`).
 """
@@ -43,7 +51,7 @@ from memsim.compiled import (
     transient_peak,
 )
 
-__all__ = ["OnChip", "onchip_residency", "sram_tier"]
+__all__ = ["OnChip", "onchip_residency", "sram_tier", "transient_spans"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,4 +158,49 @@ def onchip_residency(
         iv_last_op=iv_last[keep],
         group_peak_bytes=np.asarray(peak, dtype=np.float64),
         whole_tensors=whole.astype(np.int64),
+    )
+
+
+def transient_spans(
+    cg: CompiledGraph,
+    *,
+    tensor_tier: IntArray,
+    staged_mask: BoolArray,
+    op_group: IntArray,
+    onchip: OnChip | None,
+) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    """Transient allocations as ``(first group, last group, tier, bytes)`` arrays.
+
+    Without on-chip intervals (``onchip`` is ``None``, as in ``kernel``
+    execution) each transient tensor that is used holds its ``tensor_tier`` from
+    the group of its first use to the group of its last. With them, a tensor
+    holds ``tensor_tier`` only from the group of its first off-chip access to the
+    group of its last (nothing when every access is on chip), and each group
+    with on-chip intervals holds its on-chip peak in the SRAM tier for the
+    group. Allocating each interval for its whole group would count intervals
+    the capacity check saw at different ops as live together, above capacity.
+    Persistent and staged tensors are not included (the caller reserves them).
+    """
+    tr = ~cg.t_persistent & ~staged_mask & (cg.first_use >= 0)
+    if onchip is None:
+        idx = np.flatnonzero(tr)
+        return (
+            op_group[cg.first_use[idx]],
+            op_group[cg.last_use[idx]],
+            tensor_tier[idx],
+            cg.t_bytes[idx],
+        )
+    n_t = len(cg.tensor_names)
+    off = ~onchip.acc_onchip
+    first = np.full(n_t, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n_t, -1, dtype=np.int64)
+    np.minimum.at(first, cg.acc_tensor[off], cg.acc_op[off])
+    np.maximum.at(last, cg.acc_tensor[off], cg.acc_op[off])
+    idx = np.flatnonzero(tr & (last >= 0))
+    groups = np.unique(onchip.iv_group)
+    return (
+        np.concatenate([op_group[first[idx]], groups]),
+        np.concatenate([op_group[last[idx]], groups]),
+        np.concatenate([tensor_tier[idx], np.full(groups.size, onchip.tier, dtype=np.int64)]),
+        np.concatenate([cg.t_bytes[idx], onchip.group_peak_bytes[groups]]),
     )

@@ -13,7 +13,8 @@ cost functions of :mod:`memsim.cost`, vectorised over the ops:
 * **Solo duration** of a group: ``max(overhead, latency + max_r demand_r)``.
 * **DMA jobs**: for streamed (staged) tensors, one fetch per segment that uses
   them (home tier -> links -> staging tier) and one write-back per segment that
-  produces data used later.
+  produces data used later; a job belongs to its segment's pipeline stage, whose
+  own DMA engines copy it.
 
 Host-scope tiers (and links between two host tiers) are shared by the ``tp``
 identical devices of an SPMD graph; their demand is multiplied by ``tp``
@@ -35,7 +36,7 @@ from hw_models import Link, System
 from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
-from memsim.dataflow import onchip_residency
+from memsim.dataflow import OnChip, onchip_residency
 from memsim.policies.base import Placement
 
 if TYPE_CHECKING:  # the DRAM controller (numba) loads only when a tier needs it
@@ -60,6 +61,7 @@ class DMAJob:
     """Copies for one segment: fetch home -> staging before it, write back after it."""
 
     segment: int
+    stage: int  # pipeline stage (device) whose DMA engines copy this segment's data
     first_group: int
     last_group: int
     fetch: tuple[tuple[int, float], ...]  # (route index, bytes)
@@ -542,6 +544,7 @@ class Layout:
     touched: npt.NDArray[np.bool_]  # (tiers, n_ops)
     kind_names: tuple[str, ...]
     energy_bytes: FloatArray  # (tiers, 2, kinds x phases) bytes moved
+    onchip: OnChip | None = None  # dataflow: the intervals kept in SRAM (memsim/dataflow.py)
 
 
 _LAYOUTS: OrderedDict[tuple[Any, ...], Layout] = OrderedDict()
@@ -625,6 +628,7 @@ def _compute_layout(
     # dataflow: a value produced and consumed inside one fused group stays in on-chip
     # SRAM when the group's live intermediates fit (per access interval: memsim/dataflow.py)
     acc_tier = tensor_tier[cg.acc_tensor] if cg.acc_tensor.size else np.zeros(0, dtype=np.int64)
+    onchip: OnChip | None = None
     if execution == "dataflow" and n:
         onchip = onchip_residency(
             system,
@@ -673,6 +677,7 @@ def _compute_layout(
         touched=(per[0::2] + per[1::2]) > 0,
         kind_names=kind_names,
         energy_bytes=energy_bytes.reshape(n_t, 2, n_k * n_ph),
+        onchip=onchip,
     )
 
 
@@ -804,6 +809,7 @@ def _dma_jobs(
         jobs.append(
             DMAJob(
                 segment=s,
+                stage=int(cg.stage[seg_first_op[s]]),
                 first_group=int(op_group[seg_first_op[s]]),
                 last_group=int(op_group[seg_last_op[s]]),
                 fetch=tuple(fetch_b.items()),

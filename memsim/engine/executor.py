@@ -33,6 +33,7 @@ import simpy
 
 from memsim.assemble import Schedule
 from memsim.compiled import FloatArray
+from memsim.dataflow import transient_spans
 from memsim.engine.channel import Fabric
 from memsim.engine.dma import DMAEngines
 from memsim.engine.pool import Pool
@@ -42,21 +43,29 @@ from memsim.plan import Plan
 def _transient_events(
     plan: Plan,
 ) -> tuple[dict[int, list[tuple[int, float]]], dict[int, list[tuple[int, float]]]]:
+    """Per group: the (tier, bytes) allocated at its start and freed at its end.
+
+    The same spans as the analytic path (:func:`memsim.dataflow.transient_spans`),
+    host tiers holding the ``tp`` shards.
+    """
     cg = plan.cg
     staged = np.zeros(len(cg.tensor_names), dtype=bool)
     for name in plan.placement.staged:
         staged[cg.tensor_index[name]] = True
-    tr = np.flatnonzero(~cg.t_persistent & ~staged & (cg.first_use >= 0))
+    g0, g1, tier, size = transient_spans(
+        cg,
+        tensor_tier=plan.tensor_tier,
+        staged_mask=staged,
+        op_group=plan.op_group,
+        onchip=plan.layout.onchip,
+    )
     mult = np.array(
         [plan.tp if plan.system.tiers[t].scope == "host" else 1 for t in plan.tier_names], float
     )
     allocs: dict[int, list[tuple[int, float]]] = {}
     frees: dict[int, list[tuple[int, float]]] = {}
-    g0 = plan.op_group[cg.first_use[tr]].tolist()
-    g1 = plan.op_group[cg.last_use[tr]].tolist()
-    tiers = plan.tensor_tier[tr].tolist()
-    sizes = (cg.t_bytes[tr] * mult[plan.tensor_tier[tr]]).tolist()
-    for a, b, t, s in zip(g0, g1, tiers, sizes, strict=True):
+    sizes = (size * mult[tier]).tolist()
+    for a, b, t, s in zip(g0.tolist(), g1.tolist(), tier.tolist(), sizes, strict=True):
         allocs.setdefault(a, []).append((t, s))
         frees.setdefault(b, []).append((t, s))
     return allocs, frees
