@@ -166,9 +166,16 @@ def _compile(graph: Graph) -> CompiledGraph:
     unit_attr = tuple(_unit_attr(op.attrs) for op in ops)
     t_bytes = np.fromiter((t.bytes for t in graph.tensors.values()), np.float64, n_t)
     t_kind = tuple(t.kind for t in graph.tensors.values())
+    # The fingerprint keys cached plan layouts: it must cover everything a layout can
+    # depend on (traffic, grouping, stages, shapes, dtypes, collectives, dependencies).
     h = hashlib.sha256()
-    for arr in (flops, np.asarray(acc_b), a_op, a_t, t_bytes, kind, phase, step):
+    arrays: list[np.ndarray] = [flops, np.asarray(acc_b), np.asarray(acc_w), a_op, a_t]
+    arrays += [t_bytes, kind, phase, step, stage, layer, segment, dtype, gm, gn, gk, gb, cb, cg]
+    for arr in arrays:
         h.update(np.ascontiguousarray(arr).tobytes())
+    h.update(repr((phase_names, kind_names, dtype_names, t_kind, tensor_names)).encode())
+    h.update(repr((tuple(op.fuse_group for op in ops), tuple(ck), tuple(deps))).encode())
+    h.update(repr(unit_attr).encode())
     h.update(repr(sorted((str(k), repr(v)) for k, v in graph.meta.items())).encode())
     return CompiledGraph(
         n_ops=n,

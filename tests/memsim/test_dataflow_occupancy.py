@@ -223,3 +223,22 @@ def test_occupancy_stays_within_zero_and_capacity_and_returns_to_baseline(
     ends = sorted(levels[0] for levels in finals.values())
     assert ends[-1] == pytest.approx(weight * MB)
     assert sum(ends[:-1]) == 0.0
+
+
+def test_graphs_differing_only_in_grouping_do_not_share_a_cached_layout() -> None:
+    # Regression: the compiled-graph fingerprint (the plan-layout cache key) once ignored
+    # fuse groups, so a graph that only regrouped the same ops reused the other's layout.
+    from dataclasses import replace
+
+    from memsim.compiled import compile_graph
+    from workloads.graph import Access, Op, Tensor
+
+    x = Tensor(name="x", bytes=1e6, kind="activation")
+    write, read = Access(tensor="x", bytes=1e6), Access(tensor="x", bytes=1e6)
+    ops = (
+        Op(name="a", kind="elementwise", flops=1e6, writes=(write,), fuse_group="g"),
+        Op(name="b", kind="elementwise", flops=1e6, reads=(read,), fuse_group="g"),
+    )
+    fused = Graph(tensors={"x": x}, ops=ops)
+    split = Graph(tensors={"x": x}, ops=(ops[0], replace(ops[1], fuse_group="h")))
+    assert compile_graph(fused).fingerprint != compile_graph(split).fingerprint
