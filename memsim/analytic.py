@@ -6,12 +6,14 @@ Rules (the event engine follows the same ones, with contention added):
    its solo duration ``max(overhead, latency + max_r demand_r)`` (:mod:`memsim.plan`).
 2. Groups of one lane (device / pipeline stage) run one after another; a group
    also waits for the groups it depends on.
-3. One prefetch DMA engine (one for all pipeline stages) copies streamed data
-   segment by segment, in order: the fetch for segment ``j`` starts when the previous fetch is done,
-   when compute has reached segment ``j - prefetch_depth``, and when the
-   write-backs it depends on are done. Segment ``j`` starts when its fetch is done.
+3. One prefetch DMA engine per device (pipeline stage) copies the streamed data
+   of that stage's segments, in order: the fetch for the stage's ``k``-th segment
+   starts when the engine's previous fetch is done, when compute has reached the
+   stage's segment ``k - prefetch_depth``, and when the write-backs it depends on
+   are done. A segment starts when its fetch is done.
 4. One write-back DMA engine per device copies produced data home after its
-   segment ends, in order.
+   segment ends, in order. Engines of different stages run at once (no
+   contention here, even on a shared host tier: the event engine adds it).
 
 With a sequential graph (one chain, on one lane or hopping between pipeline
 stages), the schedule is a cumulative sum of the solo durations (vectorised),
@@ -28,7 +30,7 @@ from memsim.plan import Plan, dma_duration
 
 
 class _DMA:
-    """Prefetch and write-back engines' clocks (no contention)."""
+    """Prefetch and write-back engines' clocks, one pair per pipeline stage (no contention)."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
@@ -38,9 +40,20 @@ class _DMA:
         self.wb_t0 = np.full(n, np.nan)
         self.wb_t1 = np.full(n, np.nan)
         self.arrival = np.full(n, np.nan)
-        self.fetch_free = 0.0
-        self.wb_free = 0.0
+        self.fetch_free: dict[int, float] = {}  # stage -> when its prefetch engine is free
+        self.wb_free: dict[int, float] = {}
         self.wb_next = 0
+        # the k-th job of a stage waits for compute to reach that stage's job k - depth
+        self.prev: list[int] = []
+        seen: dict[int, list[int]] = {}
+        depth = plan.placement.prefetch_depth
+        for j, job in enumerate(plan.jobs):
+            mine = seen.setdefault(job.stage, [])
+            if depth <= 0:  # no prefetch ahead: the fetch starts when compute arrives
+                self.prev.append(j)
+            else:
+                self.prev.append(mine[-depth] if len(mine) >= depth else -1)
+            mine.append(j)
         self.fetch_dur = [dma_duration(j.fetch_demand, j.fetch_latency) for j in plan.jobs]
         self.wb_dur = [dma_duration(j.writeback_demand, j.writeback_latency) for j in plan.jobs]
 
@@ -51,14 +64,14 @@ class _DMA:
         if not job.fetch:
             self.fetch_t0[j] = self.fetch_t1[j] = arrival
             return arrival
-        depth = self.plan.placement.prefetch_depth
-        start = self.fetch_free
-        if j >= depth:
-            start = max(start, float(self.arrival[j - depth]))
+        start = self.fetch_free.get(job.stage, 0.0)
+        if self.prev[j] >= 0:
+            start = max(start, float(self.arrival[self.prev[j]]))
         for k in job.waits_for_writeback:
             start = max(start, float(self.wb_t1[k]))
         self.fetch_t0[j] = start
-        self.fetch_t1[j] = self.fetch_free = start + self.fetch_dur[j]
+        self.fetch_t1[j] = start + self.fetch_dur[j]
+        self.fetch_free[job.stage] = float(self.fetch_t1[j])
         return float(self.fetch_t1[j])
 
     def writebacks_until(self, group: int, group_t1: FloatArray) -> None:
@@ -68,8 +81,10 @@ class _DMA:
             i = self.wb_next
             end = float(group_t1[jobs[i].last_group])
             if jobs[i].writeback:
-                self.wb_t0[i] = max(end, self.wb_free)
-                self.wb_t1[i] = self.wb_free = self.wb_t0[i] + self.wb_dur[i]
+                st = jobs[i].stage
+                self.wb_t0[i] = max(end, self.wb_free.get(st, 0.0))
+                self.wb_t1[i] = self.wb_t0[i] + self.wb_dur[i]
+                self.wb_free[st] = float(self.wb_t1[i])
             self.wb_next += 1
 
 

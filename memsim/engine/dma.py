@@ -1,8 +1,10 @@
 """DMA engines: prefetch streamed data ahead of compute, write produced data back.
 
-One prefetch engine and one write-back engine per device, each serving its
-jobs in order, concurrently with compute; their transfers share the channels
-with the ops' traffic (:class:`~memsim.engine.channel.Fabric`).
+One prefetch engine and one write-back engine per device (pipeline stage), each
+serving its stage's jobs in order, concurrently with compute and with the other
+stages' engines; their transfers share the channels with the ops' traffic
+(:class:`~memsim.engine.channel.Fabric`), so stages streaming from one host tier
+contend for it there.
 """
 
 from __future__ import annotations
@@ -32,8 +34,11 @@ class DMAEngines:
         self.fabric = fabric
         self.pools = pools
         self.demand = demand
-        # a segment's copies use the device of its pipeline stage (the lane of its groups)
-        self._lane = [int(plan.group_lane[j.first_group]) for j in plan.jobs]
+        # a segment's copies use the device and the engines of its pipeline stage
+        self._lane = [j.stage for j in plan.jobs]
+        self._stage_jobs: dict[int, list[int]] = {}
+        for j, st in enumerate(self._lane):
+            self._stage_jobs.setdefault(st, []).append(j)
         n = len(plan.jobs)
         self.arrived = [env.event() for _ in range(n)]
         self.ready = [env.event() for _ in range(n)]
@@ -42,7 +47,7 @@ class DMAEngines:
         self.fetch_t1 = np.full(n, np.nan)
         self.wb_t0 = np.full(n, np.nan)
         self.wb_t1 = np.full(n, np.nan)
-        self._wb_queue: simpy.Store = simpy.Store(env)
+        self._wb_queue: dict[int, simpy.Store] = {st: simpy.Store(env) for st in self._stage_jobs}
         cg = plan.cg
         self._held = [
             float(cg.t_bytes[list(j.fetch_tensors) + list(j.produce_tensors)].sum())
@@ -51,9 +56,9 @@ class DMAEngines:
         self._kept = [float(cg.t_bytes[list(j.writeback_tensors)].sum()) for j in plan.jobs]
         mult = [plan.tp if plan.system.tiers[t].scope == "host" else 1 for t in plan.tier_names]
         self._mult = mult
-        if n:
-            env.process(self._prefetcher())
-            env.process(self._writer())
+        for st, jobs in self._stage_jobs.items():
+            env.process(self._prefetcher(jobs))
+            env.process(self._writer(st, len(jobs)))
 
     def _stage_pool(self, job: DMAJob) -> Pool:
         return self.pools[job.stage_tier]
@@ -73,15 +78,17 @@ class DMAEngines:
         job = self.plan.jobs[j]
         m = self._mult[job.stage_tier]
         self._stage_pool(job).free((self._held[j] - self._kept[j]) * m)
-        self._wb_queue.put(j)
+        self._wb_queue[self._lane[j]].put(j)
 
-    def _prefetcher(self) -> Generator[simpy.Event, Any, None]:
+    def _prefetcher(self, jobs: list[int]) -> Generator[simpy.Event, Any, None]:
+        """One stage's prefetch engine: its ``k``-th job waits for its job ``k - depth``."""
         depth = self.plan.placement.prefetch_depth
-        for j, job in enumerate(self.plan.jobs):
+        for k, j in enumerate(jobs):
+            job = self.plan.jobs[j]
             if not job.fetch:
                 continue
-            if j >= depth:
-                yield self.arrived[j - depth]
+            if k >= depth:
+                yield self.arrived[jobs[k - depth]]
             for k in job.waits_for_writeback:
                 yield self.wb_done[k]
             yield self._stage_pool(job).alloc_wait(self._held[j] * self._mult[job.stage_tier])
@@ -92,9 +99,10 @@ class DMAEngines:
             self.fetch_t1[j] = self.env.now
             self.ready[j].succeed()
 
-    def _writer(self) -> Generator[simpy.Event, Any, None]:
-        for _ in self.plan.jobs:
-            j = yield self._wb_queue.get()
+    def _writer(self, stage: int, n_jobs: int) -> Generator[simpy.Event, Any, None]:
+        """One stage's write-back engine: its jobs' write-backs, in segment-end order."""
+        for _ in range(n_jobs):
+            j = yield self._wb_queue[stage].get()
             job = self.plan.jobs[j]
             if job.writeback:
                 self.wb_t0[j] = self.env.now
