@@ -48,13 +48,45 @@ class ComputeUnit(Spec):
         default=None, description="non-matrix throughput (norms, softmax, elementwise)"
     )
     idle_power_w: float = Field(default=0.0, ge=0)
-    energy_j_per_flop: float = Field(default=0.0, ge=0)
+    energy_j_per_flop: float = Field(
+        default=0.0,
+        ge=0,
+        description="energy per FLOP in the reference dtype (bf16, else fp16, else the "
+        "fastest); other dtypes scale by peak ratio unless energy_j_per_flop_by_dtype says",
+    )
+    energy_j_per_flop_by_dtype: dict[DType, float] = Field(
+        default_factory=dict, description="measured energy per FLOP (OP) of given dtypes"
+    )
 
     @model_validator(mode="after")
     def _array_dims(self) -> ComputeUnit:
         if (self.array_rows is None) != (self.array_cols is None):
             raise ValueError("array_rows and array_cols are given together or not at all")
         return self
+
+    def reference_dtype(self) -> str:
+        """The dtype ``energy_j_per_flop`` refers to: bf16, else fp16, else the fastest."""
+        for d in ("bf16", "fp16"):
+            if d in self.peak_flops_per_s:
+                return d
+        return max(self.peak_flops_per_s, key=lambda d: self.peak_flops_per_s[d])
+
+    def energy_per_flop(self, dtype: str) -> float:
+        """Joules per FLOP (OP) in ``dtype``.
+
+        A measured figure from ``energy_j_per_flop_by_dtype`` if given; otherwise
+        ``energy_j_per_flop`` x peak(reference) / peak(dtype), i.e. the unit draws the
+        same power at peak in every dtype (the power-limited regime of modern
+        accelerators: fp8 at twice the bf16 rate costs half the energy per FLOP).
+        """
+        if dtype in self.energy_j_per_flop_by_dtype:
+            return float(self.energy_j_per_flop_by_dtype[dtype])
+        if not self.energy_j_per_flop:
+            return 0.0
+        try:
+            return self.energy_j_per_flop * self.peak(self.reference_dtype()) / self.peak(dtype)
+        except KeyError:
+            return self.energy_j_per_flop
 
     def peak(self, dtype: str) -> float:
         """Dense peak FLOP/s for ``dtype``; falls back to the nearest wider type it has.

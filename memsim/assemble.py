@@ -322,11 +322,13 @@ def build_result(
     for ui, uname in enumerate(system.compute):
         unit = system.compute[uname]
         sel = plan.op_unit == ui
-        if unit.energy_j_per_flop and sel.any():
-            per = np.bincount(cg.phase[sel], weights=cg.flops[sel], minlength=n_ph)
+        if (unit.energy_j_per_flop or unit.energy_j_per_flop_by_dtype) and sel.any():
+            j_per_flop = np.array([unit.energy_per_flop(d) for d in cg.dtype_names])
+            joules = cg.flops[sel] * j_per_flop[cg.dtype[sel]]
+            per = np.bincount(cg.phase[sel], weights=joules, minlength=n_ph)
             for p in np.flatnonzero(per):
                 comp = (f"compute:{uname}", "none", cg.phase_names[p])
-                energy[comp] = float(per[p]) * unit.energy_j_per_flop * plan.tp
+                energy[comp] = float(per[p]) * plan.tp
     static = sum(
         t.background_power_w * (plan.tp if t.scope == "device" else 1)
         for t in system.tiers.values()

@@ -322,6 +322,6 @@ def tier_energy(tier: MemoryTier, *, read_bytes: float, written_bytes: float) ->
     return read_bytes * tier.read_energy_j_per_byte + written_bytes * tier.write_energy
 
 
-def compute_energy(unit: ComputeUnit, flops: float) -> float:
-    """Joules for ``flops`` on ``unit`` (``energy_j_per_flop``)."""
-    return flops * unit.energy_j_per_flop
+def compute_energy(unit: ComputeUnit, flops: float, dtype: str = "bf16") -> float:
+    """Joules for ``flops`` in ``dtype`` on ``unit`` (:meth:`ComputeUnit.energy_per_flop`)."""
+    return flops * unit.energy_per_flop(dtype)
