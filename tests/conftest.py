@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# CI runs are reproducible (the same examples every run); developers' runs keep exploring
+# new examples, so a counterexample shows up on a desk, not as a flaky CI failure.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def tiny_system_data() -> dict[str, Any]:
