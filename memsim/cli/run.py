@@ -171,12 +171,16 @@ def print_summary(result: Any, args: argparse.Namespace) -> None:
         ["tier", "kind", "read", "written", "peak use", "capacity", "busy"],
     )
     for name, fid in s["meta"].get("tier_fidelity", {}).items():
-        if fid.get("fidelity") == "request":
-            print(
-                f"  {name}: request fidelity ({fid.get('device')} x {fid.get('count')}), "
-                f"{100 * fid['bandwidth_fraction']:.1f} % of peak, "
-                f"read latency {_t(fid['latency_s'])} from the DRAM controller"
-            )
+        if fid.get("fidelity") != "request":
+            continue
+        if fid.get("bandwidth_fraction") is None:
+            print(f"  {name}: request fidelity, no traffic reached it (nothing to calibrate)")
+            continue
+        print(
+            f"  {name}: request fidelity ({fid.get('device')} x {fid.get('count')}), "
+            f"{100 * fid['bandwidth_fraction']:.1f} % of peak, "
+            f"read latency {_t(fid['latency_s'])} from the DRAM controller"
+        )
     links = result.links_frame()
     if len(links):
         print("\nLinks")

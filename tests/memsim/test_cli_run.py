@@ -114,3 +114,12 @@ def test_run_sets_request_fidelity_and_controller_from_the_cli(
     assert latency["closed"] > latency["open"]
     assert main([*common, "--dram-config", "no_such_key=1"]) == 2
     assert "dram_config.no_such_key" in capsys.readouterr().err
+
+
+def test_request_tier_without_traffic_is_reported_not_a_crash(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # host DDR at request fidelity, but everything fits in HBM: nothing to calibrate
+    args = ["run", "--batch", "1", "--prompt", "16", "--gen", "1", "--fidelity", "analytic"]
+    assert main([*args, "--set", "tiers.ddr.fidelity=request"]) == 0
+    assert "ddr: request fidelity, no traffic reached it" in capsys.readouterr().out
