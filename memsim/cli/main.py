@@ -9,6 +9,7 @@ written (an ``OSError``: permissions, a file where a folder is expected).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import pkgutil
 import sys
@@ -56,7 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as err:  # a path the user gave cannot be read or written
         where = f" {err.filename}" if err.filename else ""
-        print(f"memsim: error: cannot access{where}: {err.strerror or err}", file=sys.stderr)
+        reason = err.strerror or str(err)
+        if err.errno in (errno.EEXIST, errno.ENOTDIR):  # mkdir through a plain file
+            reason = "a part of the path is a file, not a folder"
+        print(f"memsim: error: cannot access{where}: {reason}", file=sys.stderr)
         return EXIT_USER_ERROR
     return int(status or 0)
 
