@@ -52,7 +52,25 @@ def occupancy_events(
     segment (read-only data) or to the end of its write-back. Host tiers hold
     the ``tp`` shards.
     """
+    t, k, d, _ = _occupancy_events(plan, group_t0, group_t1, fetch_t0, wb_t1)
+    return t, k, d
+
+
+def _occupancy_events(
+    plan: Plan,
+    group_t0: FloatArray,
+    group_t1: FloatArray,
+    fetch_t0: FloatArray,
+    wb_t1: FloatArray,
+) -> tuple[FloatArray, IntArray, FloatArray, IntArray]:
+    """:func:`occupancy_events` plus the pipeline stage of each event (-1: a host tier)."""
     cg = plan.cg
+    t_stage = np.zeros(len(cg.tensor_names), dtype=np.int64)  # unused tensors: stage 0
+    used = cg.first_use >= 0
+    t_stage[used] = cg.stage[cg.first_use[used]]
+    g_stage = np.zeros(len(group_t0), dtype=np.int64)
+    g_stage[plan.op_group] = cg.stage
+    stages: list[IntArray] = []
     mult = np.array(
         [plan.tp if plan.system.tiers[t].scope == "host" else 1 for t in plan.tier_names], float
     )
@@ -66,6 +84,7 @@ def occupancy_events(
     times.append(np.zeros(int(pers.sum())))
     tiers.append(plan.tensor_home[pers])
     deltas.append(cg.t_bytes[pers])
+    stages.append(t_stage[pers])
     g0, g1, tr_tier, tr_bytes = transient_spans(
         cg,
         tensor_tier=plan.tensor_tier,
@@ -77,6 +96,7 @@ def occupancy_events(
         times += [group_t0[g0], group_t1[g1]]
         tiers += [tr_tier, tr_tier]
         deltas += [tr_bytes, -tr_bytes]
+        stages += [g_stage[g0], g_stage[g0]]
     for j, job in enumerate(plan.jobs):
         held = list(job.fetch_tensors) + list(job.produce_tensors)
         if not held:
@@ -87,16 +107,42 @@ def occupancy_events(
         times.append(np.array([fetch_t0[j], group_t1[job.last_group]]))
         tiers.append(np.array([job.stage_tier, job.stage_tier]))
         deltas.append(np.array([size, -(size - kept)]))
+        stages.append(np.full(2, g_stage[job.first_group]))
         if wb:
             times.append(np.array([wb_t1[j]]))
             tiers.append(np.array([job.stage_tier]))
             deltas.append(np.array([-kept]))
+            stages.append(np.full(1, g_stage[job.first_group]))
     t = np.concatenate(times) if times else np.zeros(0)
     k = np.concatenate(tiers).astype(np.int64) if tiers else np.zeros(0, dtype=np.int64)
     d = np.concatenate(deltas) if deltas else np.zeros(0)
     d = d * mult[k]
+    st = np.concatenate(stages).astype(np.int64) if stages else np.zeros(0, dtype=np.int64)
+    host = np.array([plan.system.tiers[n].scope == "host" for n in plan.tier_names], bool)
+    st = np.where(host[k], -1, st)
     order = np.lexsort((d > 0, t))
-    return t[order], k[order], d[order]
+    return t[order], k[order], d[order], st[order]
+
+
+def device_peaks(plan: Plan, sched: Schedule, peaks: FloatArray) -> FloatArray:
+    """Per tier, the peak one device holds: a device-scope tier's largest peak over
+    pipeline stages (each stage has its own devices); ``peaks`` (all stages
+    together) for host tiers and single-stage graphs."""
+    if len(np.unique(plan.cg.stage)) < 2:
+        return peaks
+    t, k, d, st = _occupancy_events(
+        plan, sched.group_t0, sched.group_t1, sched.fetch_t0, sched.wb_t1
+    )
+    out = peaks.copy()
+    for ti, tname in enumerate(plan.tier_names):
+        if plan.system.tiers[tname].scope != "device":
+            continue
+        sel = k == ti
+        out[ti] = max(
+            (peak_of(t[sel & (st == s)], d[sel & (st == s)]) for s in np.unique(st[sel])),
+            default=0.0,
+        )
+    return out
 
 
 def _code(names: list[str], name: str) -> int:
@@ -344,6 +390,8 @@ def build_result(
         sel = sched.occ_tier == ti
         occupancy[tname] = stepwise(sched.occ_time[sel], sched.occ_delta[sel])
         peaks[ti] = peak_of(sched.occ_time[sel], sched.occ_delta[sel])
+    # occupancy (the frame) is all stages together; peak_bytes is per device
+    peaks = device_peaks(plan, sched, peaks)
     tier_energy: dict[str, float] = {}
     link_energy: dict[str, float] = {}
     for (c, _k, _p), e in energy.items():

@@ -125,9 +125,33 @@ def placeable_tiers(system: System, *, include_sram: bool = False) -> list[str]:
 
 
 def tier_budget(system: System, tier: str, *, tp: int) -> float:
-    """Bytes of one shard's data a tier can hold (a host tier is shared by ``tp`` shards)."""
+    """Bytes of one shard's data a tier can hold (a host tier is shared by ``tp`` shards).
+
+    A device-scope tier's budget is per device, hence per pipeline stage: each
+    stage runs on its own devices (see :func:`stage_key`).
+    """
     spec = system.tier(tier)
     return spec.capacity_bytes if spec.scope == "device" else spec.capacity_bytes / tp
+
+
+HOST = -1
+"""The stage key of a host-scope tier: shared by every pipeline stage."""
+
+
+def stage_key(system: System, tier: str, stage: int) -> tuple[int, str]:
+    """``(stage, tier)`` for a device-scope tier, ``(HOST, tier)`` for a shared host tier."""
+    return (stage if system.tier(tier).scope == "device" else HOST, tier)
+
+
+def tensor_stages(graph: Graph) -> dict[str, int]:
+    """Pipeline stage of every tensor: the stage of its first use, else ``Tensor.stage``."""
+    cg = compile_graph(graph)
+    out = {n: t.stage for n, t in graph.tensors.items()}
+    for i, name in enumerate(cg.tensor_names):
+        first = int(cg.first_use[i])
+        if first >= 0:
+            out[name] = int(cg.stage[first])
+    return out
 
 
 def check_tier(system: System, tier: str, *, path: str) -> str:
@@ -158,30 +182,51 @@ def staging_reserve_bytes(graph: Graph, staged: Iterable[str], *, prefetch_depth
     return (prefetch_depth + 1) * segment_max_bytes(compile_graph(graph), _mask(graph, staged))
 
 
-def tier_demand(system: System, graph: Graph, placement: Placement) -> dict[str, float]:
-    """Bytes each tier must hold at its peak under ``placement`` (one shard)."""
-    demand = dict.fromkeys(system.tiers, 0.0)
-    transient: dict[str, list[str]] = {}
+def stage_tier_demand(
+    system: System, graph: Graph, placement: Placement
+) -> dict[tuple[int, str], float]:
+    """Bytes each ``(stage, tier)`` must hold at its peak under ``placement`` (one shard).
+
+    Device-scope tiers are counted per pipeline stage (each stage has its own
+    devices); host-scope tiers under the key ``(HOST, tier)``, shared by all stages.
+    """
+    stages = tensor_stages(graph)
+    demand: dict[tuple[int, str], float] = {}
+
+    def add(key: tuple[int, str], nbytes: float) -> None:
+        demand[key] = demand.get(key, 0.0) + nbytes
+
+    for tier in system.tiers:
+        add(stage_key(system, tier, 0), 0.0)
+    transient: dict[tuple[int, str], list[str]] = {}
     for name, tier in placement.home.items():
         t = graph.tensors[name]
+        key = stage_key(system, tier, stages[name])
         if name in placement.staged and not t.persistent:
-            continue  # a swapped activation lives only in its home tier's copy + staging
-        if t.persistent or name in placement.staged:
-            demand[tier] += t.bytes
+            add(key, t.bytes)  # a swapped activation: its home copy, plus staging below
+        elif t.persistent or name in placement.staged:
+            add(key, t.bytes)
         else:
-            transient.setdefault(tier, []).append(name)
-    swapped = [n for n in placement.staged if not graph.tensors[n].persistent]
-    for n in swapped:
-        demand[placement.home[n]] += graph.tensors[n].bytes
-    for tier, names in transient.items():
-        demand[tier] += transient_peak_bytes(graph, names)
-    by_stage: dict[str, list[str]] = {}
-    for name, stage in placement.staged.items():
-        by_stage.setdefault(stage, []).append(name)
-    for stage, names in by_stage.items():
-        demand[stage] += staging_reserve_bytes(
-            graph, names, prefetch_depth=placement.prefetch_depth
-        )
+            transient.setdefault(key, []).append(name)
+    for key, names in transient.items():
+        add(key, transient_peak_bytes(graph, names))
+    by_stage: dict[tuple[int, str], list[str]] = {}
+    for name, staging in placement.staged.items():
+        by_stage.setdefault(stage_key(system, staging, stages[name]), []).append(name)
+    for key, names in by_stage.items():
+        add(key, staging_reserve_bytes(graph, names, prefetch_depth=placement.prefetch_depth))
+    return demand
+
+
+def tier_demand(system: System, graph: Graph, placement: Placement) -> dict[str, float]:
+    """Bytes each tier must hold at its peak under ``placement`` (one shard, one device).
+
+    For a device-scope tier this is the largest over pipeline stages (what one
+    device must hold); for a host-scope tier the total of all stages.
+    """
+    demand = dict.fromkeys(system.tiers, 0.0)
+    for (_stage, tier), need in stage_tier_demand(system, graph, placement).items():
+        demand[tier] = max(demand[tier], need)
     return demand
 
 
@@ -194,7 +239,7 @@ def check_capacity(system: System, graph: Graph, placement: Placement) -> None:
             [Problem("placement", f"no tier for tensors {', '.join(missing[:3])}{more}")]
         )
     tp = graph_tp(graph)
-    for tier, need in tier_demand(system, graph, placement).items():
+    for (stage, tier), need in sorted(stage_tier_demand(system, graph, placement).items()):
         budget = tier_budget(system, tier, tp=tp)
         if need > budget * (1 + 1e-12):
             short = need - budget
@@ -203,11 +248,13 @@ def check_capacity(system: System, graph: Graph, placement: Placement) -> None:
                 if budget != system.tier(tier).capacity_bytes
                 else ""
             )
+            where = f" on pipeline stage {stage}" if stage != HOST else ""
             raise CapacityError(
                 [
                     Problem(
                         f"tiers.{tier}.capacity_bytes",
-                        f"placement ({placement.policy}) needs {fmt_bytes(need)} in {tier} but "
+                        f"placement ({placement.policy}) needs {fmt_bytes(need)} in {tier}{where} "
+                        "but "
                         f"it holds {fmt_bytes(budget)}{shared}: short by {fmt_bytes(short)}",
                     )
                 ],

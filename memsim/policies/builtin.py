@@ -33,7 +33,9 @@ from memsim.policies.base import (
     check_tier,
     graph_tp,
     placeable_tiers,
+    stage_key,
     staging_reserve_bytes,
+    tensor_stages,
     tier_budget,
     transient_peak_bytes,
 )
@@ -59,33 +61,51 @@ def fill_fastest(
 
     Persistent tensors are placed one by one, highest access density (bytes
     moved per byte stored) first; transient tensors go together to the fastest
-    tier whose room covers their peak live bytes. ``reserved`` bytes per tier
-    are already taken (fixed tensors, staging buffers).
+    tier whose room covers their peak live bytes, stage by stage. Device-scope
+    tiers have room per pipeline stage (each stage its own devices), host-scope
+    tiers one room shared by all stages. ``reserved`` bytes per tier are already
+    taken (fixed tensors, staging buffers) in every stage's room.
     """
     tp = graph_tp(graph)
     tiers = placeable_tiers(system)
-    free = {t: tier_budget(system, t, tp=tp) - reserved.get(t, 0.0) for t in system.tiers}
+    stages = tensor_stages(graph)
+    free: dict[tuple[int, str], float] = {}
+
+    def room(tier: str, stage: int) -> float:
+        key = stage_key(system, tier, stage)
+        if key not in free:
+            free[key] = tier_budget(system, tier, tp=tp) - reserved.get(tier, 0.0)
+        return free[key]
+
     home = dict(fixed)
     density = _access_density(graph)
     todo = [n for n, t in graph.tensors.items() if n not in fixed and t.persistent]
     todo.sort(key=lambda n: (-density[n], n))
     for name in todo:
         size = graph.tensors[name].bytes
+        stage = stages[name]
         for tier in tiers:
-            if free[tier] >= size:
+            if room(tier, stage) >= size:
                 home[name] = tier
-                free[tier] -= size
+                free[stage_key(system, tier, stage)] -= size
                 break
         else:
-            _nothing_fits(system, tiers, free, f"tensor {name!r}", size, policy)
-    transient = [n for n, t in graph.tensors.items() if n not in fixed and not t.persistent]
-    peak = transient_peak_bytes(graph, transient)
-    for tier in tiers:
-        if free[tier] >= peak:
-            home.update(dict.fromkeys(transient, tier))
-            break
-    else:
-        _nothing_fits(system, tiers, free, "the live activations", peak, policy)
+            left = {t: room(t, stage) for t in tiers}
+            _nothing_fits(system, tiers, left, f"tensor {name!r}", size, policy)
+    by_stage: dict[int, list[str]] = {}
+    for n, t in graph.tensors.items():
+        if n not in fixed and not t.persistent:
+            by_stage.setdefault(stages[n], []).append(n)
+    for stage, transient in sorted(by_stage.items()):
+        peak = transient_peak_bytes(graph, transient)
+        for tier in tiers:
+            if room(tier, stage) >= peak:
+                home.update(dict.fromkeys(transient, tier))
+                free[stage_key(system, tier, stage)] -= peak
+                break
+        else:
+            left = {t: room(t, stage) for t in tiers}
+            _nothing_fits(system, tiers, left, "the live activations", peak, policy)
     return home
 
 
