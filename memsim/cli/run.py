@@ -57,6 +57,7 @@ def build_graph(system: System, args: argparse.Namespace) -> Any:
         dtype=args.dtype,
         kv_dtype=args.kv_dtype,
         tp=args.tp,
+        pp=getattr(args, "pp", 1),
         attention=getattr(args, "attention", "fused"),
         sram_bytes=attention_buffer_bytes(system, args.dtype),
     )
@@ -84,14 +85,17 @@ def _supports(system: System, dtype: str) -> bool:
 
 def _check_args(system: System, args: argparse.Namespace) -> None:
     problems = []
-    for name in ("batch", "prompt", "gen", "tp"):
-        value = getattr(args, name)
+    for name in ("batch", "prompt", "gen", "tp", "pp"):
+        value = getattr(args, name, 1)
         if value < 1:
             problems.append(Problem(f"--{name}", f"expected an integer >= 1, found {value}"))
-    if args.tp > system.devices:
+    pp = getattr(args, "pp", 1)
+    if args.tp * pp > system.devices:
         problems.append(
             Problem(
-                "--tp", f"{system.name} has {system.devices} device(s), cannot shard over {args.tp}"
+                "--tp" if pp == 1 else "--pp",
+                f"{system.name} has {system.devices} device(s), cannot run tp={args.tp} x "
+                f"pp={pp} = {args.tp * pp}",
             )
         )
     if not _supports(system, args.dtype):
@@ -266,6 +270,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--dtype", choices=DTYPE_CHOICES, default="bf16", help="weight/compute dtype")
     p.add_argument("--kv-dtype", choices=DTYPE_CHOICES, default=None, help="KV-cache dtype")
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices")
+    p.add_argument("--pp", type=int, default=1, help="pipeline stages (each on its own devices)")
     p.add_argument("--policy", default="fastest_fit", help="placement policy (see docs/engine.md)")
     p.add_argument("--fidelity", choices=["event", "analytic"], default="event")
     p.add_argument(

@@ -60,7 +60,9 @@ def test_out_writes_files_and_replaces_only_previous_runs(
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["--tp", "2"], "cannot shard over 2"),
+        (["--tp", "2"], "cannot run tp=2 x pp=1 = 2"),
+        (["--pp", "2"], "cannot run tp=1 x pp=2 = 2"),
+        (["--pp", "0"], "--pp: expected an integer >= 1, found 0"),
         (["--policy", "nope"], "unknown placement policy"),
         (["--model", "gpt9"], "gpt9"),
         (["--system", "no_such_system"], "unknown system preset"),
