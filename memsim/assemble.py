@@ -444,7 +444,7 @@ def build_result(
         "fidelity": fidelity,
         "policy": plan.placement.policy,
         "execution": plan.execution,
-        "devices": plan.tp,
+        "devices": plan.tp * (int(plan.cg.stage.max()) + 1 if plan.cg.n_ops else 1),
     }
     return SimResult(
         system=system,
