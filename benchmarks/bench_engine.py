@@ -19,30 +19,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
+
+from _timing import timed
 
 import memsim
 from hw_models import load_system
 from hw_models.fileio import atomic_write_text
 from memsim.compiled import compile_graph
 from workloads import generate, load_model
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Median seconds of ``repeat`` calls, and the last result."""
-    times = []
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
-
 
 _UNTUNED = """
 import statistics, time, memsim

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
-from collections.abc import Callable
 from typing import Any
+
+from _timing import timed
 
 import memsim
 from hw_models import load_dram_device, load_system
@@ -33,17 +33,6 @@ from memsim.compiled import compile_graph
 from workloads import generate, load_model
 
 DEVICES = ("DDR4_3200", "DDR5_4800", "LPDDR5_6400", "HBM2E", "HBM3")
-
-
-def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    """Median seconds of ``repeat`` calls, and the last result."""
-    times = []
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
 
 
 def engine_rows(repeat: int) -> list[dict[str, Any]]:

@@ -8,7 +8,6 @@ steps, so a per-tensor rule would keep almost nothing on chip.
 from __future__ import annotations
 
 import argparse
-import copy
 from typing import Any
 
 import pytest
@@ -21,23 +20,11 @@ from hw_models import System, load_system, load_system_dict
 from hw_models.loader import SYSTEM_DIR
 from memsim.cli import run as run_cli
 from memsim.invariants import check_capacity
-from tests.conftest import tiny_system_data
+from tests.memsim.world import tiny_with_sram
 from workloads import generate, load_model
 from workloads.graph import Access, Graph, Op, Tensor
 
 PERSISTENT = {"weight", "kv", "optimizer"}
-
-
-def _tiny_with_sram(capacity: float) -> System:
-    """The tiny system (HBM 1 TB/s, 500 ns, 64 B granularity) plus 100 TB/s, 10 ns SRAM."""
-    data: dict[str, Any] = copy.deepcopy(tiny_system_data())
-    data["tiers"]["sram"] = {
-        "kind": "sram",
-        "capacity_bytes": capacity,
-        "read_bandwidth_bytes_per_s": 1e14,
-        "latency_s": "10 ns",
-    }
-    return load_system_dict(data)
 
 
 def _two_layer_graph(t_bytes: int = 1_000_000) -> Graph:
@@ -81,8 +68,8 @@ def _traffic(result: memsim.SimResult, tier: str) -> float:
 @pytest.mark.parametrize("fidelity", ["analytic", "event"])
 def test_reused_tensor_names_stay_on_chip_per_interval(fidelity: str) -> None:
     g = _two_layer_graph()
-    kernel = memsim.simulate(_tiny_with_sram(1e6), g, execution="kernel", fidelity=fidelity)
-    df = memsim.simulate(_tiny_with_sram(1e6), g, execution="dataflow", fidelity=fidelity)
+    kernel = memsim.simulate(tiny_with_sram(1e6), g, execution="kernel", fidelity=fidelity)
+    df = memsim.simulate(tiny_with_sram(1e6), g, execution="dataflow", fidelity=fidelity)
     # kernel: 4 ops x (1 MB read + 1 MB written) all in HBM
     assert _traffic(kernel, "hbm") == 8e6
     # dataflow: t's two intervals (1 MB write + 1 MB read each) move to SRAM
@@ -98,7 +85,7 @@ def test_reused_tensor_names_stay_on_chip_per_interval(fidelity: str) -> None:
 def test_intervals_that_do_not_fit_fall_back_to_hbm(fidelity: str) -> None:
     g = _two_layer_graph()
     # one byte short of the 1 MB interval: nothing goes on chip
-    df = memsim.simulate(_tiny_with_sram(999_999), g, execution="dataflow", fidelity=fidelity)
+    df = memsim.simulate(tiny_with_sram(999_999), g, execution="dataflow", fidelity=fidelity)
     assert _traffic(df, "sram") == 0.0
     assert _traffic(df, "hbm") == 8e6
     # per group: HBM 4 MB / 1 TB/s = 4 us + 500 ns latency
@@ -126,7 +113,7 @@ def test_placement_use_of_sram_leaves_less_room_for_intervals() -> None:
     g2 = Graph(tensors=tensors, ops=tuple(ops), meta=g.meta)
     placement = memsim.Placement(home={"w": "sram", "x": "hbm", "t": "hbm"})
     df = memsim.simulate(
-        _tiny_with_sram(1e6), g2, execution="dataflow", fidelity="analytic", policy=placement
+        tiny_with_sram(1e6), g2, execution="dataflow", fidelity="analytic", policy=placement
     )
     assert _traffic(df, "sram") == 64.0  # only the weight read
     assert check_capacity(df) == []
@@ -139,7 +126,7 @@ def test_placement_use_of_sram_leaves_less_room_for_intervals() -> None:
 )
 def test_bytes_are_conserved_and_on_chip_iff_the_interval_fits(size: int, capacity: int) -> None:
     g = _two_layer_graph(size)
-    sys_ = _tiny_with_sram(capacity)
+    sys_ = tiny_with_sram(capacity)
     kernel = memsim.simulate(sys_, g, execution="kernel", fidelity="analytic")
     df = memsim.simulate(sys_, g, execution="dataflow", fidelity="analytic")
     total = _traffic(df, "hbm") + _traffic(df, "sram")

@@ -8,35 +8,20 @@ must give the same step functions when nothing contends.
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import memsim
-from hw_models import System, load_system, load_system_dict
+from hw_models import load_system
 from memsim.invariants import check_capacity
-from tests.conftest import tiny_system_data
+from tests.memsim.world import tiny_with_sram
 from workloads import generate, load_model
 from workloads.graph import Access, Graph, Op, Tensor
 
 MB = 1_000_000
 FIDELITIES = ["analytic", "event"]
-
-
-def _tiny_with_sram(capacity: float) -> System:
-    """The tiny system (HBM 1 TB/s, 500 ns, 64 B granularity) plus 100 TB/s, 10 ns SRAM."""
-    data: dict[str, Any] = copy.deepcopy(tiny_system_data())
-    data["tiers"]["sram"] = {
-        "kind": "sram",
-        "capacity_bytes": capacity,
-        "read_bandwidth_bytes_per_s": 1e14,
-        "latency_s": "10 ns",
-    }
-    return load_system_dict(data)
 
 
 def _graph(layers: list[list[tuple[str, str]]], sizes: dict[str, int]) -> Graph:
@@ -79,7 +64,7 @@ def test_two_groups_reusing_names_hold_their_interval_in_sram_not_hbm(fidelity: 
     # layer l: x -> t, t -> x. t's two intervals (one per layer) are on chip; x never
     # is (first read has no producer; [b0 w, a1 r] crosses layers; b1's write is output).
     g = _graph([[("x", "t"), ("t", "x")]] * 2, {"x": MB, "t": MB})
-    sys_ = _tiny_with_sram(MB)
+    sys_ = tiny_with_sram(MB)
     kernel = memsim.simulate(sys_, g, execution="kernel", fidelity=fidelity)
     df = memsim.simulate(sys_, g, execution="dataflow", fidelity=fidelity)
     # kernel: 4 ops of (1 MB read + 1 MB written) / 1 TB/s + 500 ns = 2.5 us each;
@@ -105,7 +90,7 @@ def test_a_group_holds_its_live_peak_not_the_sum_of_its_intervals(fidelity: str)
     # sum would exceed the capacity (the event engine's pool would refuse it).
     chain = [("x", "t"), ("t", "u"), ("u", "v"), ("v", "x")]
     g = _graph([chain] * 2, {"x": MB, "t": MB, "u": MB, "v": MB})
-    df = memsim.simulate(_tiny_with_sram(2 * MB), g, execution="dataflow", fidelity=fidelity)
+    df = memsim.simulate(tiny_with_sram(2 * MB), g, execution="dataflow", fidelity=fidelity)
     # per group: HBM carries x's read and write (2 MB / 1 TB/s = 2 us) + 500 ns
     assert _steps(df, "hbm") == [(0.0, MB), (5_000.0, 0.0)]
     assert _steps(df, "sram") == [(0.0, 2 * MB), (2_500.0, 2 * MB), (5_000.0, 0.0)]
@@ -119,7 +104,7 @@ def test_a_tensor_with_an_off_chip_interval_holds_hbm_only_for_that_span(fidelit
     # layer 1: x -> t           (t written here ...
     # layer 2: t -> x            ... and read here: crosses groups, stays in HBM)
     g = _graph([[("x", "t"), ("t", "x")], [("x", "t")], [("t", "x")]], {"x": MB, "t": MB})
-    sys_ = _tiny_with_sram(MB)
+    sys_ = tiny_with_sram(MB)
     df = memsim.simulate(sys_, g, execution="dataflow", fidelity=fidelity)
     # groups 0, 1, 2 each move 2 MB through HBM: 2.5 us each, ending 2.5/5/7.5 us.
     # HBM: x over groups 0..2; t only over its off-chip accesses, groups 1..2.
@@ -206,7 +191,7 @@ def test_occupancy_stays_within_zero_and_capacity_and_returns_to_baseline(
             *g.ops[1:],
         )
         g = Graph(tensors=tensors, ops=ops, meta=g.meta)
-    sys_ = _tiny_with_sram(capacity)
+    sys_ = tiny_with_sram(capacity)
     finals: dict[str, list[float]] = {}
     for fidelity in FIDELITIES:
         r = memsim.simulate(sys_, g, execution="dataflow", fidelity=fidelity)

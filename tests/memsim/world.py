@@ -21,6 +21,18 @@ def tiny(**overrides: Any) -> System:
     return load_system_dict(copy.deepcopy(tiny_system_data()), overrides=overrides or None)
 
 
+def tiny_with_sram(capacity: float) -> System:
+    """The tiny system plus an SRAM tier of ``capacity`` bytes at 100 TB/s, 10 ns."""
+    data: dict[str, Any] = copy.deepcopy(tiny_system_data())
+    data["tiers"]["sram"] = {
+        "kind": "sram",
+        "capacity_bytes": capacity,
+        "read_bandwidth_bytes_per_s": 1e14,
+        "latency_s": "10 ns",
+    }
+    return load_system_dict(data)
+
+
 def tiny_graph(*, weight_bytes: float = 1e9, phase: str = "decode") -> Graph:
     """Two ops of layer 0: a GEMM reading a weight, then an elementwise op.
 
