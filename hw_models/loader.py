@@ -15,10 +15,12 @@ import copy
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import ValidationError
 
+from hw_models.base import Spec
 from hw_models.dram import DRAMDevice
 from hw_models.errors import Problem, SpecError, problems_from_pydantic
 from hw_models.system import System, link_problems
@@ -29,6 +31,7 @@ SYSTEM_DIR = PRESET_DIR / "systems"
 DRAM_DIR = PRESET_DIR / "dram"
 
 Overrides = Mapping[str, Any] | Iterable[str] | None
+SpecT = TypeVar("SpecT", bound=Spec)
 
 
 def normalize_name(name: str) -> str:
@@ -36,19 +39,20 @@ def normalize_name(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-def _preset_files(directory: Path) -> dict[str, Path]:
+def preset_files(directory: Path) -> dict[str, Path]:
+    """Normalised preset name -> YAML file, for the presets in ``directory``."""
     return {normalize_name(p.stem): p for p in sorted(directory.glob("*.yaml"))}
 
 
 def system_names() -> list[str]:
     """Names of the shipped system presets."""
-    return sorted(_preset_files(SYSTEM_DIR))
+    return sorted(preset_files(SYSTEM_DIR))
 
 
 @cache
 def dram_device_names() -> frozenset[str]:
     """Names of the shipped DRAM device presets (normalised)."""
-    return frozenset(_preset_files(DRAM_DIR))
+    return frozenset(preset_files(DRAM_DIR))
 
 
 def _parse_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
@@ -104,21 +108,42 @@ def apply_overrides(data: Any, overrides: Overrides) -> tuple[Any, list[Problem]
     return out, problems
 
 
-def _resolve(path_or_name: str | Path, directory: Path, kind: str) -> Path:
+def resolve_preset(
+    path_or_name: str | Path, directory: Path, *, what: str, error_path: str = ""
+) -> Path:
+    """The YAML file of a preset name in ``directory``, or ``path_or_name`` itself if it
+    is a file path; :class:`SpecError` (at ``error_path``) naming the known presets."""
     p = Path(path_or_name)
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    files = _preset_files(directory)
+    files = preset_files(directory)
     key = normalize_name(str(path_or_name))
     if key not in files:
+        known = ", ".join(files)
         raise SpecError(
-            [
-                Problem(
-                    "", f"unknown {kind} preset {str(path_or_name)!r} (known: {', '.join(files)})"
-                )
-            ]
+            [Problem(error_path, f"unknown {what} {str(path_or_name)!r} (known: {known})")]
         )
     return files[key]
+
+
+def load_document(cls: type[SpecT], path: Path, *, overrides: Overrides = None) -> SpecT:
+    """Read ``path`` as a ``cls`` document with dotted ``overrides``; one :class:`SpecError`
+    with every problem (YAML syntax, duplicate keys, bad overrides, validation)."""
+    data, problems = read_yaml(path)
+    if not isinstance(data, dict):
+        found = "an empty file" if data is None else type(data).__name__
+        raise SpecError(
+            [*problems, Problem("", f"expected a mapping, found {found}")], source=str(path)
+        )
+    data, bad = apply_overrides(data, overrides)
+    problems += bad
+    try:
+        spec = cls.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(problems + problems_from_pydantic(err), source=str(path)) from None
+    if problems:
+        raise SpecError(problems, source=str(path))
+    return spec
 
 
 def _validate_system(data: Any, dup_problems: list[Problem], source: str) -> System:
@@ -132,11 +157,7 @@ def _validate_system(data: Any, dup_problems: list[Problem], source: str) -> Sys
     problems += raw_links
     try:
         system = System.model_validate(data)
-    except Exception as err:  # pydantic ValidationError
-        from pydantic import ValidationError
-
-        if not isinstance(err, ValidationError):
-            raise
+    except ValidationError as err:
         rendered = "; ".join(str(p) for p in raw_links)
         problems += [
             p
@@ -161,7 +182,7 @@ def load_system(path_or_name: str | Path | System, *, overrides: Overrides = Non
         dups: list[Problem] = []
         source = path_or_name.name
     else:
-        path = _resolve(path_or_name, SYSTEM_DIR, "system")
+        path = resolve_preset(path_or_name, SYSTEM_DIR, what="system preset")
         data, dups = read_yaml(path)
         source = str(path_or_name)
     data, bad = apply_overrides(data, overrides)
@@ -176,19 +197,10 @@ def load_system_dict(data: Any, *, source: str = "<dict>", overrides: Overrides 
 
 @cache
 def _load_dram_cached(path: Path) -> DRAMDevice:
-    data, dups = read_yaml(path)
-    if dups:
-        raise SpecError(dups, source=str(path))
-    try:
-        return DRAMDevice.model_validate(data)
-    except Exception as err:
-        from pydantic import ValidationError
-
-        if isinstance(err, ValidationError):
-            raise SpecError(problems_from_pydantic(err), source=str(path)) from None
-        raise
+    return load_document(DRAMDevice, path)
 
 
 def load_dram_device(path_or_name: str | Path) -> DRAMDevice:
     """A :class:`DRAMDevice` from a preset name (``DDR4_3200``) or a YAML file."""
-    return _load_dram_cached(_resolve(path_or_name, DRAM_DIR, "DRAM device").resolve())
+    path = resolve_preset(path_or_name, DRAM_DIR, what="DRAM device preset")
+    return _load_dram_cached(path.resolve())
