@@ -20,6 +20,7 @@ from plots.style import (
     PHASE_LOOKS,
     TENSOR_LOOKS,
     Look,
+    draw_stack,
     look,
     new_axes,
     new_figure,
@@ -81,25 +82,8 @@ def stacked_bars(
     table = table.loc[:, table.sum(axis=0) > 0]
     ax = new_axes(ax, figsize=(5.5, 3.8))
     lookup = look_of or (lambda k: look({}, k))
-    bottom = np.zeros(len(table))
+    draw_stack(ax, table * multiplier, look_of=lookup, width=0.65)
     pos = np.arange(len(table))
-    for col in table.columns:
-        lk = lookup(str(col))
-        heights = table[col].to_numpy(float) * multiplier
-        bars = ax.bar(
-            pos,
-            heights,
-            0.65,
-            bottom=bottom,
-            color=lk.color,
-            hatch=lk.hatch,
-            edgecolor="black",
-            linewidth=0.4,
-            label=lk.label,
-        )
-        for rect, xv in zip(bars, table.index, strict=True):
-            rect.set_gid(f"bar:{col}:{xv}")
-        bottom += heights
     ax.set_xticks(pos)
     ax.set_xticklabels([str(i) for i in table.index])
     ax.set_xlabel(x.replace("_", " "))

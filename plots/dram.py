@@ -29,6 +29,7 @@ from plots.style import (
     PHASE_LOOKS,
     VERMILLION,
     Look,
+    draw_stack,
     new_axes,
     new_figure,
     styled,
@@ -139,25 +140,11 @@ def dram_row_breakdown(stats: Any, *, ax: Axes | None = None, title: str | None 
     Segment ``gid``: ``bar:<outcome>:<config>``."""
     table = row_outcomes(stats)
     ax = new_axes(ax, figsize=(5.0, 1.4 + 0.45 * len(table)))
-    left = np.zeros(len(table))
+    percent = pd.DataFrame(
+        {k: table[f"{k}_fraction"].to_numpy(float) * 100 for k in ROW_OUTCOMES}, index=table.index
+    )
+    draw_stack(ax, percent, look_of=lambda k: ROW_LOOKS[k], width=0.6, horizontal=True)
     pos = np.arange(len(table))
-    for k in ROW_OUTCOMES:
-        lk = ROW_LOOKS[k]
-        widths = table[f"{k}_fraction"].to_numpy(float) * 100
-        bars = ax.barh(
-            pos,
-            widths,
-            0.6,
-            left=left,
-            color=lk.color,
-            hatch=lk.hatch,
-            edgecolor="black",
-            linewidth=0.4,
-            label=lk.label,
-        )
-        for rect, name in zip(bars, table.index, strict=True):
-            rect.set_gid(f"bar:{k}:{name}")
-        left += widths
     ax.set_yticks(pos)
     ax.set_yticklabels(list(table.index))
     ax.set_xlim(0, 100)

@@ -277,6 +277,38 @@ def new_axes(ax: Axes | None, *, figsize: tuple[float, float] = (6.4, 4.2)) -> A
 FORMATS = ("png", "svg", "pdf")
 
 
+def draw_stack(
+    ax: Axes,
+    table: Any,
+    *,
+    look_of: Callable[[str], Look],
+    width: float,
+    horizontal: bool = False,
+) -> None:
+    """Stacked bars: one bar per row of ``table`` (a DataFrame), one segment per column,
+    in column order, each with its look; segment ``gid`` ``bar:<column>:<row>``."""
+    import numpy as np
+
+    pos = np.arange(len(table))
+    base = np.zeros(len(table))
+    for col in table.columns:
+        lk = look_of(str(col))
+        sizes = table[col].to_numpy(float)
+        style: dict[str, Any] = {
+            "color": lk.color,
+            "hatch": lk.hatch,
+            "edgecolor": "black",
+            "linewidth": 0.4,
+        }
+        if horizontal:
+            bars = ax.barh(pos, sizes, width, left=base, label=lk.label, **style)
+        else:
+            bars = ax.bar(pos, sizes, width, bottom=base, label=lk.label, **style)
+        for rect, row in zip(bars, table.index, strict=True):
+            rect.set_gid(f"bar:{col}:{row}")
+        base = base + sizes
+
+
 def figure_format(path: str | os.PathLike[str]) -> str:
     """The output format from a file name's suffix; :class:`SpecError` if unsupported."""
     suffix = Path(path).suffix.lower().lstrip(".")
