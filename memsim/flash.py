@@ -45,17 +45,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numba
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 from scipy.special import lambertw
 
 from hw_models.errors import Problem, SpecError
 from hw_models.flash import FlashDevice, FlashGeometry
 from memsim.registry import Registry
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 FlashPattern = Literal["random", "sequential"]
 
@@ -354,6 +356,8 @@ def read_throughput_curve(
         for s in sizes
         for q in queue_depths
     ]
+    import pandas as pd  # only here: keeps `import memsim.flash` (and the CLI) light
+
     return pd.DataFrame(rows)
 
 
