@@ -18,7 +18,6 @@ only when a plot command runs, so ``import memsim`` stays free of matplotlib.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 from typing import Any
@@ -33,8 +32,9 @@ def _plots() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
-    # Imported by name: the plots layer sits above memsim; only this command reaches up.
-    return importlib.import_module("plots")
+    import plots  # the CLI is the top layer: it may draw (tests/test_architecture.py)
+
+    return plots
 
 
 def _system(name: str, overrides: list[str] | None) -> Any:
@@ -43,12 +43,9 @@ def _system(name: str, overrides: list[str] | None) -> Any:
 
 def simulate_tables(args: argparse.Namespace, system_name: str) -> Any:
     """Run ``--model`` on ``system_name`` through the public API; RunTables of the result."""
-    try:
-        simulate = importlib.import_module("memsim.simulate").simulate
-        workloads = importlib.import_module("workloads")
-        generate, load_model = workloads.generate, workloads.load_model
-    except (ImportError, AttributeError) as err:
-        raise SpecError([Problem("--model", f"simulation is not available here ({err})")]) from None
+    from memsim import simulate
+    from workloads import generate, load_model
+
     system = _system(system_name, args.set)
     cfg = load_model(args.model)
     from memsim.cli.run import attention_buffer_bytes
@@ -140,11 +137,9 @@ def _name_year(text: str, *, flag: str) -> tuple[str, int]:
 
 
 def _model_bytes(name: str) -> float:
-    try:
-        workloads = importlib.import_module("workloads")
-        cfg = workloads.load_model(name)
-    except (ImportError, AttributeError) as err:
-        raise SpecError([Problem("--model", f"model presets are not available ({err})")]) from None
+    from workloads import load_model
+
+    cfg = load_model(name)
     for attr in ("weight_bytes", "parameter_bytes"):
         value = getattr(cfg, attr, None)
         value = value() if callable(value) else value

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any
 
 from hw_models import (
@@ -15,15 +14,7 @@ from hw_models import (
     system_names,
 )
 from memsim.cli._output import add_format_option, print_json, print_table
-
-
-def _model_names() -> list[str]:
-    try:
-        mod = importlib.import_module("workloads")
-    except ImportError:  # pragma: no cover
-        return []
-    names = getattr(mod, "model_names", None)
-    return list(names()) if callable(names) else []
+from workloads import model_names
 
 
 def run(args: argparse.Namespace) -> int:
@@ -38,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     for n in flash_device_names():
         geo = load_flash_device(n).geometry
         flashes[n] = f"{geo.peak_read_bandwidth_bytes_per_s / 1e9:.1f} GB/s peak read"
-    models = _model_names()
+    models = model_names()
     if args.format == "json":
         out: dict[str, Any] = {
             "systems": systems,

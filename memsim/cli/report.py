@@ -8,7 +8,6 @@ A missing or invalid RESULT_DIR is a user error (exit 2).
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any
 
 
@@ -17,9 +16,9 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    # Imported by name: the plots layer sits above memsim; only this command reaches up.
-    report = importlib.import_module("plots.report")
-    path = report.write_report(args.result_dir, args.output, title=args.title)
+    from plots.report import write_report
+
+    path = write_report(args.result_dir, args.output, title=args.title)
     print(f"wrote {path}")
     return 0
 

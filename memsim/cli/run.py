@@ -15,8 +15,6 @@ has a ``summary.json``) or is empty; any other existing DIR is refused.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import shutil
 import tempfile
@@ -246,12 +244,10 @@ def write_run(result: Any, out: Path) -> Path:
 
 
 def _figures(result: Any, out: Path) -> None:
-    """The plotting package's run figures, if it (and matplotlib) are installed."""
-    if importlib.util.find_spec("matplotlib") is None or importlib.util.find_spec("plots") is None:
-        return
-    write = getattr(importlib.import_module("plots"), "write_run_figures", None)
-    if callable(write):
-        write(result, out)
+    """The run's roofline, timeline and occupancy figures (plots.write_run_figures)."""
+    from plots import write_run_figures
+
+    write_run_figures(result, out)
 
 
 def add_parser(sub: Any) -> None:
