@@ -181,30 +181,15 @@ def _bounds(plan: Plan) -> tuple[IntArray, list[str]]:
 def build_result(
     plan: Plan, sched: Schedule, *, fidelity: str, seed: int, meta: Mapping[str, Any]
 ) -> SimResult:
-    """The :class:`SimResult` of ``plan`` executed as ``sched``."""
+    """The :class:`SimResult` of ``plan`` executed as ``sched``.
+
+    The steps, in order: op times, the per-op table, traffic (per resource and DMA),
+    busy time, energy, tiers and links, LLM metrics.
+    """
     from memsim import __version__
 
-    cg = plan.cg
     system = plan.system
-    n = cg.n_ops
-    # ---- op times: a group's span shared by its ops in proportion to their solo work
-    solo = plan.op_latency + (plan.op_demand.max(axis=0) if n else np.zeros(0))
-    solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
-    if n:
-        g = plan.op_group
-        tot = np.bincount(g, weights=solo, minlength=plan.n_groups)
-        count = np.bincount(g, minlength=plan.n_groups).astype(float)
-        share = np.where(tot[g] > 0, solo / np.where(tot[g] > 0, tot[g], 1.0), 1.0 / count[g])
-        cum = np.cumsum(share)
-        first_cum = cum[plan.group_start] - share[plan.group_start]
-        frac1 = cum - first_cum[g]
-        frac0 = frac1 - share
-        span = sched.group_t1 - sched.group_t0
-        start = sched.group_t0[g] + frac0 * span[g]
-        end = sched.group_t0[g] + frac1 * span[g]
-        end[np.r_[plan.group_start[1:] - 1, n - 1]] = sched.group_t1
-    else:
-        start = end = np.zeros(0)
+    start, end = _op_times(plan, sched)
     makespan = float(
         max(
             end.max(initial=0.0),
@@ -212,13 +197,74 @@ def build_result(
             np.nanmax(sched.wb_t1, initial=0.0) if sched.wb_t1.size else 0.0,
         )
     )
+    ops = _ops_table(plan, start, end)
+    dma = _dma_transfers(plan, sched)
+    traffic = _traffic(plan, dma)
+    busy = _busy(plan)
+    energy = _energy(plan, dma, makespan)
+    energy_rows = tuple((c, k, p, float(e)) for (c, k, p), e in energy.items() if e)
+    occupancy, tiers, links = _tiers_and_links(plan, sched, dma, busy, energy)
+    metrics = _llm_metrics(plan, ops, makespan, energy_rows, meta, busy)
+    full_meta = {
+        "system": system.name,
+        "system_hash": system.spec_hash,
+        "model": meta.get("model"),
+        "graph_hash": plan.cg.fingerprint,
+        "version": __version__,
+        "seed": seed,
+        "fidelity": fidelity,
+        "policy": plan.placement.policy,
+        "execution": plan.execution,
+        "devices": plan.tp * (int(plan.cg.stage.max()) + 1 if plan.cg.n_ops else 1),
+    }
+    return SimResult(
+        system=system,
+        graph_meta=dict(meta),
+        fidelity=fidelity,
+        execution=plan.execution,
+        policy=plan.placement.policy,
+        seed=seed,
+        version=__version__,
+        makespan_s=makespan,
+        ops=ops,
+        traffic=traffic,
+        tiers=tiers,
+        links=links,
+        occupancy=occupancy,
+        transfers=dma.transfers,
+        energy=energy_rows,
+        metrics=metrics,
+        meta=full_meta,
+    )
 
-    tier_kind = [system.tiers[t].kind for t in plan.tier_names]
+
+def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
+    """Op start and end: a group's span shared by its ops in proportion to their solo work."""
+    n = plan.cg.n_ops
+    if not n:
+        return np.zeros(0), np.zeros(0)
+    solo = plan.op_latency + plan.op_demand.max(axis=0)
+    solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
+    g = plan.op_group
+    tot = np.bincount(g, weights=solo, minlength=plan.n_groups)
+    count = np.bincount(g, minlength=plan.n_groups).astype(float)
+    share = np.where(tot[g] > 0, solo / np.where(tot[g] > 0, tot[g], 1.0), 1.0 / count[g])
+    cum = np.cumsum(share)
+    first_cum = cum[plan.group_start] - share[plan.group_start]
+    frac1 = cum - first_cum[g]
+    frac0 = frac1 - share
+    span = sched.group_t1 - sched.group_t0
+    start = sched.group_t0[g] + frac0 * span[g]
+    end = sched.group_t0[g] + frac1 * span[g]
+    end[np.r_[plan.group_start[1:] - 1, n - 1]] = sched.group_t1
+    return start, end
+
+
+def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.ndarray | Coded]:
+    """The per-op columns: identity, times, FLOPs, off-chip bytes, intensity, bound."""
+    cg, system, n = plan.cg, plan.system, plan.cg.n_ops
     offchip_res = np.array(
-        [
-            r.kind == "tier" and tier_kind[plan.tier_names.index(r.label[5:])] != "sram"
-            for r in plan.resources
-        ]
+        [r.kind == "tier" and system.tiers[str(r.tier)].kind != "sram" for r in plan.resources]
     )
     off_read = plan.res_bytes_read[offchip_res].sum(axis=0) if n else np.zeros(0)
     off_write = plan.res_bytes_written[offchip_res].sum(axis=0) if n else np.zeros(0)
@@ -250,30 +296,35 @@ def build_result(
     for arr in ops.values():
         if isinstance(arr, np.ndarray):
             arr.setflags(write=False)
+    return ops
 
-    # ---- traffic (op, resource) rows aggregated per resource label
-    labels_res = [r.label for r in plan.resources]
-    io_res = [i for i, r in enumerate(plan.resources) if r.kind != "compute"]
-    uniq = sorted({labels_res[i] for i in io_res}, key=labels_res.index)
-    per_label_r = np.zeros((len(uniq), n))
-    per_label_w = np.zeros((len(uniq), n))
-    for i in io_res:
-        j = uniq.index(labels_res[i])
-        per_label_r[j] += plan.res_bytes_read[i]
-        per_label_w[j] += plan.res_bytes_written[i]
-    res_names = list(uniq)
-    t_op: list[np.ndarray] = []
-    t_res: list[np.ndarray] = []
-    t_r: list[np.ndarray] = []
-    t_w: list[np.ndarray] = []
 
-    # ---- DMA transfers
+@dataclass(slots=True, kw_only=True)
+class DMATotals:
+    """What the DMA jobs moved: transfers, bytes per tier and link, traffic rows, energy."""
+
+    transfers: tuple[Transfer, ...]
+    tier_read: FloatArray
+    tier_written: FloatArray
+    link_bytes: FloatArray
+    rows: list[tuple[str, float, float]]  # (resource label, bytes read, bytes written)
+    energy: dict[tuple[str, str, str], float]
+
+
+def _dma_transfers(plan: Plan, sched: Schedule) -> DMATotals:
+    """Every DMA transfer with its times, and what it moved through tiers and links."""
+    cg, system = plan.cg, plan.system
     transfers: list[Transfer] = []
-    dma_tier_r = np.zeros(len(plan.tier_names))
-    dma_tier_w = np.zeros(len(plan.tier_names))
-    dma_link = np.zeros(len(plan.link_names))
+    out = DMATotals(
+        transfers=(),
+        tier_read=np.zeros(len(plan.tier_names)),
+        tier_written=np.zeros(len(plan.tier_names)),
+        link_bytes=np.zeros(len(plan.link_names)),
+        rows=[],
+        energy={},
+    )
     res_to_link = {r: li for li, ids in enumerate(plan.link_res) for r in ids}
-    dma_energy: dict[tuple[str, str, str], float] = {}
+    energy = out.energy
     for j, job in enumerate(plan.jobs):
         phase = cg.phase_names[cg.phase[plan.group_start[job.first_group]]]
         for parts, t0, t1, engine, tensors in (
@@ -298,46 +349,63 @@ def build_result(
                         label=label,
                     )
                 )
-                dma_tier_r[rt.src] += nbytes
-                dma_tier_w[rt.dst] += nbytes
-                rows = [_code(res_names, f"tier:{src}"), _code(res_names, f"tier:{dst}")]
-                t_op.append(np.array([-1, -1]))
-                t_res.append(np.array(rows, dtype=np.int64))
-                t_r.append(np.array([nbytes, 0.0]))
-                t_w.append(np.array([0.0, nbytes]))
+                out.tier_read[rt.src] += nbytes
+                out.tier_written[rt.dst] += nbytes
+                out.rows += [(f"tier:{src}", nbytes, 0.0), (f"tier:{dst}", 0.0, nbytes)]
                 for r in rt.links:
                     li = res_to_link[r]
-                    dma_link[li] += nbytes
-                    t_op.append(np.array([-1]))
-                    t_res.append(np.array([_code(res_names, f"link:{plan.link_names[li]}")]))
-                    t_r.append(np.array([0.0]))
-                    t_w.append(np.array([nbytes]))
+                    out.link_bytes[li] += nbytes
+                    out.rows.append((f"link:{plan.link_names[li]}", 0.0, nbytes))
                     e = nbytes * system.links[plan.link_names[li]].energy_j_per_byte * plan.tp
                     key = (f"link:{plan.link_names[li]}", kind, phase)
-                    dma_energy[key] = dma_energy.get(key, 0.0) + e
+                    energy[key] = energy.get(key, 0.0) + e
                 for tname, e in (
                     (src, nbytes * system.tiers[src].read_energy_j_per_byte),
                     (dst, nbytes * system.tiers[dst].write_energy),
                 ):
                     key = (f"tier:{tname}", kind, phase)
-                    dma_energy[key] = dma_energy.get(key, 0.0) + e * plan.tp
-    traffic = {
+                    energy[key] = energy.get(key, 0.0) + e * plan.tp
+    out.transfers = tuple(transfers)
+    return out
+
+
+def _traffic(plan: Plan, dma: DMATotals) -> dict[str, Any]:
+    """(op, resource) bytes aggregated per resource label, plus the DMA rows (op -1)."""
+    n = plan.cg.n_ops
+    labels_res = [r.label for r in plan.resources]
+    io_res = [i for i, r in enumerate(plan.resources) if r.kind != "compute"]
+    uniq = sorted({labels_res[i] for i in io_res}, key=labels_res.index)
+    per_label_r = np.zeros((len(uniq), n))
+    per_label_w = np.zeros((len(uniq), n))
+    for i in io_res:
+        j = uniq.index(labels_res[i])
+        per_label_r[j] += plan.res_bytes_read[i]
+        per_label_w[j] += plan.res_bytes_written[i]
+    res_names = list(uniq)
+    codes = np.array([_code(res_names, label) for label, _, _ in dma.rows], dtype=np.int64)
+    return {
         "labels": tuple(res_names),
         "read": per_label_r,
         "written": per_label_w,
-        "dma_op": np.concatenate(t_op).astype(np.int64) if t_op else np.zeros(0, np.int64),
-        "dma_resource": np.concatenate(t_res).astype(np.int64) if t_res else np.zeros(0, np.int64),
-        "dma_read": np.concatenate(t_r) if t_r else np.zeros(0),
-        "dma_written": np.concatenate(t_w) if t_w else np.zeros(0),
+        "dma_op": np.full(len(dma.rows), -1, dtype=np.int64),
+        "dma_resource": codes,
+        "dma_read": np.array([r for _, r, _ in dma.rows], dtype=float),
+        "dma_written": np.array([w for _, _, w in dma.rows], dtype=float),
     }
 
-    # ---- busy time per resource: ops' demand plus DMA demand
-    busy = plan.op_demand.sum(axis=1) if n else np.zeros(len(plan.resources))
+
+def _busy(plan: Plan) -> FloatArray:
+    """Busy seconds per resource: the ops' demand plus the DMA jobs' demand."""
+    busy = plan.op_demand.sum(axis=1) if plan.cg.n_ops else np.zeros(len(plan.resources))
     for job in plan.jobs:
         busy = busy + job.fetch_demand + job.writeback_demand
+    return busy
 
-    # ---- energy per (component, tensor kind, phase)
-    energy: dict[tuple[str, str, str], float] = dict(dma_energy)
+
+def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str, str], float]:
+    """Joules per (component, tensor kind, phase): accesses, DMA, collectives, FLOPs, static."""
+    cg, system = plan.cg, plan.system
+    energy: dict[tuple[str, str, str], float] = dict(dma.energy)
     n_ph = len(cg.phase_names)
     kind_list = list(plan.layout.kind_names)
     if cg.acc_op.size:
@@ -381,9 +449,18 @@ def build_result(
     ) + sum(u.idle_power_w * plan.tp for u in system.compute.values())
     if static:
         energy[("static", "none", "all")] = static * makespan
-    energy_rows = tuple((c, k, p, float(e)) for (c, k, p), e in energy.items() if e)
+    return energy
 
-    # ---- tiers, links, occupancy
+
+def _tiers_and_links(
+    plan: Plan,
+    sched: Schedule,
+    dma: DMATotals,
+    busy: FloatArray,
+    energy: Mapping[tuple[str, str, str], float],
+) -> tuple[dict[str, Any], tuple[TierStats, ...], tuple[LinkStats, ...]]:
+    """Occupancy per tier, and each tier's and link's totals (bytes, busy, peak, energy)."""
+    system = plan.system
     occupancy = {}
     peaks = np.zeros(len(plan.tier_names))
     for ti, tname in enumerate(plan.tier_names):
@@ -409,8 +486,8 @@ def build_result(
                 kind=spec.kind,
                 capacity_bytes=spec.capacity_bytes,
                 instances=system.tier_instances(tname),
-                bytes_read=float(plan.res_bytes_read[r].sum()) + dma_tier_r[ti],
-                bytes_written=float(plan.res_bytes_written[r].sum()) + dma_tier_w[ti],
+                bytes_read=float(plan.res_bytes_read[r].sum()) + dma.tier_read[ti],
+                bytes_written=float(plan.res_bytes_written[r].sum()) + dma.tier_written[ti],
                 busy_s=float(busy[r]),
                 peak_bytes=float(peaks[ti]),
                 energy_j=tier_energy.get(tname, 0.0),
@@ -426,45 +503,13 @@ def build_result(
             LinkStats(
                 link=lname,
                 kind=lk.kind,
-                bytes=nbytes + float(dma_link[li]),
+                bytes=nbytes + float(dma.link_bytes[li]),
                 busy_s=float(busy[ids].max()),
                 energy_j=link_energy.get(lname, 0.0),
                 bandwidth_bytes_per_s=lk.bandwidth_bytes_per_s,
             )
         )
-
-    metrics = _llm_metrics(plan, ops, makespan, energy_rows, meta, busy)
-    full_meta = {
-        "system": system.name,
-        "system_hash": system.spec_hash,
-        "model": meta.get("model"),
-        "graph_hash": cg.fingerprint,
-        "version": __version__,
-        "seed": seed,
-        "fidelity": fidelity,
-        "policy": plan.placement.policy,
-        "execution": plan.execution,
-        "devices": plan.tp * (int(plan.cg.stage.max()) + 1 if plan.cg.n_ops else 1),
-    }
-    return SimResult(
-        system=system,
-        graph_meta=dict(meta),
-        fidelity=fidelity,
-        execution=plan.execution,
-        policy=plan.placement.policy,
-        seed=seed,
-        version=__version__,
-        makespan_s=makespan,
-        ops=ops,
-        traffic=traffic,
-        tiers=tuple(tiers),
-        links=tuple(links),
-        occupancy=occupancy,
-        transfers=tuple(transfers),
-        energy=energy_rows,
-        metrics=metrics,
-        meta=full_meta,
-    )
+    return occupancy, tuple(tiers), tuple(links)
 
 
 def _llm_metrics(

@@ -49,11 +49,19 @@ MATRIX_KINDS = ("gemm", "attention")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Resource:
-    """A schedulable resource: ``label`` is what results report (``tier:hbm``)."""
+    """A schedulable resource: ``label`` is what results report (``tier:hbm``).
+
+    ``tier`` names the tier of a ``tier`` resource, ``link`` the link of a ``link``
+    resource (``direction`` 0 carries data from ``between[0]``, 1 back; a half-duplex
+    link has one resource, direction 0).
+    """
 
     name: str
     label: str
     kind: str  # "compute" | "tier" | "link"
+    tier: str | None = None
+    link: str | None = None
+    direction: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,106 +191,141 @@ def _anchor(system: System, tier: str) -> str:
     return best[2]
 
 
-def build_plan(
-    system: System,
-    cg: CompiledGraph,
-    placement: Placement,
-    execution: str,
-    *,
-    dram_config: ControllerConfig | None = None,
-) -> Plan:
-    """The :class:`Plan` of ``cg`` on ``system`` under ``placement`` and ``execution``.
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResourceTable:
+    """Step 1: every resource, and where each compute unit, tier and link direction sits."""
 
-    Tiers with ``fidelity: request`` take their bandwidth and latency from the DRAM
-    controller configured by ``dram_config`` (see :mod:`memsim.request_fidelity`).
-    """
-    if execution not in EXECUTIONS:
-        raise SpecError(
-            [
-                Problem(
-                    "execution", f"unknown execution model {execution!r} (known: kernel, dataflow)"
-                )
-            ]
-        )
-    tp = cg.tp
-    if tp > system.devices:
-        raise SpecError(
-            [
-                Problem(
-                    "tp",
-                    f"the graph is sharded over {tp} devices, {system.name} has {system.devices}",
-                )
-            ]
-        )
-    # ---- resources
+    resources: tuple[Resource, ...]
+    unit_res: Mapping[str, int]
+    tier_names: tuple[str, ...]
+    tier_res: tuple[int, ...]
+    link_names: tuple[str, ...]
+    link_res: tuple[tuple[int, ...], ...]
+
+    def link_dir_res(self, name: str, direction: int) -> int:
+        """Resource index of link ``name`` carrying data in ``direction`` (0: as listed)."""
+        ids = self.link_res[self.link_names.index(name)]
+        return ids[direction] if len(ids) == 2 else ids[0]
+
+
+def _resources(system: System) -> ResourceTable:
+    """Each compute unit, each tier, each link direction (a duplex link has two)."""
     resources: list[Resource] = []
-    unit_names = list(system.compute)
     unit_res = {}
-    for u in unit_names:
+    for u in system.compute:
         unit_res[u] = len(resources)
         resources.append(Resource(name=f"compute:{u}", label=f"compute:{u}", kind="compute"))
     tier_names = tuple(system.tiers)
     tier_res = []
     for t in tier_names:
         tier_res.append(len(resources))
-        resources.append(Resource(name=f"tier:{t}", label=f"tier:{t}", kind="tier"))
-    link_names = tuple(system.links)
+        resources.append(Resource(name=f"tier:{t}", label=f"tier:{t}", kind="tier", tier=t))
     link_res: list[tuple[int, ...]] = []
     for name, lk in system.links.items():
         ids: tuple[int, ...]
         if lk.duplex:
             ids = (len(resources), len(resources) + 1)
-            resources.append(Resource(name=f"link:{name}>", label=f"link:{name}", kind="link"))
-            resources.append(Resource(name=f"link:{name}<", label=f"link:{name}", kind="link"))
+            for arrow, direction in ((">", 0), ("<", 1)):
+                resources.append(
+                    Resource(
+                        name=f"link:{name}{arrow}",
+                        label=f"link:{name}",
+                        kind="link",
+                        link=name,
+                        direction=direction,
+                    )
+                )
         else:
             ids = (len(resources),)
-            resources.append(Resource(name=f"link:{name}", label=f"link:{name}", kind="link"))
+            resources.append(
+                Resource(name=f"link:{name}", label=f"link:{name}", kind="link", link=name)
+            )
         link_res.append(ids)
-    n_res = len(resources)
+    return ResourceTable(
+        resources=tuple(resources),
+        unit_res=unit_res,
+        tier_names=tier_names,
+        tier_res=tuple(tier_res),
+        link_names=tuple(system.links),
+        link_res=tuple(link_res),
+    )
 
-    def link_dir_res(name: str, direction: int) -> int:
-        ids = link_res[link_names.index(name)]
-        return ids[direction] if len(ids) == 2 else ids[0]
 
-    def link_shared(name: str) -> float:
-        a, b = system.links[name].between
-        host = system.tiers[a].scope == "host" and system.tiers[b].scope == "host"
-        return float(tp) if host else 1.0
+def _link_shared(system: System, name: str, tp: int) -> float:
+    """How many flows share link ``name``: ``tp`` between two host tiers, else 1."""
+    a, b = system.links[name].between
+    host = system.tiers[a].scope == "host" and system.tiers[b].scope == "host"
+    return float(tp) if host else 1.0
 
-    # ---- per tier: how an access from compute reaches it
-    n_t = len(tier_names)
-    read_route: list[list[tuple[int, float]]] = []
-    write_route: list[list[tuple[int, float]]] = []
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TierRoutes:
+    """Step 2: how an access from compute reaches each tier (seconds per byte per hop)."""
+
+    read: tuple[tuple[tuple[int, float], ...], ...]  # per tier: (resource, s/B) hops
+    write: tuple[tuple[tuple[int, float], ...], ...]
+    latency: FloatArray  # per tier: its latency plus the links' on the way
+    granularity: FloatArray  # per tier: access granularity in bytes
+    links: tuple[tuple[int, ...], ...]  # per tier: link indices between compute and it
+    request_tiers: tuple[int, ...]  # tiers at request fidelity (DRAM controller)
+
+
+def _tier_routes(system: System, res: ResourceTable, tp: int) -> TierRoutes:
+    """Each tier's read and write hops from its anchor device tier, and their latency."""
+    n_t = len(res.tier_names)
+    read_route: list[tuple[tuple[int, float], ...]] = []
+    write_route: list[tuple[tuple[int, float], ...]] = []
     route_lat = np.zeros(n_t)
     gran = np.zeros(n_t)
     tier_links: list[tuple[int, ...]] = []
-    request_tiers = [ti for ti, t in enumerate(tier_names) if system.tiers[t].fidelity == "request"]
-    for ti, t in enumerate(tier_names):
+    request_tiers = tuple(
+        ti for ti, t in enumerate(res.tier_names) if system.tiers[t].fidelity == "request"
+    )
+    for ti, t in enumerate(res.tier_names):
         spec = system.tiers[t]
         mult = float(tp) if spec.scope == "host" else 1.0
-        r_hops = [(tier_res[ti], mult / spec.effective_read_bandwidth_bytes_per_s)]
-        w_hops = [(tier_res[ti], mult / spec.effective_write_bandwidth_bytes_per_s)]
+        r_hops = [(res.tier_res[ti], mult / spec.effective_read_bandwidth_bytes_per_s)]
+        w_hops = [(res.tier_res[ti], mult / spec.effective_write_bandwidth_bytes_per_s)]
         lat = spec.latency_s
         if ti in request_tiers:  # the tier's own time and latency come per access class
-            r_hops = [(tier_res[ti], 0.0)]
-            w_hops = [(tier_res[ti], 0.0)]
+            r_hops = [(res.tier_res[ti], 0.0)]
+            w_hops = [(res.tier_res[ti], 0.0)]
             lat = 0.0
-        anchor = _anchor(system, t)
         on_route = []
-        for name, direction in _walk(system, anchor, t):
-            on_route.append(link_names.index(name))
+        for name, direction in _walk(system, _anchor(system, t), t):
+            on_route.append(res.link_names.index(name))
             lk = system.links[name]
-            sec = link_shared(name) / lk.effective_bandwidth_bytes_per_s
-            w_hops.append((link_dir_res(name, direction), sec))
-            r_hops.append((link_dir_res(name, 1 - direction), sec))
+            sec = _link_shared(system, name, tp) / lk.effective_bandwidth_bytes_per_s
+            w_hops.append((res.link_dir_res(name, direction), sec))
+            r_hops.append((res.link_dir_res(name, 1 - direction), sec))
             lat += lk.latency_s
-        read_route.append(r_hops)
+        read_route.append(tuple(r_hops))
         tier_links.append(tuple(on_route))
-        write_route.append(w_hops)
+        write_route.append(tuple(w_hops))
         route_lat[ti] = lat
         gran[ti] = spec.access_granularity_bytes
+    return TierRoutes(
+        read=tuple(read_route),
+        write=tuple(write_route),
+        latency=route_lat,
+        granularity=gran,
+        links=tuple(tier_links),
+        request_tiers=request_tiers,
+    )
 
-    # ---- compute time per op
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComputeCost:
+    """Step 3: the compute unit, compute seconds, launch overhead and GEMM tiling per op."""
+
+    op_unit: IntArray  # compute resource index per op
+    seconds: FloatArray
+    overhead: FloatArray
+    tiling: FloatArray  # read traffic of tiled GEMMs over their compulsory reads (>= 1)
+
+
+def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> ComputeCost:
+    """Compute time per op on its unit (GEMM utilisation, vector rate) and GEMM re-reads."""
     n = cg.n_ops
     kind_is_matrix = np.array([k in MATRIX_KINDS for k in cg.kind_names], dtype=bool)
     is_matrix = kind_is_matrix[cg.kind] if n else np.zeros(0, dtype=bool)
@@ -319,7 +362,7 @@ def build_plan(
             else:
                 m = np.zeros(n, dtype=bool)
                 m[np.flatnonzero(sel)[units == uname]] = True
-            op_unit[m] = unit_res[uname]
+            op_unit[m] = res.unit_res[uname]
             overhead[m] = unit.kernel_launch_overhead_s
             peak = cost.unit_peak(unit, dtype, unit_name=uname)
             vec = cost.vector_rate(unit, dtype)
@@ -340,106 +383,157 @@ def build_plan(
             with np.errstate(divide="ignore", invalid="ignore"):
                 f = np.where(compulsory_reads > 0, (full - e * gm * gn) / compulsory_reads, 1.0)
             tiling[has_shape] = np.maximum(f, 1.0)
+    return ComputeCost(op_unit=op_unit, seconds=compute_s, overhead=overhead, tiling=tiling)
 
-    # ---- where each access goes: cached per (graph, placement, execution, granularity,
-    # tiling), so a sweep over bandwidths and FLOP/s reuses it
-    lay = _layout(system, cg, placement, execution, tier_names, gran, tiling)
-    tensor_tier, tensor_home = lay.tensor_tier, lay.tensor_home
-    acc_tier, moved = lay.acc_tier, lay.moved
-    group_start, op_group, per, touched = lay.group_start, lay.op_group, lay.per, lay.touched
-    n_groups = len(group_start)
-    # demand and bytes through each resource: one vector op per (tier, direction, hop)
+
+@dataclass(slots=True, kw_only=True)
+class OpDemand:
+    """Steps 5-7 fill these (R x n_ops): seconds and bytes of each resource per op."""
+
+    demand: FloatArray
+    read: FloatArray
+    written: FloatArray
+    tier_latency: FloatArray  # (tiers, n_ops): latency of each tier an op touches
+
+
+def _access_demand(
+    cg: CompiledGraph, res: ResourceTable, routes: TierRoutes, lay: Layout, comp: ComputeCost
+) -> OpDemand:
+    """Demand and bytes through each resource: one vector op per (tier, direction, hop)."""
+    n, n_res = cg.n_ops, len(res.resources)
     op_demand = np.zeros((n_res, n))
     res_read = np.zeros((n_res, n))
     res_write = np.zeros((n_res, n))
-    for ti in range(n_t):
-        for w, route in ((0, read_route[ti]), (1, write_route[ti])):
-            row = per[2 * ti + w]
+    for ti in range(len(res.tier_names)):
+        for w, route in ((0, routes.read[ti]), (1, routes.write[ti])):
+            row = lay.per[2 * ti + w]
             if not lay.tier_used[2 * ti + w]:
                 continue
             for r, sec in route:
                 op_demand[r] += row * sec
                 (res_write if w else res_read)[r] += row
-    op_demand[op_unit, np.arange(n)] += compute_s
-    tier_lat = touched * route_lat[:, None]
+    op_demand[comp.op_unit, np.arange(n)] += comp.seconds
+    return OpDemand(
+        demand=op_demand,
+        read=res_read,
+        written=res_write,
+        tier_latency=lay.touched * routes.latency[:, None],
+    )
+
+
+def _request_fidelity(
+    system: System,
+    cg: CompiledGraph,
+    placement: Placement,
+    res: ResourceTable,
+    routes: TierRoutes,
+    lay: Layout,
+    dem: OpDemand,
+    tp: int,
+    dram_config: ControllerConfig | None,
+) -> dict[str, TierCalibration]:
+    """Tiers at request fidelity: their demand and latency per access class (in ``dem``)."""
     calibration: dict[str, TierCalibration] = {}
-    if request_tiers:
-        from memsim.request_fidelity import (
-            calibrate_tier,
-            resolve_config,
-            tier_config,
-            tier_demand,
+    if not routes.request_tiers:
+        return calibration
+    from memsim.request_fidelity import calibrate_tier, resolve_config, tier_config, tier_demand
+
+    config = resolve_config(dram_config)
+    for ti in routes.request_tiers:
+        spec = system.tiers[res.tier_names[ti]]
+        td = tier_demand(
+            res.tier_names[ti],
+            spec,
+            cg,
+            acc_tier=lay.acc_tier,
+            moved=lay.moved,
+            tier_index=ti,
+            config=tier_config(res.tier_names[ti], spec, config),
         )
+        mult = float(tp) if spec.scope == "host" else 1.0
+        dem.demand[res.tier_res[ti]] += td.demand * mult
+        dem.tier_latency[ti] += td.latency
+        if td.calibration.classes:
+            calibration[res.tier_names[ti]] = td.calibration
+    for ti in routes.request_tiers:  # tiers only DMA touches
+        name = res.tier_names[ti]
+        if name not in calibration and placement.staged:
+            spec = system.tiers[name]
+            calibration[name] = calibrate_tier(name, spec, config=tier_config(name, spec, config))
+    return calibration
 
-        config = resolve_config(dram_config)
-        for ti in request_tiers:
-            spec = system.tiers[tier_names[ti]]
-            td = tier_demand(
-                tier_names[ti],
-                spec,
-                cg,
-                acc_tier=acc_tier,
-                moved=moved,
-                tier_index=ti,
-                config=tier_config(tier_names[ti], spec, config),
-            )
-            mult = float(tp) if spec.scope == "host" else 1.0
-            op_demand[tier_res[ti]] += td.demand * mult
-            tier_lat[ti] += td.latency
-            if td.calibration.classes:
-                calibration[tier_names[ti]] = td.calibration
-        for ti in request_tiers:  # tiers only DMA touches
-            name = tier_names[ti]
-            if name not in calibration and placement.staged:
-                spec = system.tiers[name]
-                calibration[name] = calibrate_tier(
-                    name, spec, config=tier_config(name, spec, config)
-                )
-    op_latency = tier_lat.max(axis=0) if n else np.zeros(0)
 
-    # ---- collectives over the device-to-device link
+def _collectives(
+    system: System, cg: CompiledGraph, res: ResourceTable, dem: OpDemand, op_latency: FloatArray
+) -> None:
+    """Collectives over the device-to-device link: link demand, bytes and step latency."""
     coll = np.flatnonzero(cg.coll_bytes > 0)
-    if coll.size:
-        peers = [name for name, lk in system.links.items() if lk.peer_to_peer]
-        needs = coll[cg.coll_group[coll] > 1]
-        if needs.size and not peers:
-            raise SpecError(
-                [
-                    Problem(
-                        "links",
-                        f"the graph has collectives over {int(cg.coll_group[needs].max())} "
-                        f"devices but {system.name} has no device-to-device link",
-                    )
-                ]
-            )
-        lk_name = peers[0] if peers else ""
-        ids = link_res[link_names.index(lk_name)] if peers else ()
-        peer: Link | None = system.links[lk_name] if peers else None
-        kinds = np.array([cg.coll_kind[i] or "all_reduce" for i in needs.tolist()], dtype=object)
-        groups = cg.coll_group[needs]
-        for kind in set(kinds.tolist()):
-            for group in np.unique(groups).tolist():
-                sel = needs[(kinds == kind) & (groups == group)]
-                if not sel.size or peer is None:
-                    continue
-                # bytes each device sends and the latency steps of the link's algorithm
-                # (ring, one_shot, two_shot, or auto = the cheapest per message)
-                bw = peer.effective_bandwidth_bytes_per_s
-                sent, steps_lat, _ = cost.collective_cost_array(
-                    kind,
-                    cg.coll_bytes[sel],
-                    group=group,
-                    algorithm=peer.collective_algorithm,
-                    bandwidth=bw,
-                    latency=peer.latency_s,
+    if not coll.size:
+        return
+    peers = [name for name, lk in system.links.items() if lk.peer_to_peer]
+    needs = coll[cg.coll_group[coll] > 1]
+    if needs.size and not peers:
+        raise SpecError(
+            [
+                Problem(
+                    "links",
+                    f"the graph has collectives over {int(cg.coll_group[needs].max())} "
+                    f"devices but {system.name} has no device-to-device link",
                 )
-                link_sec = sent / bw
-                for r in ids:
-                    op_demand[r, sel] += link_sec
-                    res_write[r, sel] += sent / len(ids)
-                op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
+            ]
+        )
+    lk_name = peers[0] if peers else ""
+    ids = res.link_res[res.link_names.index(lk_name)] if peers else ()
+    peer: Link | None = system.links[lk_name] if peers else None
+    kinds = np.array([cg.coll_kind[i] or "all_reduce" for i in needs.tolist()], dtype=object)
+    groups = cg.coll_group[needs]
+    for kind in set(kinds.tolist()):
+        for group in np.unique(groups).tolist():
+            sel = needs[(kinds == kind) & (groups == group)]
+            if not sel.size or peer is None:
+                continue
+            # bytes each device sends and the latency steps of the link's algorithm
+            # (ring, one_shot, two_shot, or auto = the cheapest per message)
+            bw = peer.effective_bandwidth_bytes_per_s
+            sent, steps_lat, _ = cost.collective_cost_array(
+                kind,
+                cg.coll_bytes[sel],
+                group=group,
+                algorithm=peer.collective_algorithm,
+                bandwidth=bw,
+                latency=peer.latency_s,
+            )
+            link_sec = sent / bw
+            for r in ids:
+                dem.demand[r, sel] += link_sec
+                dem.written[r, sel] += sent / len(ids)
+            op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
 
-    # ---- groups: demand, latency, overhead, solo duration
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Groups:
+    """Step 8: per group (unit of execution) its demand, latency, overhead and solo time."""
+
+    demand: FloatArray  # (R, G)
+    latency: FloatArray
+    overhead: FloatArray
+    duration: FloatArray
+    lane: IntArray
+    deps: tuple[tuple[int, ...], ...]
+    sequential: bool
+
+
+def _groups(
+    cg: CompiledGraph,
+    execution: str,
+    lay: Layout,
+    op_demand: FloatArray,
+    op_latency: FloatArray,
+    overhead: FloatArray,
+) -> Groups:
+    """Sum the ops of each group (``dataflow``: a pipeline) and find what each waits for."""
+    n, n_res = cg.n_ops, op_demand.shape[0]
+    group_start = lay.group_start
     if n and execution == "kernel":
         group_demand, group_latency, group_overhead = op_demand, op_latency, overhead
         group_duration = np.maximum(overhead, op_latency + op_demand.max(axis=0))
@@ -451,80 +545,131 @@ def build_plan(
     else:
         group_demand = np.zeros((n_res, 0))
         group_latency = group_overhead = group_duration = np.zeros(0)
-
     group_lane = cg.stage[group_start] if n else np.zeros(0, dtype=np.int64)
+    deps, sequential = _group_deps(cg, lay, group_lane)
+    return Groups(
+        demand=group_demand,
+        latency=group_latency,
+        overhead=group_overhead,
+        duration=group_duration,
+        lane=group_lane,
+        deps=deps,
+        sequential=sequential,
+    )
+
+
+def _group_deps(
+    cg: CompiledGraph, lay: Layout, group_lane: IntArray
+) -> tuple[tuple[tuple[int, ...], ...], bool]:
+    """The groups each group waits for, and whether they form one chain in index order."""
+    n_groups = len(lay.group_start)
     if cg.sequential:
         # every op waits for the previous one: a chain. Inside a lane the order is
         # implicit; where the chain crosses to another lane (pipeline stage) the group
         # must wait for its predecessor explicitly, else the lanes would run at once.
-        group_sequential = True
         if n_groups > 1 and np.any(group_lane[1:] != group_lane[:-1]):
             cross = np.flatnonzero(group_lane[1:] != group_lane[:-1]) + 1
             chain: list[tuple[int, ...]] = [()] * n_groups
             for gi in cross.tolist():
                 chain[gi] = (gi - 1,)
-            group_deps: tuple[tuple[int, ...], ...] = tuple(chain)
-        else:
-            group_deps = ()
-    else:
-        deps_list = []
-        for gi in range(n_groups):
-            first = int(group_start[gi])
-            last = int(group_start[gi + 1]) if gi + 1 < n_groups else n
-            ds = {int(op_group[d]) for i in range(first, last) for d in cg.deps[i]}
-            ds.discard(gi)
-            deps_list.append(tuple(sorted(ds)))
-        group_deps = tuple(deps_list)
-        group_sequential = False
+            return tuple(chain), True
+        return (), True
+    deps_list = []
+    for gi in range(n_groups):
+        first = int(lay.group_start[gi])
+        last = int(lay.group_start[gi + 1]) if gi + 1 < n_groups else cg.n_ops
+        ds = {int(lay.op_group[d]) for i in range(first, last) for d in cg.deps[i]}
+        ds.discard(gi)
+        deps_list.append(tuple(sorted(ds)))
+    return tuple(deps_list), False
 
-    routes, jobs = _dma_jobs(
-        system,
-        cg,
-        placement,
-        tier_names,
-        tier_res,
-        link_names,
-        link_dir_res,
-        link_shared,
-        op_group,
-        tp,
-        n_res,
-        calibration,
-    )
+
+def _check_plan_inputs(system: System, cg: CompiledGraph, execution: str) -> None:
+    if execution not in EXECUTIONS:
+        raise SpecError(
+            [
+                Problem(
+                    "execution", f"unknown execution model {execution!r} (known: kernel, dataflow)"
+                )
+            ]
+        )
+    if cg.tp > system.devices:
+        raise SpecError(
+            [
+                Problem(
+                    "tp",
+                    f"the graph is sharded over {cg.tp} devices, "
+                    f"{system.name} has {system.devices}",
+                )
+            ]
+        )
+
+
+def build_plan(
+    system: System,
+    cg: CompiledGraph,
+    placement: Placement,
+    execution: str,
+    *,
+    dram_config: ControllerConfig | None = None,
+) -> Plan:
+    """The :class:`Plan` of ``cg`` on ``system`` under ``placement`` and ``execution``.
+
+    The steps, in order: resources, routes (how compute reaches each tier), compute
+    (time per op), layout (where each access goes), demand (per resource and op),
+    request-fidelity tiers, collectives, groups, DMA jobs.
+
+    Tiers with ``fidelity: request`` take their bandwidth and latency from the DRAM
+    controller configured by ``dram_config`` (see :mod:`memsim.request_fidelity`).
+    """
+    _check_plan_inputs(system, cg, execution)
+    tp = cg.tp
+    res = _resources(system)
+    routes = _tier_routes(system, res, tp)
+    comp = _compute_cost(system, cg, res)
+    # where each access goes: cached per (graph, placement, execution, granularity,
+    # tiling), so a sweep over bandwidths and FLOP/s reuses it
+    lay = _layout(system, cg, placement, execution, res.tier_names, routes.granularity, comp.tiling)
+    dem = _access_demand(cg, res, routes, lay, comp)
+    calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
+    op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
+    _collectives(system, cg, res, dem, op_latency)
+    grp = _groups(cg, execution, lay, dem.demand, op_latency, comp.overhead)
+    dma_routes, jobs = _dma_jobs(system, cg, placement, res, lay.op_group, tp, calibration)
     return Plan(
         system=system,
         cg=cg,
         placement=placement,
         execution=execution,
         tp=tp,
-        resources=tuple(resources),
-        tier_names=tier_names,
-        tier_res=np.asarray(tier_res, dtype=np.int64),
-        link_names=link_names,
-        link_res=tuple(link_res),
-        tier_links=tuple(tier_links),
-        op_unit=op_unit,
-        op_demand=op_demand,
+        resources=res.resources,
+        tier_names=res.tier_names,
+        tier_res=np.asarray(res.tier_res, dtype=np.int64),
+        link_names=res.link_names,
+        link_res=res.link_res,
+        tier_links=routes.links,
+        op_unit=comp.op_unit,
+        op_demand=dem.demand,
         op_latency=op_latency,
-        op_overhead=overhead,
-        acc_tier=acc_tier,
-        acc_moved=moved,
-        tensor_tier=tensor_tier,
-        tensor_home=tensor_home,
+        op_overhead=comp.overhead,
+        acc_tier=lay.acc_tier,
+        acc_moved=lay.moved,
+        tensor_tier=lay.tensor_tier,
+        tensor_home=lay.tensor_home,
         layout=lay,
-        res_bytes_read=res_read,
-        res_bytes_written=res_write,
-        group_start=group_start,
-        op_group=op_group,
-        group_demand=group_demand,
-        group_duration=group_duration,
-        group_latency=group_latency,
-        group_overhead=group_overhead,
-        group_lane=group_lane,
-        group_deps=group_deps,
-        group_sequential=group_sequential,
+        res_bytes_read=dem.read,
+        res_bytes_written=dem.written,
+        group_start=lay.group_start,
+        op_group=lay.op_group,
+        group_demand=grp.demand,
+        group_duration=grp.duration,
+        group_latency=grp.latency,
+        group_overhead=grp.overhead,
+        group_lane=grp.lane,
+        group_deps=grp.deps,
+        group_sequential=grp.sequential,
         jobs=jobs,
-        routes=routes,
+        routes=dma_routes,
         tier_calibration=calibration,
     )
 
@@ -685,18 +830,15 @@ def _dma_jobs(
     system: System,
     cg: CompiledGraph,
     placement: Placement,
-    tier_names: tuple[str, ...],
-    tier_res: list[int],
-    link_names: tuple[str, ...],
-    link_dir_res: object,
-    link_shared: object,
+    res: ResourceTable,
     op_group: IntArray,
     tp: int,
-    n_res: int,
     calibration: Mapping[str, TierCalibration],
 ) -> tuple[tuple[Route, ...], tuple[DMAJob, ...]]:
+    """Step 9: one fetch / write-back job per segment that uses staged tensors."""
     if not placement.staged:
         return (), ()
+    tier_names, tier_res, n_res = res.tier_names, res.tier_res, len(res.resources)
     tindex = cg.tensor_index
     tier_idx = {t: i for i, t in enumerate(tier_names)}
     staged = {
@@ -734,8 +876,10 @@ def _dma_jobs(
             links = []
             for name, direction in _walk(system, s_name, d_name):
                 lk = system.links[name]
-                r = link_dir_res(name, direction)  # type: ignore[operator]
-                hops.append((r, link_shared(name) / lk.effective_bandwidth_bytes_per_s))  # type: ignore[operator]
+                r = res.link_dir_res(name, direction)
+                hops.append(
+                    (r, _link_shared(system, name, tp) / lk.effective_bandwidth_bytes_per_s)
+                )
                 links.append(r)
                 lat += lk.latency_s
             hops.append((tier_res[dst], d_mult * d_sec))
