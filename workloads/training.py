@@ -21,8 +21,23 @@ Backward rules (each derived from the forward op it mirrors):
 * collectives mirror themselves (all-reduce of the input gradient, Megatron's
   ``f``/``g`` pair).
 
-Recomputation: ``"full"`` re-runs each layer's forward before its backward,
-``"selective"`` only its attention (Korthikanti et al. 2022).
+Saved activations. Every write of an activation is its own tensor (the
+in-place residual stream and the twice-written normalised input become one
+tensor per version, ``resid#3``), so a tensor lives exactly from the op that
+writes it to the last op that reads it. A backward op reads what autograd
+saves for it: a GEMM its input and weight, attention ``Q, K, V, O``, a fused
+add-and-norm the residual sum it wrote (not the addends), RoPE only its
+cos/sin tables (the rotation is linear); the cos/sin table itself has no
+gradient.
+
+Recomputation (Korthikanti et al. 2022): ``"full"`` re-runs each layer's
+forward before its backward from one checkpoint, the layer's input (the
+residual sum its first norm wrote, or the residual it read); ``"selective"``
+re-runs only the attention core (the fused kernel, or ``QKᵀ``, softmax and
+``PV`` unfused). The re-run ops write fresh ``rc.`` tensors that the layer's
+backward reads, so the forward's copies die during the forward: only the
+checkpoints (and, selective, what attention reads) stay live until the
+backward.
 Adam (mixed precision, Rajbhandari et al. 2020): fp32 master weights and two
 fp32 moments, 12 bytes per parameter beside the weights and gradients.
 """
@@ -30,6 +45,7 @@ fp32 moments, 12 bytes per parameter beside the weights and gradients.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Literal
 
 from hw_models.errors import Problem, SpecError
@@ -98,6 +114,7 @@ def train_step(
     units: dict[Unit, list[Op]] = {}
     for m in range(micro_batches):
         b.mb, b.prefix = m, (f"m{m}." if micro_batches > 1 else "")
+        versions = _Versions()
         for s in range(pp):
             b.phase = "forward"
             start = len(b.ops)
@@ -114,7 +131,7 @@ def train_step(
             )
             if last and cfg.lm_head and cfg.architecture == "decoder":
                 _loss(b, rows=mb_batch * seq_len)
-            fwd = b.ops[start:]
+            fwd = versions.rename(b, b.ops[start:])
             del b.ops[start:]
             units[("F", s, m)] = fwd
             b.phase = "backward"
@@ -173,33 +190,135 @@ def _grad(b: Builder, name: str) -> str:
     return gname
 
 
+class _Versions:
+    """Renames re-writes of activations so that each version is its own tensor.
+
+    One instance per micro-batch, fed the forward ops of its stages in order: a
+    read refers to the latest version of a tensor, a write of a non-persistent
+    tensor that an earlier op already wrote makes the next version
+    (``resid``, ``resid#1``, ...).
+    """
+
+    def __init__(self) -> None:
+        self.current: dict[str, str] = {}
+        self.count: dict[str, int] = {}
+
+    def rename(self, b: Builder, ops: list[Op]) -> list[Op]:
+        """``ops`` reading and writing versions (new version tensors declared in ``b``)."""
+        out: list[Op] = []
+        for op in ops:
+            reads = tuple(b.acc(self.current.get(a.tensor, a.tensor), a.bytes) for a in op.reads)
+            writes: list[Access] = []
+            for a in op.writes:
+                t = b.tensors[a.tensor]
+                if a.tensor in self.current and not t.persistent:
+                    k = self.count[a.tensor] = self.count.get(a.tensor, 0) + 1
+                    self.current[a.tensor] = b.tensor(
+                        f"{a.tensor}#{k}",
+                        t.bytes,
+                        t.kind,
+                        dtype=t.dtype,
+                        shape=t.shape,
+                        layer=op.layer,
+                        stage=op.stage,
+                    )
+                else:
+                    self.current.setdefault(a.tensor, a.tensor)
+                writes.append(b.acc(self.current[a.tensor], a.bytes))
+            if reads != op.reads or tuple(writes) != op.writes:
+                op = _copy(op, reads=reads, writes=tuple(writes))
+            out.append(op)
+        return out
+
+
+def _base(name: str) -> str:
+    """The tensor ``name`` is a version of (``resid#3`` -> ``resid``)."""
+    return name.split("#", 1)[0]
+
+
+def _norm_sum(op: Op) -> Access | None:
+    """The residual sum a fused add-and-norm wrote (a new version of what it read), if any."""
+    if op.kind != "norm" or not op.reads:
+        return None
+    x = _base(op.reads[0].tensor)
+    return next((a for a in op.writes if _base(a.tensor) == x), None)
+
+
+def _recomputed(op: Op, recompute: Recompute) -> bool:
+    if recompute == "full":
+        return not (op.collective is not None and op.collective.kind == "send_recv")
+    return op.kind == "attention" or op.name.endswith(("attn_qk", "attn_softmax", "attn_pv"))
+
+
+def _recompute(
+    b: Builder, layer_ops: list[Op], recompute: Recompute
+) -> tuple[list[Op], dict[str, str]]:
+    """Re-run ops of one layer (forward order) writing ``rc.`` tensors; returns them and
+    the map from each re-created tensor to its ``rc.`` twin."""
+    rc: dict[str, str] = {}
+    out: list[Op] = []
+    for i, op in enumerate(o for o in layer_ops if _recomputed(o, recompute)):
+        reads = tuple(b.acc(rc.get(a.tensor, a.tensor), a.bytes) for a in op.reads)
+        flops = op.flops
+        boundary = _norm_sum(op) if i == 0 and recompute == "full" else None
+        if boundary is not None:  # checkpoint: the layer's input, the residual sum
+            adds = len(op.reads) - 2
+            reads = (boundary, op.reads[-1])
+            flops -= adds * boundary.bytes / b.ea  # the adds are not re-done
+        writes: list[Access] = []
+        for a in op.writes:
+            if boundary is not None and a.tensor == boundary.tensor:
+                continue
+            t = b.tensors[a.tensor]
+            rc[a.tensor] = b.tensor(
+                f"rc.{a.tensor}",
+                t.bytes,
+                t.kind,
+                dtype=t.dtype,
+                shape=t.shape,
+                layer=t.layer,
+                stage=t.stage,
+            )
+            writes.append(b.acc(rc[a.tensor], a.bytes))
+        out.append(
+            _copy(
+                op,
+                phase="backward",
+                flops=flops,
+                reads=reads,
+                writes=tuple(writes),
+                deps=None,
+                attrs={**op.attrs, "recompute": True},
+            )
+        )
+    return out, rc
+
+
 def _backward(b: Builder, fwd: list[Op], *, recompute: Recompute) -> list[Op]:
     """Backward ops of a forward unit, layer by layer in reverse, with recomputation."""
     out: list[Op] = []
     by_layer: dict[int | None, list[Op]] = {}
     for op in fwd:
         by_layer.setdefault(op.layer, []).append(op)
-    seen_layer: set[int | None] = set()
+    rc: dict[str, str] = {}
+    current: int | None = None
     for op in reversed(fwd):
-        if op.layer is not None and op.layer not in seen_layer:
-            seen_layer.add(op.layer)
-            if recompute != "none":
-                for r in by_layer[op.layer]:
-                    if (
-                        recompute == "full"
-                        or r.kind == "attention"
-                        or r.name.endswith(("attn_qk", "attn_softmax", "attn_pv"))
-                    ):
-                        out.append(_copy(r, phase="backward", attrs={**r.attrs, "recompute": True}))
-        if op.name.endswith("loss"):
-            continue
-        out.extend(_backward_op(b, op))
+        if op.layer != current:
+            current, rc = op.layer, {}
+            if op.layer is not None and recompute != "none":
+                copies, rc = _recompute(b, by_layer[op.layer], recompute)
+                out.extend(copies)
+        if op.name.endswith("loss") or not op.reads:
+            continue  # the loss wrote its gradient; an op without inputs has none
+        for bop in _backward_op(b, op):
+            if rc and any(a.tensor in rc for a in bop.reads):
+                reads = tuple(b.acc(rc.get(a.tensor, a.tensor), a.bytes) for a in bop.reads)
+                bop = _copy(bop, reads=reads)
+            out.append(bop)
     return out
 
 
 def _copy(op: Op, **changes: Any) -> Op:
-    from dataclasses import replace
-
     return replace(op, **changes)
 
 
@@ -213,14 +332,13 @@ def _backward_op(b: Builder, op: Op) -> list[Op]:
         "dtype": op.dtype,
     }
     name = f"{op.name}.bwd"
-    if op.kind == "collective":
-        grads = tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.reads)
+    if op.kind == "collective":  # the gradient of what it wrote comes back to what it read
         return [
             Op(
                 name=name,
                 kind="collective",
-                reads=grads,
-                writes=grads,
+                reads=tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.writes),
+                writes=tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.reads),
                 collective=op.collective,
                 **base,
             )
@@ -273,8 +391,14 @@ def _backward_op(b: Builder, op: Op) -> list[Op]:
                 **base,
             )
         ]
+    saved, inputs = op.reads, op.reads
+    total = _norm_sum(op)
+    if total is not None:  # the sum it wrote, and its weight
+        saved = (total, op.reads[-1])
+    elif op.kind == "rope" and len(op.reads) > 2:  # a rotation: only cos/sin, no table gradient
+        saved, inputs = op.reads[2:], op.reads[:2]
     writes: list[Access] = []
-    for a in op.reads:
+    for a in inputs:
         t = kind[a.tensor]
         if t.kind == "input":
             continue
@@ -291,7 +415,7 @@ def _backward_op(b: Builder, op: Op) -> list[Op]:
             name=name,
             kind=op.kind,
             flops=flops,
-            reads=(*op.reads, *d_out),
+            reads=(*saved, *d_out),
             writes=tuple(writes),
             **base,
         )

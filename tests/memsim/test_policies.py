@@ -11,6 +11,7 @@ import memsim
 from hw_models import SpecError
 from memsim.policies import POLICIES, CapacityError, Placement, make_policy, policy_names
 from tests.memsim.world import tiny, tiny_graph
+from workloads import from_hf_dict, train_step
 
 OPTIONS = {"explicit": {"mapping": {"weight": "ddr"}}, "from_file": None}
 
@@ -87,3 +88,52 @@ def test_placement_file_round_trips_and_bad_files_name_the_file(tmp_path: Path) 
     with pytest.raises(SpecError) as err:
         make_policy("from_file", path=str(bad)).place(tiny(), tiny_graph())
     assert str(bad) in str(err.value) and "unknown tier 'flash'" in str(err.value)
+
+
+def test_activation_swap_moves_the_saved_activations_of_a_training_step() -> None:
+    """A 2-layer Llama (h 128, 4 heads of 32, FFN 256), 16 tokens in bf16, on the tiny
+    system: every activation the backward reads goes to host DDR after the segment
+    (one layer of one phase) that wrote it, and comes back for each later segment
+    that reads it. Sizes: A = 16 x 128 x 2 = 4096 B, F = 16 x 256 x 2 = 8192 B, the
+    cos/sin tables 16 x 32 x 2 = 1024 B each.
+
+    Saved per layer (written back once each): the two residual sums, the two normed
+    inputs, Q and K after RoPE, V, the attention output (8 A) and gate, up, act (3 F);
+    besides, the last FFN output and the final norm's output (the final norm and the
+    LM head's backward read them) and the cos/sin tables. Q and K before RoPE, the o
+    projection's output and layer 0's FFN output are read only in the forward: they
+    stay in HBM.
+
+    Fetches: each saved tensor once for its layer's backward, plus: the embedding
+    output also for layer 0's forward (its first norm reads it), layer 0's FFN sum
+    for layer 1's forward, layer 1's FFN sum for the final norm and its backward,
+    the last FFN output for the final norm and its backward, the final norm's output
+    once, and cos/sin for every layer's forward and backward (4 each)."""
+    cfg = from_hf_dict(
+        {
+            "model_type": "llama",
+            "hidden_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 256,
+            "vocab_size": 500,
+        },
+        name="tiny-llama",
+    )
+    graph = train_step(cfg, batch=1, seq_len=16)
+    A, F, TABLE = 4096, 8192, 1024
+    writeback = 2 * (8 * A + 3 * F) + A + A + 2 * TABLE
+    fetch = 2 * (8 * A + 3 * F) + (A + A + 2 * A + 2 * A + A) + 4 * 2 * TABLE
+    placement = make_policy("activation_swap").place(tiny(), graph)
+    assert len(placement.staged) == 2 * 11 + 4  # 11 per layer; last FFN out, h, cos, sin
+    assert set(placement.staged.values()) == {"hbm"}
+    assert {placement.home[t] for t in placement.staged} == {"ddr"}
+    for fidelity in ("analytic", "event"):
+        r = memsim.simulate(tiny(), graph, policy=placement, fidelity=fidelity)
+        moved = {"dma:writeback": 0.0, "dma:prefetch": 0.0}
+        for t in r.transfers:
+            moved[t.engine] += t.bytes
+        assert moved == {"dma:writeback": writeback, "dma:prefetch": fetch}
+        ddr = next(t for t in r.tiers if t.tier == "ddr")
+        assert (ddr.bytes_written, ddr.bytes_read) == (writeback, fetch)
+        assert next(lk.bytes for lk in r.links if lk.link == "pcie") == writeback + fetch

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import math
+from unittest import mock
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import memsim
+from hw_models import System
+from memsim.engine.channel import Fabric
 from memsim.invariants import check_capacity, check_conservation, roofline_lower_bound
+from memsim.policies import Placement
 from tests.memsim.pipeline_world import pipeline_graph, tiny_pp
 from tests.memsim.world import tiny
 from workloads.graph import Access, GemmShape, Graph, Op, Tensor
@@ -75,18 +80,69 @@ def test_never_faster_than_the_roofline_and_bytes_and_capacity_hold(
 ) -> None:  # type: ignore[no-untyped-def]
     r = memsim.simulate(system, graph, policy=policy, fidelity=fidelity)
     placement = memsim.make_policy(policy).place(system, graph)
-    assert r.makespan_s >= roofline_lower_bound(system, graph, placement) * (1 - 1e-9)
+    bounded = placement
+    if fidelity == "analytic" and placement.staged:
+        # The analytic path runs DMA copies beside compute without contention (rule 4 in
+        # memsim/analytic.py), so a copy into HBM and an op reading HBM may overlap at
+        # full speed each: only the ops' own traffic bounds it (streamed tensors counted
+        # as if resident in their staging tier). Hypothesis found it 0.1 % under the
+        # bound with the copies counted; the event engine obeys the full bound.
+        bounded = Placement(home={**placement.home, **placement.staged}, policy=policy)
+    assert r.makespan_s >= roofline_lower_bound(system, graph, bounded) * (1 - 1e-9)
     assert check_conservation(r, graph) == []
     assert check_capacity(r) == []
 
 
-@SETTINGS
-@given(system=systems, graph=graphs(), policy=st.sampled_from(["fastest_fit", "kv_offload"]))
-def test_event_equals_analytic_where_nothing_contends(system, graph, policy) -> None:  # type: ignore[no-untyped-def]
-    a = memsim.simulate(system, graph, policy=policy, fidelity="analytic")
-    e = memsim.simulate(system, graph, policy=policy, fidelity="event")
+@st.composite
+def uncontended_worlds(draw: st.DrawFn) -> tuple[System, Graph, memsim.Policy, str]:
+    """A system, graph and policy where nothing contends, and the event engine's path.
+
+    * ``"fast"``: one lane, no DMA (the event engine's sequential fast path);
+    * ``"lanes"``: 2-3 pipeline stages x 2-3 micro-batches (GPipe), tp 1-2, everything
+      in each stage's own HBM: the stages run at once, each on its own device, so the
+      processor-sharing fabric runs but no two flows share a resource;
+    * ``"dma"``: weights (and KV) streamed from host DDR with ``prefetch_depth=0``: a
+      segment's fetch starts when compute reaches it and the segment waits for it, so
+      copies and compute go through the fabric but never overlap.
+    """
+    path = draw(st.sampled_from(["fast", "lanes", "dma"]))
+    if path == "lanes":
+        return (
+            draw(parallel_systems),
+            draw(parallel_graphs(min_stages=2)),
+            memsim.make_policy("fastest_fit"),
+            path,
+        )
+    system, graph = draw(systems), draw(graphs())
+    if path == "fast":
+        return (
+            system,
+            graph,
+            memsim.make_policy(draw(st.sampled_from(["fastest_fit", "kv_offload"]))),
+            path,
+        )
+    mapping = draw(
+        st.sampled_from([{"weight": "ddr->hbm"}, {"weight": "ddr->hbm", "kv": "ddr->hbm"}])
+    )
+    return system, graph, memsim.make_policy("explicit", mapping=mapping, prefetch_depth=0), path
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(world=uncontended_worlds())
+def test_event_equals_analytic_where_nothing_contends(world) -> None:  # type: ignore[no-untyped-def]
+    """Same op end times through both fidelities, also where the event engine runs its
+    contention fabric (spied on: it must run there, and only there)."""
+    system, graph, policy, path = world
+    placement = policy.place(system, graph)
+    a = memsim.simulate(system, graph, policy=placement, fidelity="analytic")
+    with mock.patch.object(Fabric, "transfer", autospec=True, side_effect=Fabric.transfer) as spy:
+        e = memsim.simulate(system, graph, policy=placement, fidelity="event")
+    assert (spy.call_count > 0) == (path != "fast")
+    if path == "dma":
+        assert placement.staged
     assert math.isclose(a.makespan_s, e.makespan_s, rel_tol=1e-9)
-    assert a.ops_frame()["end_s"].tolist() == e.ops_frame()["end_s"].tolist()
+    a_end, e_end = a.ops_frame()["end_s"].to_numpy(), e.ops_frame()["end_s"].to_numpy()
+    assert np.allclose(e_end, a_end, rtol=1e-9, atol=1e-9 * a.makespan_s)
 
 
 @SETTINGS
@@ -125,11 +181,12 @@ def test_same_inputs_same_result(graph, policy) -> None:  # type: ignore[no-unty
 
 
 @st.composite
-def parallel_graphs(draw: st.DrawFn) -> Graph:
-    """GPipe-style graphs: 1-3 stages x 1-3 micro-batches, 1-2 layers per stage, tp 1-2."""
+def parallel_graphs(draw: st.DrawFn, *, min_stages: int = 1) -> Graph:
+    """GPipe-style graphs: 1-3 stages x 1-3 micro-batches, 1-2 layers per stage, tp 1-2
+    (``min_stages`` stages and micro-batches at least)."""
     return pipeline_graph(
-        stages=draw(st.integers(1, 3)),
-        micro_batches=draw(st.integers(1, 3)),
+        stages=draw(st.integers(min_stages, 3)),
+        micro_batches=draw(st.integers(min_stages, 3)),
         layers_per_stage=draw(st.integers(1, 2)),
         weight_bytes=draw(st.floats(1e6, 3e9)),
         act_bytes=draw(st.floats(64, 1e8)),

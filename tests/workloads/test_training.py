@@ -44,7 +44,9 @@ def test_full_recompute_adds_one_forward_of_the_layers() -> None:
     layer_forward = sum(
         op.flops for op in none.ops if op.phase == "forward" and op.layer is not None
     )
-    assert full.total_flops - none.total_flops == pytest.approx(layer_forward)
+    # minus the residual adds that layers 1..31 fused into their first norm: the re-run
+    # starts from the checkpoint, the sum that norm wrote (256 x 4096 adds per layer)
+    assert full.total_flops - none.total_flops == pytest.approx(layer_forward - 31 * 256 * 4096)
     attn_forward = _flops(none, phase="forward", kind="attention")
     assert sel.total_flops - none.total_flops == pytest.approx(attn_forward)
     assert all(
