@@ -7,6 +7,16 @@
 Overrides are dotted paths into the YAML document (``tiers.hbm.capacity_bytes``)
 with a value, or strings ``"path=value"`` (the value read as YAML). A path that
 does not exist is an error, as is any problem of the resulting spec.
+
+A tier built from DRAM devices (``dram: {device, count, data_rate_mtps}``) has its
+bandwidth fixed by them, so the two move together under overrides: overriding the
+tier's ``read_bandwidth_bytes_per_s`` sets the attachment's ``data_rate_mtps`` to
+match, and overriding the attachment (data rate, count, device) scales the tier's
+bandwidths by the same factor. Given together, both are taken as written (and must
+agree within 5 %, as in a file).
+
+Parsed preset documents are memoised by their text (:mod:`hw_models.yamlio`), so
+overriding a preset in a loop costs one validation, well under a millisecond.
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ from hw_models.base import Spec
 from hw_models.dram import DRAMDevice
 from hw_models.errors import Problem, SpecError, problems_from_pydantic
 from hw_models.system import System, link_problems
-from hw_models.yamlio import read_yaml
+from hw_models.units import parse_quantity
+from hw_models.yamlio import SpecLoader, parse_yaml_shared, read_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
 SYSTEM_DIR = PRESET_DIR / "systems"
@@ -66,7 +77,7 @@ def _parse_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
             raise SpecError([Problem("overrides", f"expected key=value, found {item!r}")])
         key, _, raw = item.partition("=")
         try:
-            value = yaml.safe_load(raw)
+            value = yaml.load(raw, Loader=SpecLoader)
         except yaml.YAMLError:
             value = raw
         out.append((key.strip(), value))
@@ -108,6 +119,51 @@ def apply_overrides(data: Any, overrides: Overrides) -> tuple[Any, list[Problem]
     return out, problems
 
 
+def _attachment_peak(dram: Mapping[str, Any]) -> float:
+    dev = load_dram_device(str(dram["device"]))
+    rate = dram.get("data_rate_mtps") or dev.data_rate_mtps
+    return float(dram["count"]) * dev.peak_bandwidth_bytes_per_s * float(rate) / dev.data_rate_mtps
+
+
+def _dram_follows(original: Any, data: Any, keys: list[str]) -> None:
+    """Keep each DRAM-backed tier's bandwidth and attachment in step (see the module doc).
+
+    Works on the raw documents before validation; anything it cannot read is left
+    for validation to report.
+    """
+    tiers = data.get("tiers") if isinstance(data, dict) else None
+    old_tiers = original.get("tiers") if isinstance(original, dict) else None
+    if not isinstance(tiers, dict) or not isinstance(old_tiers, dict):
+        return
+    for name, tier in tiers.items():
+        old = old_tiers.get(name)
+        if not isinstance(tier, dict) or not isinstance(old, dict):
+            continue
+        dram, old_dram = tier.get("dram"), old.get("dram")
+        if not isinstance(dram, dict) or not isinstance(old_dram, dict):
+            continue
+        prefix = f"tiers.{name}."
+        bw_set = prefix + "read_bandwidth_bytes_per_s" in keys
+        dram_set = any(k == prefix + "dram" or k.startswith(prefix + "dram.") for k in keys)
+        if bw_set == dram_set:
+            continue
+        try:
+            old_bw = parse_quantity(old["read_bandwidth_bytes_per_s"], "bytes_per_s")
+            if bw_set:
+                ratio = parse_quantity(tier["read_bandwidth_bytes_per_s"], "bytes_per_s") / old_bw
+                dev_rate = load_dram_device(str(dram["device"])).data_rate_mtps
+                dram["data_rate_mtps"] = float(dram.get("data_rate_mtps") or dev_rate) * ratio
+            else:
+                ratio = _attachment_peak(dram) / _attachment_peak(old_dram)
+                tier["read_bandwidth_bytes_per_s"] = old_bw * ratio
+            write_key = "write_bandwidth_bytes_per_s"
+            if tier.get(write_key) is not None and prefix + write_key not in keys:
+                # one bus carries both directions: writes scale with the data rate too
+                tier[write_key] = parse_quantity(tier[write_key], "bytes_per_s") * ratio
+        except (KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+            continue  # malformed: validation reports it
+
+
 def resolve_preset(
     path_or_name: str | Path, directory: Path, *, what: str, error_path: str = ""
 ) -> Path:
@@ -129,7 +185,7 @@ def resolve_preset(
 def load_document(cls: type[SpecT], path: Path, *, overrides: Overrides = None) -> SpecT:
     """Read ``path`` as a ``cls`` document with dotted ``overrides``; one :class:`SpecError`
     with every problem (YAML syntax, duplicate keys, bad overrides, validation)."""
-    data, problems = read_yaml(path)
+    data, problems = parse_yaml_shared(read_text(path), source=str(path))
     if not isinstance(data, dict):
         found = "an empty file" if data is None else type(data).__name__
         raise SpecError(
@@ -178,21 +234,30 @@ def load_system(path_or_name: str | Path | System, *, overrides: Overrides = Non
     if isinstance(path_or_name, System):
         if not overrides:
             return path_or_name
-        data: Any = path_or_name.model_dump(mode="json", exclude_none=True)
+        original: Any = path_or_name.model_dump(mode="json", exclude_none=True)
         dups: list[Problem] = []
         source = path_or_name.name
     else:
         path = resolve_preset(path_or_name, SYSTEM_DIR, what="system preset")
-        data, dups = read_yaml(path)
+        original, dups = parse_yaml_shared(read_text(path), source=str(path))
         source = str(path_or_name)
-    data, bad = apply_overrides(data, overrides)
-    return _validate_system(data, dups + bad, source)
+    return _validate_system(*_overridden(original, overrides, dups), source)
+
+
+def _overridden(
+    original: Any, overrides: Overrides, problems: list[Problem]
+) -> tuple[Any, list[Problem]]:
+    """A copy of ``original`` with ``overrides`` applied (DRAM tiers kept in step)."""
+    pairs = _parse_overrides(overrides)
+    data, bad = apply_overrides(original, dict(pairs))
+    if pairs:
+        _dram_follows(original, data, [k for k, _ in pairs])
+    return data, problems + bad
 
 
 def load_system_dict(data: Any, *, source: str = "<dict>", overrides: Overrides = None) -> System:
     """A :class:`System` from an already parsed mapping (same checks as :func:`load_system`)."""
-    data, bad = apply_overrides(data, overrides)
-    return _validate_system(data, bad, source)
+    return _validate_system(*_overridden(data, overrides, []), source)
 
 
 @cache

@@ -10,7 +10,6 @@ from typing import Any
 from pydantic import Field, PositiveInt, model_validator
 
 from hw_models.base import Source, Spec
-from hw_models.cache import CacheSpec
 from hw_models.compute import DTYPES, ComputeUnit
 from hw_models.errors import Problem, join_path
 from hw_models.link import Link
@@ -68,17 +67,22 @@ class System(Spec):
     compute: dict[str, ComputeUnit] = Field(min_length=1)
     tiers: dict[str, MemoryTier] = Field(min_length=1)
     links: dict[str, Link] = Field(default_factory=dict)
-    caches: dict[str, CacheSpec] = Field(default_factory=dict)
     notes: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_caches(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "caches" in data:
+            raise ValueError(
+                "caches: the system simulator does not model caches in front of tiers, so a "
+                "`caches:` section would be ignored; simulate caches with `memsim cache` "
+                "(hw_models.CacheSpec, memsim.cache)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _references(self) -> System:
         problems = link_problems(self.tiers, self.links)
-        for name, cache in self.caches.items():
-            if cache.backing_tier is not None and cache.backing_tier not in self.tiers:
-                problems.append(
-                    Problem(f"caches.{name}.backing_tier", f"unknown tier {cache.backing_tier!r}")
-                )
         if problems:
             raise ValueError("; ".join(str(p) for p in problems))
         return self

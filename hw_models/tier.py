@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
@@ -13,6 +14,10 @@ from hw_models.units import Bytes, BytesPerS, Fraction, JoulesPerByte, Seconds
 TierKind = Literal["sram", "hbm", "ddr", "lpddr", "gddr", "cxl", "flash"]
 Scope = Literal["device", "host"]
 DRAM_KINDS: frozenset[str] = frozenset({"hbm", "ddr", "lpddr", "gddr", "cxl"})
+# Read request size of a flash tier when the spec gives none: the `aio.block_size` of
+# the ZeRO-3 NVMe-offload example in the Hugging Face Transformers DeepSpeed
+# integration docs (262144 B, with queue_depth 32): an assumption, not a measurement.
+DEFAULT_FLASH_REQUEST_BYTES = 256 * 1024
 
 
 class DRAMAttachment(Spec):
@@ -61,6 +66,13 @@ class MemoryTier(Spec):
     ``scope: host`` tiers exist once per system (host DDR, an SSD, a CXL pool).
     Bandwidths are peak figures from the datasheet; ``achievable_bandwidth_fraction``
     scales them to what real kernels sustain.
+
+    A flash tier with a geometry (``flash`` inline or ``flash_device``) is read in
+    requests of ``read_request_bytes`` with ``read_queue_depth`` outstanding, as an
+    offloading runtime's asynchronous I/O does; its achievable read bandwidth is the
+    smaller of the scaled datasheet figure and what the geometry delivers for that
+    request size and queue depth (:meth:`FlashGeometry.read_bandwidth_bytes_per_s`).
+    Writes use the tier's write bandwidth.
     """
 
     kind: TierKind
@@ -80,6 +92,16 @@ class MemoryTier(Spec):
     flash: FlashGeometry | None = Field(default=None, description="inline flash geometry")
     flash_device: str | None = Field(
         default=None, description="name of a flash device preset (instead of `flash`)"
+    )
+    read_request_bytes: Bytes | None = Field(
+        default=None,
+        description="flash tiers with a geometry: bytes per read request (default "
+        f"{DEFAULT_FLASH_REQUEST_BYTES // 1024} KiB)",
+    )
+    read_queue_depth: PositiveInt | None = Field(
+        default=None,
+        description="flash tiers with a geometry: reads kept outstanding (default: the "
+        "geometry's queue_depth)",
     )
     fidelity: Literal["bandwidth", "request"] = Field(
         default="bandwidth", description="`request`: timing from the DRAM controller model"
@@ -112,6 +134,13 @@ class MemoryTier(Spec):
                     f"{self.dram.count} x {self.dram.device} = {derived:.4g} B/s"
                 )
         geometry = self.flash_geometry
+        if geometry is None and (
+            self.read_request_bytes is not None or self.read_queue_depth is not None
+        ):
+            problems.append(
+                "read_request_bytes/read_queue_depth: only used by a flash tier with a "
+                "`flash` or `flash_device` geometry"
+            )
         if geometry is not None:
             peak = geometry.peak_read_bandwidth_bytes_per_s
             if self.read_bandwidth_bytes_per_s > 1.05 * peak:
@@ -158,9 +187,32 @@ class MemoryTier(Spec):
         return self.write_energy_j_per_byte
 
     @property
+    def flash_read_request_bytes(self) -> float:
+        """Bytes per read request of a flash tier (``read_request_bytes`` or the default)."""
+        return float(self.read_request_bytes or DEFAULT_FLASH_REQUEST_BYTES)
+
+    @property
+    def flash_read_queue_depth(self) -> int:
+        """Reads a flash tier keeps outstanding (``read_queue_depth`` or the geometry's)."""
+        if self.read_queue_depth is not None:
+            return self.read_queue_depth
+        geometry = self.flash_geometry
+        return geometry.queue_depth if geometry is not None else 1
+
+    @cached_property
     def effective_read_bandwidth_bytes_per_s(self) -> float:
-        """Read bandwidth after the achievable fraction."""
-        return self.read_bandwidth_bytes_per_s * self.achievable_bandwidth_fraction
+        """Read bandwidth after the achievable fraction; for a flash tier with a geometry,
+        at most what the geometry delivers at the tier's request size and queue depth."""
+        bandwidth = self.read_bandwidth_bytes_per_s * self.achievable_bandwidth_fraction
+        geometry = self.flash_geometry
+        if geometry is not None:
+            bandwidth = min(
+                bandwidth,
+                geometry.read_bandwidth_bytes_per_s(
+                    self.flash_read_request_bytes, self.flash_read_queue_depth
+                ),
+            )
+        return bandwidth
 
     @property
     def effective_write_bandwidth_bytes_per_s(self) -> float:
