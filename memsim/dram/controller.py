@@ -31,6 +31,19 @@ COMMAND_NAMES = ("ACT", "PRE", "RD", "WR", "REF", "REFpb", "PDE", "PDX")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RequestTimes:
+    """Per request of the trace (in its order), in cycles of tCK: ``arrival``,
+    ``admit`` (entered the scheduler buffer), ``completion`` (end of its data burst,
+    or of its response under a FIFO response queue) and ``kind`` (0 row hit,
+    1 miss, 2 conflict). Read latency is ``completion - admit``."""
+
+    arrival: IntArray
+    admit: IntArray
+    completion: IntArray
+    kind: npt.NDArray[np.int8]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommandLog:
     """Every issued command, columnar: channel, cycle, command code, rank, bank group,
     bank (within the group; -1 for rank commands), row (-1 where none).
@@ -167,7 +180,7 @@ def _run(
     *,
     log: bool,
     idle_skip: bool = True,
-) -> tuple[DRAMStats, CommandLog | None]:
+) -> tuple[DRAMStats, CommandLog | None, RequestTimes]:
     dev = device if isinstance(device, DRAMDevice) else load_dram_device(device)
     if not isinstance(trace, RequestTrace):
         raise SpecError(
@@ -241,7 +254,8 @@ def _run(
             logs.append((ch, clog))
     cmd_log = _merge_logs(logs) if log else None
     stats = _stats(dev, trace, config, completion, admit, kind, totals, end, max(1, used_channels))
-    return stats, cmd_log
+    times = RequestTimes(arrival=trace.arrival_cycle, admit=admit, completion=completion, kind=kind)
+    return stats, cmd_log, times
 
 
 def _in_order_responses(completion: IntArray, admit: IntArray, is_write: IntArray) -> None:
@@ -358,7 +372,7 @@ def simulate_with_log(
     from memsim.dram.checker import check_commands
 
     cfg = config or ControllerConfig()
-    stats, log = _run(device, trace, cfg, log=True)
+    stats, log, _ = _run(device, trace, cfg, log=True)
     assert log is not None
     if check:
         dev = device if isinstance(device, DRAMDevice) else load_dram_device(device)
@@ -385,3 +399,15 @@ def simulate_requests(
     if check:
         return simulate_with_log(device, trace, config=config, check=True)[0]
     return _run(device, trace, config or ControllerConfig(), log=False)[0]
+
+
+def simulate_request_times(
+    device: DRAMDevice | str,
+    trace: RequestTrace,
+    *,
+    config: ControllerConfig | None = None,
+) -> tuple[DRAMStats, RequestTimes]:
+    """Like :func:`simulate_requests` (unchecked), also returning each request's
+    admission and completion cycles (:class:`RequestTimes`)."""
+    stats, _, times = _run(device, trace, config or ControllerConfig(), log=False)
+    return stats, times

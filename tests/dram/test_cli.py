@@ -155,3 +155,59 @@ def test_bad_trace_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     )
     assert rc == 2
     assert "line 2" in capsys.readouterr().err
+
+
+def test_config_file_json_and_yaml_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = {
+        "scheduler": "fcfs",
+        "buffer_organization": "shared",
+        "request_buffer_size": 16,
+        "response_queue": "fifo",
+        "refresh_max_postponed": 8,
+    }
+    as_json = tmp_path / "best.json"
+    as_json.write_text(json.dumps(cfg))
+    as_yaml = tmp_path / "best.yaml"
+    as_yaml.write_text("controller:\n" + "".join(f"  {k}: {v}\n" for k, v in cfg.items()))
+    args = ["--pattern", "random", "--requests", "500"]
+    a = dram_json([*args, "--config", str(as_json)], capsys)
+    b = dram_json([*args, "--config", str(as_yaml)], capsys)
+    assert a == b
+    assert {k: a["config"][k] for k in cfg} == cfg
+    assert a["mapping"] == "RoCoBaRaCh"  # the file did not set one: the DDR4 default
+    # flags and --set apply on top of the file
+    c = dram_json(
+        [
+            *args,
+            "--config",
+            str(as_json),
+            "--scheduler",
+            "frfcfs",
+            "--set",
+            "request_buffer_size=8",
+        ],
+        capsys,
+    )
+    assert c["config"]["scheduler"] == "frfcfs" and c["config"]["request_buffer_size"] == 8
+
+
+def test_bad_config_file_names_file_and_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"response_queue": "lifo"}))
+    argv = ["dram", "--device", "DDR4_3200", "--pattern", "random", "--config", str(bad)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bad.json" in err and "controller.response_queue" in err and "Traceback" not in err
+
+
+def test_request_count_ceiling_is_named_and_raisable(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["dram", "--device", "DDR4_3200", "--pattern", "random"]
+    assert main([*argv, "--requests", "1000000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-requests" in err and "50000000" in err and "Traceback" not in err
+    assert main([*argv, "--requests", "300", "--max-requests", "200"]) == 2
+    assert main([*argv, "--requests", "300", "--max-requests", "300", "--format", "json"]) == 0
