@@ -13,7 +13,7 @@ datasheet figure, when given, must agree with it within 5 %.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
@@ -63,85 +63,157 @@ class DRAMOrganization(Spec):
         return self.channels * self.ranks * self.banks * self.rows * self.row_bytes
 
 
+#: Relations JEDEC guarantees between timing parameters, checked at load time:
+#: ``(lhs, rhs, strict)`` means ``lhs >= sum(rhs)`` (``>`` when strict). Each error is
+#: reported on ``lhs``. (Every right-hand name must precede ``lhs`` in
+#: :class:`DRAMTiming`, whose validators see earlier fields only.)
+TIMING_RELATIONS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
+    ("nRAS", ("nRCD",), False),
+    ("nRC", ("nRAS", "nRP"), False),
+    ("nCCD_S", ("nBL",), False),  # bursts cannot overlap
+    ("nCCD_L", ("nCCD_S",), False),
+    ("nRRD_L", ("nRRD_S",), False),
+    ("nFAW", ("nRRD_S",), False),
+    ("nWTR_L", ("nWTR_S",), False),
+    ("nREFI", ("nRFC",), True),
+)
+
+#: Ceiling on any timing parameter, in cycles: 10^7 tCK is 10 ms at 1 GHz, three
+#: orders of magnitude above the longest JEDEC interval (tREFI, a few µs). Larger
+#: values are typos (or hostile input) and would make a simulation run for ever.
+MAX_TIMING_CYCLES = 10_000_000
+
+_Cycles = Annotated[int, Field(gt=0, le=MAX_TIMING_CYCLES)]
+
+
 class DRAMTiming(Spec):
     """JEDEC timing: ``tCK_ns`` and every other parameter in cycles of tCK."""
 
     tCK_ns: float = Field(gt=0, description="clock period of the command clock")
-    nBL: PositiveInt = Field(description="cycles the data bus is busy for one burst")
-    nCL: PositiveInt
-    nCWL: PositiveInt
-    nRCD: PositiveInt
-    nRP: PositiveInt
-    nRAS: PositiveInt
-    nRC: PositiveInt
-    nWR: PositiveInt
-    nRTP: PositiveInt
-    nCCD_S: PositiveInt
-    nCCD_L: PositiveInt
-    nRRD_S: PositiveInt
-    nRRD_L: PositiveInt
-    nFAW: PositiveInt
-    nWTR_S: PositiveInt
-    nWTR_L: PositiveInt
-    nRFC: PositiveInt = Field(description="all-bank refresh cycle time")
-    nREFI: PositiveInt = Field(description="average refresh interval")
-    nRFCpb: PositiveInt | None = Field(default=None, description="per-bank refresh cycle time")
-    nRTRS: int = Field(default=2, ge=0, description="rank-to-rank switch")
-    nCKE: PositiveInt = Field(default=4, description="minimum power-down time")
-    nXP: PositiveInt = Field(default=6, description="power-down exit to next command")
+    nBL: _Cycles = Field(description="cycles the data bus is busy for one burst")
+    nCL: _Cycles
+    nCWL: _Cycles
+    nRCD: _Cycles
+    nRP: _Cycles
+    nRAS: _Cycles
+    nRC: _Cycles
+    nWR: _Cycles
+    nRTP: _Cycles
+    nCCD_S: _Cycles
+    nCCD_L: _Cycles
+    nRRD_S: _Cycles
+    nRRD_L: _Cycles
+    nFAW: _Cycles
+    nWTR_S: _Cycles
+    nWTR_L: _Cycles
+    nRFC: _Cycles = Field(description="all-bank refresh cycle time")
+    nREFI: _Cycles = Field(description="average refresh interval")
+    nRFCpb: _Cycles | None = Field(default=None, description="per-bank refresh cycle time")
+    nRTRS: int = Field(default=2, ge=0, le=MAX_TIMING_CYCLES, description="rank-to-rank switch")
+    nCKE: _Cycles = Field(default=4, description="minimum power-down time")
+    nXP: _Cycles = Field(default=6, description="power-down exit to next command")
 
-    @field_validator("nRAS")
+    @field_validator(*sorted({r[0] for r in TIMING_RELATIONS}))
     @classmethod
-    def _ras_covers_rcd(cls, v: int, info: ValidationInfo) -> int:
-        rcd = info.data.get("nRCD")
-        if rcd is not None and v < rcd:
-            raise ValueError(f"expected nRAS >= nRCD = {rcd}, found {v}")
-        return v
-
-    @field_validator("nRC")
-    @classmethod
-    def _rc_covers_ras_rp(cls, v: int, info: ValidationInfo) -> int:
-        ras, rp = info.data.get("nRAS"), info.data.get("nRP")
-        if ras is not None and rp is not None and v < ras + rp:
-            raise ValueError(f"expected nRC >= nRAS + nRP = {ras + rp}, found {v}")
-        return v
-
-    @field_validator("nCCD_L", "nRRD_L", "nWTR_L")
-    @classmethod
-    def _long_not_shorter(cls, v: int, info: ValidationInfo) -> int:
-        short_name = info.field_name.removesuffix("_L") + "_S"  # type: ignore[union-attr]
-        short = info.data.get(short_name)
-        if short is not None and v < short:
-            raise ValueError(f"expected {info.field_name} >= {short_name} = {short}, found {v}")
-        return v
-
-    @field_validator("nCCD_S")
-    @classmethod
-    def _ccd_covers_burst(cls, v: int, info: ValidationInfo) -> int:
-        bl = info.data.get("nBL")
-        if bl is not None and v < bl:
-            raise ValueError(f"expected nCCD_S >= nBL = {bl} (bursts cannot overlap), found {v}")
-        return v
-
-    @field_validator("nFAW")
-    @classmethod
-    def _faw_covers_rrd(cls, v: int, info: ValidationInfo) -> int:
-        rrd = info.data.get("nRRD_S")
-        if rrd is not None and v < rrd:
-            raise ValueError(f"expected nFAW >= nRRD_S = {rrd}, found {v}")
-        return v
-
-    @field_validator("nREFI")
-    @classmethod
-    def _refi_covers_rfc(cls, v: int, info: ValidationInfo) -> int:
-        rfc = info.data.get("nRFC")
-        if rfc is not None and v <= rfc:
-            raise ValueError(f"expected nREFI > nRFC = {rfc}, found {v}")
+    def _relations(cls, v: int, info: ValidationInfo) -> int:
+        """The JEDEC relations of :data:`TIMING_RELATIONS` whose left side is this field."""
+        for lhs, rhs, strict in TIMING_RELATIONS:
+            if lhs != info.field_name:
+                continue
+            terms = [info.data.get(name) for name in rhs]
+            if any(x is None for x in terms):
+                continue  # an input field failed on its own; that error is reported
+            bound = sum(int(x) for x in terms if x is not None)
+            if v < bound or (strict and v == bound):
+                op = ">" if strict else ">="
+                expr = " + ".join(rhs)
+                raise ValueError(f"expected {lhs} {op} {expr} = {bound}, found {v}")
         return v
 
     def ns(self, cycles: int | float) -> float:
         """Convert a cycle count to nanoseconds."""
         return cycles * self.tCK_ns
+
+
+#: Pairwise command timing, the one table of the protocol: ``(prev, next, scope,
+#: distance)`` reads "a ``next`` command in ``scope`` comes at least ``distance``
+#: cycles after the last ``prev`` in that scope". ``distance`` is a sum of timing
+#: parameters and integers (JEDEC JESD79-4 / JESD79-5 names: RL = nCL, WL = nCWL,
+#: BL/2 = nBL). The protocol checker replays a command log against these rows and
+#: the controller takes its spacing parameters from them (see
+#: :func:`command_distance`), so the rules exist once.
+SCOPES = ("same bank", "same bank group", "same rank", "other rank")
+COMMAND_CONSTRAINTS: tuple[tuple[str, str, str, str], ...] = (
+    ("ACT", "ACT", "same bank", "nRC"),
+    ("ACT", "ACT", "same bank group", "nRRD_L"),
+    ("ACT", "ACT", "same rank", "nRRD_S"),
+    ("ACT", "RD", "same bank", "nRCD"),
+    ("ACT", "WR", "same bank", "nRCD"),
+    ("ACT", "PRE", "same bank", "nRAS"),
+    ("PRE", "ACT", "same bank", "nRP"),
+    ("RD", "RD", "same bank group", "nCCD_L"),
+    ("RD", "RD", "same rank", "nCCD_S"),
+    ("RD", "RD", "other rank", "nBL + nRTRS"),
+    ("WR", "WR", "same bank group", "nCCD_L"),
+    ("WR", "WR", "same rank", "nCCD_S"),
+    ("WR", "WR", "other rank", "nBL + nRTRS"),
+    ("RD", "WR", "same rank", "nCL + nBL + 2 - nCWL"),
+    ("RD", "WR", "other rank", "nCL + nBL + nRTRS - nCWL"),
+    ("WR", "RD", "same bank group", "nCWL + nBL + nWTR_L"),
+    ("WR", "RD", "same rank", "nCWL + nBL + nWTR_S"),
+    ("WR", "RD", "other rank", "nCWL + nBL + nRTRS - nCL"),
+    ("RD", "PRE", "same bank", "nRTP"),
+    ("WR", "PRE", "same bank", "nCWL + nBL + nWR"),
+    ("ACT", "REF", "same rank", "nRC"),
+    ("PRE", "REF", "same rank", "nRP"),
+    ("REF", "ACT", "same rank", "nRFC"),
+    ("REF", "REF", "same rank", "nRFC"),
+    ("ACT", "REFpb", "same bank", "nRC"),
+    ("PRE", "REFpb", "same bank", "nRP"),
+    ("REFpb", "ACT", "same bank", "nRFCpb"),
+    # tRREFD (REFpb to ACT/REFpb of another bank) is taken as nRRD_L
+    ("REFpb", "ACT", "same rank", "nRRD_L"),
+    ("ACT", "REFpb", "same rank", "nRRD_L"),
+    ("REFpb", "REFpb", "same rank", "nRRD_L"),
+    ("RD", "PDE", "same rank", "nCL + nBL + 1"),  # tRDPDEN
+    ("WR", "PDE", "same rank", "nCWL + nBL + nWR"),  # tWRPDEN
+    ("REF", "PDE", "same rank", "nRFC"),
+    ("REFpb", "PDE", "same rank", "nRFCpb"),
+    ("PDE", "PDX", "same rank", "nCKE"),
+    ("PDX", "PDE", "same rank", "nCKE"),
+    *(("PDX", c, "same rank", "nXP") for c in ("ACT", "PRE", "RD", "WR", "REF", "REFpb")),
+)
+
+
+def _evaluate(formula: str, timing: DRAMTiming) -> int:
+    """``"nCL + nBL + 2 - nCWL"`` with the parameters of ``timing``."""
+    total, sign = 0, 1
+    for tok in formula.split():
+        if tok in ("+", "-"):
+            sign = 1 if tok == "+" else -1
+            continue
+        if tok.isdigit():
+            value = int(tok)
+        elif tok == "nRFCpb":
+            value = timing.nRFCpb or timing.nRFC  # no per-bank refresh: same as all-bank
+        else:
+            value = int(getattr(timing, tok))
+        total += sign * value
+    return total
+
+
+def command_distance(timing: DRAMTiming, prev: str, next: str, scope: str) -> int:
+    """The distance of the :data:`COMMAND_CONSTRAINTS` row ``prev -> next`` in ``scope``."""
+    for p, n, s, formula in COMMAND_CONSTRAINTS:
+        if (p, n, s) == (prev, next, scope):
+            return _evaluate(formula, timing)
+    raise KeyError(f"no timing constraint {prev}->{next} {scope}")
+
+
+def command_constraints(timing: DRAMTiming) -> list[tuple[str, str, str, int, str]]:
+    """Every row of :data:`COMMAND_CONSTRAINTS` with its distance in cycles:
+    ``(prev, next, scope, distance, formula)``."""
+    return [(p, n, s, _evaluate(f, timing), f) for p, n, s, f in COMMAND_CONSTRAINTS]
 
 
 class DRAMPower(Spec):

@@ -4,14 +4,21 @@ memsim dram --device DDR4_3200 --pattern random --requests 100000
 memsim dram --device DDR4_3200 --pattern random --rate 0.3
 memsim dram --device HBM3 --trace app.trace --trace-format dramsim3 --format json
 memsim dram --device DDR5_4800 --pattern mix --scheduler fcfs --set write_queue_size=64
+memsim dram --device DDR4_3200 --pattern random --config best.json
+
+Latency, as Ramulator 2 and DRAMsim3 report it: a read's latency runs from its
+admission into the controller's scheduler buffer to the end of its data burst.
+The front end offers one request per cycle while the buffer has room for it;
+the time a request waited for a slot (arrival to admission) is reported apart
+("wait for a buffer slot").
 
 Offered load: by default a synthetic pattern is a backlogged source (every request
-arrives at cycle 0), which measures the bandwidth the device sustains; its read
-latency is then mostly time spent queueing. ``--rate F`` offers ``F`` x the peak
-bandwidth instead (one burst every ``burst / (F x peak)`` s; ``--interval-cycles``
-gives the spacing in cycles directly). A run is reported ``saturated`` when the
-device delivered less than 90 % of the offered bandwidth (always for a backlogged
-source); the table then says so.
+arrives at cycle 0), which measures the bandwidth the device sustains; its requests then
+spend most of their time waiting for a buffer slot. ``--rate F`` offers ``F`` x the peak
+bandwidth instead (one burst every ``burst / (F x peak)`` s; ``--interval-cycles`` gives
+the spacing in cycles directly). A run is reported ``saturated`` when the device
+delivered less than 90 % of the offered bandwidth (always for a backlogged source); the
+table then says so.
 
 Address mapping: ``--mapping`` (or ``--set mapping=...``), else the default for the
 device's standard used across memsim (``RoCoBaRaCh`` for DDR/LPDDR/GDDR, which
@@ -29,6 +36,13 @@ from memsim.cli._output import add_format_option, print_json, print_table
 
 #: A run delivering less than this share of the offered bandwidth is saturated.
 SATURATION_THRESHOLD = 0.9
+
+#: Default ceiling on ``--requests`` (raise it with ``--max-requests``).
+MAX_REQUESTS = 50_000_000
+
+#: Working memory per synthetic request, measured: the trace, the decoded
+#: addresses and the controller's per-request arrays (int64 each).
+BYTES_PER_REQUEST = 200
 
 
 def _load(stats: Any, trace: Any) -> dict[str, Any]:
@@ -57,6 +71,9 @@ def _summary(stats: Any) -> dict[str, Any]:
         "p50_read_latency_ns": stats.p50_read_latency_ns,
         "p99_read_latency_ns": stats.p99_read_latency_ns,
         "avg_read_latency_cycles": stats.avg_read_latency_cycles,
+        "avg_admission_wait_ns": stats.avg_admission_wait_ns,
+        "p99_admission_wait_ns": stats.p99_admission_wait_cycles * stats.tck_ns,
+        "max_admission_wait_ns": stats.max_admission_wait_cycles * stats.tck_ns,
         "row_hits": stats.row_hits,
         "row_misses": stats.row_misses,
         "row_conflicts": stats.row_conflicts,
@@ -81,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
 
     device = load_dram_device(args.device)
     base: dict[str, Any] = {}
+    if args.config is not None:
+        from_file = ControllerConfig.from_file(args.config)
+        base = from_file.model_dump(include=from_file.model_fields_set)
     for key in ("scheduler", "row_policy", "mapping"):
         if getattr(args, key) is not None:
             base[key] = getattr(args, key)
@@ -100,6 +120,16 @@ def run(args: argparse.Namespace) -> int:
         problems = []
         if args.requests <= 0:
             problems.append(Problem("requests", f"expected a count > 0, found {args.requests}"))
+        elif args.requests > args.max_requests:
+            problems.append(
+                Problem(
+                    "--requests",
+                    f"{args.requests} is above the ceiling of {args.max_requests} requests "
+                    f"(about {args.max_requests * BYTES_PER_REQUEST / 2**30:.1f} GiB of "
+                    "working memory); raise it with --max-requests N if the machine has "
+                    "the memory",
+                )
+            )
         if args.seed < 0:
             problems.append(Problem("--seed", f"expected an integer >= 0, found {args.seed}"))
         if args.rate is not None and not args.rate > 0:
@@ -146,6 +176,11 @@ def run(args: argparse.Namespace) -> int:
         ["read latency min", f"{load['min_read_latency_ns']:.1f} ns"],
         ["read latency p50", f"{stats.p50_read_latency_ns:.1f} ns"],
         ["read latency p99", f"{stats.p99_read_latency_ns:.1f} ns"],
+        [
+            "wait for a buffer slot avg/p99",
+            f"{stats.avg_admission_wait_ns:.1f}/"
+            f"{stats.p99_admission_wait_cycles * stats.tck_ns:.1f} ns",
+        ],
         ["row hits/misses/conflicts", f"{stats.row_hits}/{stats.row_misses}/{stats.row_conflicts}"],
         ["commands", " ".join(f"{k}={v}" for k, v in stats.commands.items() if v)],
         ["avg queue (read/write)", f"{stats.avg_read_queue:.1f}/{stats.avg_write_queue:.1f}"],
@@ -157,8 +192,9 @@ def run(args: argparse.Namespace) -> int:
     if load["saturated"]:
         print(
             f"note: saturated run: the device delivered {stats.bandwidth_gbps:.2f} GB/s, "
-            f"less than the offered load ({offered}); requests waited in the source queue, "
-            "so the read latencies above are mostly queueing time. "
+            f"less than the offered load ({offered}); requests waited for a buffer slot "
+            f"({stats.avg_admission_wait_ns:.0f} ns on average, not part of the read "
+            "latency, which starts at admission). "
             "For latency under load, offer less: --rate 0.3 (fraction of peak bandwidth)."
         )
     return 0
@@ -184,6 +220,12 @@ def add_parser(sub: Any) -> None:
     src.add_argument("--pattern", choices=PATTERNS.names(), help="synthetic traffic")
     src.add_argument("--requests", type=int, default=100_000, help="requests for --pattern")
     src.add_argument(
+        "--max-requests",
+        type=int,
+        default=MAX_REQUESTS,
+        help=f"ceiling on --requests (default {MAX_REQUESTS:,}), a guard against typos",
+    )
+    src.add_argument(
         "--rate",
         type=float,
         help="offered load as a fraction of peak bandwidth, e.g. 0.3 (default: backlogged)",
@@ -193,6 +235,12 @@ def add_parser(sub: Any) -> None:
     )
     src.add_argument("--write-fraction", type=float, help="share of writes for --pattern")
     src.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="controller settings from a YAML or JSON file (see ControllerConfig); "
+        "--scheduler, --row-policy, --mapping and --set apply on top",
+    )
     p.add_argument("--scheduler", help=f"one of {', '.join(SCHEDULERS.names())}")
     p.add_argument("--row-policy", dest="row_policy", help=f"one of {', '.join(ROW_POLICIES)}")
     p.add_argument(

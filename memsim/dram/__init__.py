@@ -12,7 +12,13 @@ True
 from memsim.dram import traffic
 from memsim.dram.checker import Violation, check_commands
 from memsim.dram.config import ControllerConfig
-from memsim.dram.controller import CommandLog, simulate_requests, simulate_with_log
+from memsim.dram.controller import (
+    CommandLog,
+    RequestTimes,
+    simulate_request_times,
+    simulate_requests,
+    simulate_with_log,
+)
 from memsim.dram.mapping import MAPPINGS, AddressMapping, get_mapping
 from memsim.dram.policies import ARBITERS, REFRESH_MODES, ROW_POLICIES, SCHEDULERS
 from memsim.dram.stats import DRAMStats
@@ -28,10 +34,12 @@ __all__ = [
     "CommandLog",
     "ControllerConfig",
     "DRAMStats",
+    "RequestTimes",
     "RequestTrace",
     "Violation",
     "check_commands",
     "get_mapping",
+    "simulate_request_times",
     "simulate_requests",
     "simulate_with_log",
     "traffic",

@@ -1,14 +1,17 @@
 """An independent JEDEC protocol checker for a DRAM command log.
 
 It replays the log (ACT, PRE, RD, WR, REF, REFpb, PDE, PDX with cycle, rank,
-bank group, bank, row) against a table of pairwise rules written straight from
-the timing parameters' definitions: "a ``next`` command in ``scope`` must come
-at least ``distance`` cycles after the last ``prev`` command in that scope".
-It shares no timing code with the controller (which tracks earliest-issue times
-per bank); the two agree only if both read the standard the same way. On top of
-the rules it checks bank state (ACT to an open bank, RD/WR to a closed bank or
-another row, REF with open banks), power-down (no command but PDX in it), the
-four-activate window, and one command per cycle per channel.
+bank group, bank, row) against the pairwise rules of
+:data:`hw_models.dram.COMMAND_CONSTRAINTS`: "a ``next`` command in ``scope``
+must come at least ``distance`` cycles after the last ``prev`` command in that
+scope". The controller takes its spacing parameters from the same table, so the
+rules are written once; what stays independent is the mechanism: the checker
+replays the log with a generic last-command-per-scope engine, the controller
+tracks earliest-issue times per bank and group, so a bookkeeping slip in either
+shows up as a violation. On top of the rules it checks bank state (ACT to an
+open bank, RD/WR to a closed bank or another row, REF with open banks),
+power-down (no command but PDX in it), the four-activate window, and one
+command per cycle per channel.
 
 >>> # violations = check_commands(device, log); each names its rule:
 >>> # Violation(index=17, channel=0, cycle=130, command='ACT', rule='PRE->ACT same bank (nRP)', ...)
@@ -18,15 +21,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
-from hw_models.dram import DRAMDevice
+from hw_models.dram import SCOPES, DRAMDevice, command_constraints
+from memsim.dram._jit import njit
 
 CMDS = ("ACT", "PRE", "RD", "WR", "REF", "REFpb", "PDE", "PDX")
 _CODE = {c: i for i, c in enumerate(CMDS)}
-SCOPES = ("same bank", "same bank group", "same rank", "other rank")
 STATE_RULES = {
     -1: "ACT to a bank whose row is open",
     -2: "RD/WR to a precharged bank",
@@ -66,58 +68,15 @@ class Violation:
 
 
 def timing_rules(device: DRAMDevice) -> list[Rule]:
-    """The pairwise timing rules of ``device``, from its JEDEC parameters."""
-    t = device.timing
-    rfcpb = t.nRFCpb or t.nRFC
-    rl, wl, bl = t.nCL, t.nCWL, t.nBL
-    rows: list[tuple[str, str, str, int, str]] = [
-        ("ACT", "ACT", "same bank", t.nRC, "nRC"),
-        ("ACT", "ACT", "same bank group", t.nRRD_L, "nRRD_L"),
-        ("ACT", "ACT", "same rank", t.nRRD_S, "nRRD_S"),
-        ("ACT", "RD", "same bank", t.nRCD, "nRCD"),
-        ("ACT", "WR", "same bank", t.nRCD, "nRCD"),
-        ("ACT", "PRE", "same bank", t.nRAS, "nRAS"),
-        ("PRE", "ACT", "same bank", t.nRP, "nRP"),
-        ("RD", "RD", "same bank group", t.nCCD_L, "nCCD_L"),
-        ("RD", "RD", "same rank", t.nCCD_S, "nCCD_S"),
-        ("RD", "RD", "other rank", bl + t.nRTRS, "nBL + nRTRS"),
-        ("WR", "WR", "same bank group", t.nCCD_L, "nCCD_L"),
-        ("WR", "WR", "same rank", t.nCCD_S, "nCCD_S"),
-        ("WR", "WR", "other rank", bl + t.nRTRS, "nBL + nRTRS"),
-        ("RD", "WR", "same rank", rl + bl + 2 - wl, "RL + BL/2 + 2 - WL"),
-        ("RD", "WR", "other rank", rl + bl + t.nRTRS - wl, "RL + BL/2 + nRTRS - WL"),
-        ("WR", "RD", "same bank group", wl + bl + t.nWTR_L, "WL + BL/2 + nWTR_L"),
-        ("WR", "RD", "same rank", wl + bl + t.nWTR_S, "WL + BL/2 + nWTR_S"),
-        ("WR", "RD", "other rank", wl + bl + t.nRTRS - rl, "WL + BL/2 + nRTRS - RL"),
-        ("RD", "PRE", "same bank", t.nRTP, "nRTP"),
-        ("WR", "PRE", "same bank", wl + bl + t.nWR, "WL + BL/2 + nWR"),
-        ("ACT", "REF", "same rank", t.nRC, "nRC"),
-        ("PRE", "REF", "same rank", t.nRP, "nRP"),
-        ("REF", "ACT", "same rank", t.nRFC, "nRFC"),
-        ("REF", "REF", "same rank", t.nRFC, "nRFC"),
-        ("ACT", "REFpb", "same bank", t.nRC, "nRC"),
-        ("PRE", "REFpb", "same bank", t.nRP, "nRP"),
-        ("REFpb", "ACT", "same bank", rfcpb, "nRFCpb"),
-        ("REFpb", "ACT", "same rank", t.nRRD_L, "nRREFD (taken as nRRD_L)"),
-        ("ACT", "REFpb", "same rank", t.nRRD_L, "nRREFD (taken as nRRD_L)"),
-        ("REFpb", "REFpb", "same rank", t.nRRD_L, "nRREFD (taken as nRRD_L)"),
-        ("RD", "PDE", "same rank", rl + bl + 1, "tRDPDEN = RL + BL/2 + 1"),
-        ("WR", "PDE", "same rank", wl + bl + t.nWR, "tWRPDEN = WL + BL/2 + nWR"),
-        ("REF", "PDE", "same rank", t.nRFC, "nRFC"),
-        ("REFpb", "PDE", "same rank", rfcpb, "nRFCpb"),
-        ("PDE", "PDX", "same rank", t.nCKE, "nCKE"),
-        ("PDX", "PDE", "same rank", t.nCKE, "nCKE"),
-    ]
-    rows += [
-        ("PDX", c, "same rank", t.nXP, "nXP") for c in ("ACT", "PRE", "RD", "WR", "REF", "REFpb")
-    ]
+    """The pairwise timing rules of ``device``: :data:`hw_models.dram.COMMAND_CONSTRAINTS`
+    evaluated with its JEDEC parameters."""
     return [
-        Rule(prev=a, next=b, scope=s, distance=d, name=f"{a}->{b} {s} ({label})")
-        for a, b, s, d, label in rows
+        Rule(prev=a, next=b, scope=s, distance=d, name=f"{a}->{b} {s} ({formula})")
+        for a, b, s, d, formula in command_constraints(device.timing)
     ]
 
 
-@numba.njit(cache=True)
+@njit()
 def _replay(cycle, cmd, rank, bg, bank, row, shape, r_prev, r_next, r_scope, r_dist, n_faw):
     NR, NBG, NBPG = shape[0], shape[1], shape[2]
     NB = NR * NBG * NBPG

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, PositiveInt, field_validator, model_validator
@@ -30,8 +31,23 @@ class ControllerConfig(Spec):
     refresh_max_postponed: int = Field(default=0, ge=0, le=8)
     refresh_max_pulled_in: int = Field(default=0, ge=0, le=8)
     arbiter: str = "round_robin"
+    buffer_organization: Literal["read_write", "shared", "bank_wise"] = Field(
+        default="read_write",
+        description="scheduler buffer: separate read and write queues "
+        "(read_queue_size, write_queue_size), one queue for both (request_buffer_size), "
+        "or one queue per bank (request_buffer_size split evenly over the channel's banks)",
+    )
+    request_buffer_size: PositiveInt = Field(
+        default=64,
+        description="entries of a shared or bank-wise scheduler buffer, per channel",
+    )
     read_queue_size: PositiveInt = 32
     write_queue_size: PositiveInt = 32
+    response_queue: Literal["fifo", "reorder"] = Field(
+        default="reorder",
+        description="reorder: read data returns as soon as it is read; fifo: in the "
+        "order the reads entered the controller (a read waits for older ones)",
+    )
     write_high_watermark: float = Field(default=0.75, gt=0, le=1)
     write_low_watermark: float = Field(default=0.25, ge=0, lt=1)
     max_active_transactions: PositiveInt = 128
@@ -70,14 +86,41 @@ class ControllerConfig(Spec):
         return self
 
     @property
+    def write_capacity(self) -> int:
+        """Entries writes may occupy: the write queue, or the whole shared/bank-wise buffer."""
+        if self.buffer_organization == "read_write":
+            return self.write_queue_size
+        return self.request_buffer_size
+
+    @property
     def write_high(self) -> int:
-        """Write-queue occupancy that starts a write drain."""
-        return max(1, round(self.write_high_watermark * self.write_queue_size))
+        """Queued writes that start a write drain."""
+        return max(1, round(self.write_high_watermark * self.write_capacity))
 
     @property
     def write_low(self) -> int:
-        """Write-queue occupancy at which a drain stops when reads wait."""
-        return min(self.write_high - 1, round(self.write_low_watermark * self.write_queue_size))
+        """Queued writes at which a drain stops when reads wait."""
+        return min(self.write_high - 1, round(self.write_low_watermark * self.write_capacity))
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ControllerConfig:
+        """Read a controller configuration from a YAML or JSON file: a mapping of
+        fields, or one ``controller:`` key holding it. :class:`SpecError` naming the
+        file and the bad field."""
+        from hw_models.yamlio import read_yaml
+
+        data, problems = read_yaml(path)
+        if problems:
+            raise SpecError(problems, source=str(path))
+        if isinstance(data, dict) and set(data) == {"controller"}:
+            data = data["controller"]
+        if not isinstance(data, dict):
+            found = "an empty file" if data is None else type(data).__name__
+            raise SpecError(
+                [Problem("controller", f"expected a mapping of settings, found {found}")],
+                source=str(path),
+            )
+        return cls.parse(data, prefix="controller", source=str(path))
 
     def with_overrides(self, items: Iterable[str]) -> ControllerConfig:
         """A copy with ``key=value`` strings applied (values read as YAML).

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from hw_models.dram import DRAMDevice
+from hw_models.dram import DRAMDevice, command_distance
 from hw_models.errors import Problem, SpecError
 from hw_models.loader import load_dram_device
 from memsim.dram import kernel as k
@@ -28,6 +28,19 @@ from memsim.dram.trace import RequestTrace
 
 IntArray = npt.NDArray[np.int64]
 COMMAND_NAMES = ("ACT", "PRE", "RD", "WR", "REF", "REFpb", "PDE", "PDX")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestTimes:
+    """Per request of the trace (in its order), in cycles of tCK: ``arrival``,
+    ``admit`` (entered the scheduler buffer), ``completion`` (end of its data burst,
+    or of its response under a FIFO response queue) and ``kind`` (0 row hit,
+    1 miss, 2 conflict). Read latency is ``completion - admit``."""
+
+    arrival: IntArray
+    admit: IntArray
+    completion: IntArray
+    kind: npt.NDArray[np.int8]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,7 +73,17 @@ class CommandLog:
         return CommandLog(**arrays)
 
 
-def _params(device: DRAMDevice, config: ControllerConfig, *, log: bool) -> IntArray:
+#: kernel codes of :attr:`ControllerConfig.buffer_organization`
+BUFFER_ORGANIZATIONS = {
+    "read_write": k.BUF_READ_WRITE,
+    "shared": k.BUF_SHARED,
+    "bank_wise": k.BUF_BANK_WISE,
+}
+
+
+def _params(
+    device: DRAMDevice, config: ControllerConfig, *, log: bool, idle_skip: bool = True
+) -> IntArray:
     org, tm = device.organization, device.timing
     refresh = REFRESH_MODES.create(config.refresh)
     if refresh.code == k.REF_PER_BANK and tm.nRFCpb is None:
@@ -73,6 +96,21 @@ def _params(device: DRAMDevice, config: ControllerConfig, *, log: bool) -> IntAr
                 )
             ]
         )
+    banks = org.ranks * org.banks
+    if config.buffer_organization == "bank_wise" and config.request_buffer_size < banks:
+        raise SpecError(
+            [
+                Problem(
+                    "request_buffer_size",
+                    f"a bank-wise buffer needs at least one entry per bank: {device.name} has "
+                    f"{banks} banks per channel, found {config.request_buffer_size}",
+                )
+            ]
+        )
+
+    def dist(prev: str, nxt: str, scope: str) -> int:
+        return command_distance(tm, prev, nxt, scope)
+
     p = np.zeros(k.N_PARAMS, dtype=np.int64)
     values = {
         k.P_RANKS: org.ranks,
@@ -81,25 +119,25 @@ def _params(device: DRAMDevice, config: ControllerConfig, *, log: bool) -> IntAr
         k.P_BL: tm.nBL,
         k.P_CL: tm.nCL,
         k.P_CWL: tm.nCWL,
-        k.P_RCD: tm.nRCD,
-        k.P_RP: tm.nRP,
-        k.P_RAS: tm.nRAS,
-        k.P_RC: tm.nRC,
+        k.P_RCD: dist("ACT", "RD", "same bank"),
+        k.P_RP: dist("PRE", "ACT", "same bank"),
+        k.P_RAS: dist("ACT", "PRE", "same bank"),
+        k.P_RC: dist("ACT", "ACT", "same bank"),
         k.P_WR: tm.nWR,
-        k.P_RTP: tm.nRTP,
-        k.P_CCD_S: tm.nCCD_S,
-        k.P_CCD_L: tm.nCCD_L,
-        k.P_RRD_S: tm.nRRD_S,
-        k.P_RRD_L: tm.nRRD_L,
+        k.P_RTP: dist("RD", "PRE", "same bank"),
+        k.P_CCD_S: dist("RD", "RD", "same rank"),
+        k.P_CCD_L: dist("RD", "RD", "same bank group"),
+        k.P_RRD_S: dist("ACT", "ACT", "same rank"),
+        k.P_RRD_L: dist("ACT", "ACT", "same bank group"),
         k.P_FAW: tm.nFAW,
         k.P_WTR_S: tm.nWTR_S,
         k.P_WTR_L: tm.nWTR_L,
-        k.P_RFC: tm.nRFC,
+        k.P_RFC: dist("REF", "ACT", "same rank"),
         k.P_REFI: tm.nREFI,
-        k.P_RFCPB: tm.nRFCpb or tm.nRFC,
+        k.P_RFCPB: dist("REFpb", "ACT", "same bank"),
         k.P_RTRS: tm.nRTRS,
-        k.P_CKE: tm.nCKE,
-        k.P_XP: tm.nXP,
+        k.P_CKE: dist("PDE", "PDX", "same rank"),
+        k.P_XP: dist("PDX", "ACT", "same rank"),
         k.P_SCHED: SCHEDULERS.create(config.scheduler).code,
         k.P_ROWPOL: ROW_POLICIES.create(config.row_policy).code,
         k.P_ROW_TIMEOUT: config.row_timeout_cycles,
@@ -115,6 +153,20 @@ def _params(device: DRAMDevice, config: ControllerConfig, *, log: bool) -> IntAr
         k.P_PD_IDLE: config.powerdown_idle_cycles,
         k.P_ARB: ARBITERS.create(config.arbiter).code,
         k.P_LOG: int(log),
+        k.P_RTW_SAME: dist("RD", "WR", "same rank"),
+        k.P_RTW_OTHER: dist("RD", "WR", "other rank"),
+        k.P_WTR_OTHER: dist("WR", "RD", "other rank"),
+        k.P_RR_OTHER: dist("RD", "RD", "other rank"),
+        k.P_WTR_SAME_L: dist("WR", "RD", "same bank group"),
+        k.P_WTR_SAME_S: dist("WR", "RD", "same rank"),
+        k.P_WR_PRE: dist("WR", "PRE", "same bank"),
+        k.P_RD_PDE: dist("RD", "PDE", "same rank"),
+        k.P_WR_PDE: dist("WR", "PDE", "same rank"),
+        k.P_REFPB_GAP: dist("REFpb", "ACT", "same rank"),
+        k.P_BUFORG: BUFFER_ORGANIZATIONS[config.buffer_organization],
+        k.P_BUFCAP: config.request_buffer_size,
+        k.P_BANKCAP: max(1, config.request_buffer_size // banks),
+        k.P_IDLE_SKIP: int(idle_skip),
     }
     for idx, v in values.items():
         p[idx] = v
@@ -122,15 +174,20 @@ def _params(device: DRAMDevice, config: ControllerConfig, *, log: bool) -> IntAr
 
 
 def _run(
-    device: DRAMDevice | str, trace: RequestTrace, config: ControllerConfig, *, log: bool
-) -> tuple[DRAMStats, CommandLog | None]:
+    device: DRAMDevice | str,
+    trace: RequestTrace,
+    config: ControllerConfig,
+    *,
+    log: bool,
+    idle_skip: bool = True,
+) -> tuple[DRAMStats, CommandLog | None, RequestTimes]:
     dev = device if isinstance(device, DRAMDevice) else load_dram_device(device)
     if not isinstance(trace, RequestTrace):
         raise SpecError(
             [Problem("trace", f"expected a RequestTrace, found {type(trace).__name__}")]
         )
     org = dev.organization
-    p = _params(dev, config, log=log)
+    p = _params(dev, config, log=log, idle_skip=idle_skip)
     mapping = get_mapping(config.mapping, bank_xor=config.bank_xor)
     d = mapping.decode(dev, trace.address)
     n = len(trace)
@@ -147,7 +204,9 @@ def _run(
     in_order = n_req == 1 and bool(np.all(arrival[1:] >= arrival[:-1]))
     is_write = trace.is_write.astype(np.int64)
     completion = np.full(n, -1, dtype=np.int64)
+    admit = np.full(n, -1, dtype=np.int64)
     kind = np.full(n, -1, dtype=np.int8)
+    fifo = config.response_queue == "fifo"
     totals = np.zeros(k.N_COUNTERS, dtype=np.int64)
     end = 0
     used_channels = 0
@@ -163,7 +222,7 @@ def _run(
             order = order[np.lexsort((arrival[order], req_dense[order]))]
         starts = np.searchsorted(req_dense[order], np.arange(n_req + 1)).astype(np.int64)
         whole = order.size == n and in_order
-        comp, knd, cnt, clog = k.simulate_channel(
+        comp, adm, knd, cnt, clog = k.simulate_channel(
             p,
             arrival if whole else np.ascontiguousarray(arrival[order]),
             np.ascontiguousarray(fbank if whole else fbank[order], dtype=np.int64),
@@ -173,11 +232,15 @@ def _run(
         )
         if cnt[k.C_STUCK]:
             raise RuntimeError(f"DRAM controller made no progress on channel {ch} (a bug)")
+        if fifo:
+            _in_order_responses(comp, adm, is_write if whole else is_write[order])
         if whole:
             completion = comp
+            admit = adm
             kind = knd
         else:
             completion[order] = comp
+            admit[order] = adm
             kind[order] = knd
         end = max(end, int(cnt[k.C_END]))
         totals[: k.C_MAX_R] += cnt[: k.C_MAX_R]
@@ -185,12 +248,27 @@ def _run(
         totals[k.C_MAX_W] = max(totals[k.C_MAX_W], cnt[k.C_MAX_W])
         totals[k.C_REF_BUSY] += cnt[k.C_REF_BUSY]
         totals[k.C_ITER] += cnt[k.C_ITER]
+        totals[k.C_REF_SKIPPED] += cnt[k.C_REF_SKIPPED]
         used_channels += 1
         if log:
             logs.append((ch, clog))
     cmd_log = _merge_logs(logs) if log else None
-    stats = _stats(dev, trace, config, completion, kind, totals, end, max(1, used_channels))
-    return stats, cmd_log
+    stats = _stats(dev, trace, config, completion, admit, kind, totals, end, max(1, used_channels))
+    times = RequestTimes(arrival=trace.arrival_cycle, admit=admit, completion=completion, kind=kind)
+    return stats, cmd_log, times
+
+
+def _in_order_responses(completion: IntArray, admit: IntArray, is_write: IntArray) -> None:
+    """A FIFO response queue: each read's data leaves once every read admitted before
+    it on the channel has left, so its completion is the running maximum in admission
+    order (admission cycles are distinct on a channel: one request per cycle). Writes
+    are acknowledged when written. Transactions still retire (free their max-active
+    slot) when their data is read from the device."""
+    reads = np.flatnonzero(is_write == 0)
+    if reads.size < 2:
+        return
+    order = reads[np.argsort(admit[reads], kind="stable")]
+    completion[order] = np.maximum.accumulate(completion[order])
 
 
 def _merge_logs(logs: list[tuple[int, IntArray]]) -> CommandLog:
@@ -215,6 +293,7 @@ def _stats(
     trace: RequestTrace,
     config: ControllerConfig,
     completion: IntArray,
+    admit: IntArray,
     kind: npt.NDArray[np.int8],
     totals: IntArray,
     end: int,
@@ -222,7 +301,10 @@ def _stats(
 ) -> DRAMStats:
     n = len(trace)
     reads = ~trace.is_write
-    lat = (completion - trace.arrival_cycle)[reads].astype(np.float64)
+    # read latency from admission into the controller to the data (the convention of
+    # Ramulator 2 and DRAMsim3); the wait for a buffer slot is reported on its own
+    lat = (completion - admit)[reads].astype(np.float64)
+    wait = (admit - trace.arrival_cycle).astype(np.float64)
     first = int(trace.arrival_cycle.min()) if n else 0
     span = max(1, end - first) if n else 0
     tck = dev.timing.tCK_ns
@@ -247,6 +329,9 @@ def _stats(
         p99_read_latency_cycles=float(np.percentile(lat, 99)) if lat.size else 0.0,
         max_read_latency_cycles=float(lat.max()) if lat.size else 0.0,
         min_read_latency_cycles=float(lat.min()) if lat.size else 0.0,
+        avg_admission_wait_cycles=float(wait.mean()) if n else 0.0,
+        p99_admission_wait_cycles=float(np.percentile(wait, 99)) if n else 0.0,
+        max_admission_wait_cycles=float(wait.max()) if n else 0.0,
         row_hits=int((kind == 0).sum()),
         row_misses=int((kind == 1).sum()),
         row_conflicts=int((kind == 2).sum()),
@@ -256,6 +341,7 @@ def _stats(
         max_read_queue=int(totals[k.C_MAX_R]),
         max_write_queue=int(totals[k.C_MAX_W]),
         refresh_busy_cycles=int(totals[k.C_REF_BUSY]),
+        refreshes_skipped=int(totals[k.C_REF_SKIPPED]),
         background_cycles=bg,
         energy_by_command_j=by_cmd,
         energy_background_j=by_bg,
@@ -286,7 +372,7 @@ def simulate_with_log(
     from memsim.dram.checker import check_commands
 
     cfg = config or ControllerConfig()
-    stats, log = _run(device, trace, cfg, log=True)
+    stats, log, _ = _run(device, trace, cfg, log=True)
     assert log is not None
     if check:
         dev = device if isinstance(device, DRAMDevice) else load_dram_device(device)
@@ -313,3 +399,15 @@ def simulate_requests(
     if check:
         return simulate_with_log(device, trace, config=config, check=True)[0]
     return _run(device, trace, config or ControllerConfig(), log=False)[0]
+
+
+def simulate_request_times(
+    device: DRAMDevice | str,
+    trace: RequestTrace,
+    *,
+    config: ControllerConfig | None = None,
+) -> tuple[DRAMStats, RequestTimes]:
+    """Like :func:`simulate_requests` (unchecked), also returning each request's
+    admission and completion cycles (:class:`RequestTimes`)."""
+    stats, _, times = _run(device, trace, config or ControllerConfig(), log=False)
+    return stats, times

@@ -18,8 +18,9 @@ names things. The independent protocol checker is in :mod:`memsim.dram.checker`.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from memsim.dram._jit import njit
 
 # command codes (shared with the log format, not with the checker's timing rules)
 ACT, PRE, RD, WR, REF, REFPB, PDE, PDX = 0, 1, 2, 3, 4, 5, 6, 7
@@ -30,6 +31,9 @@ SCHED_FCFS, SCHED_FRFCFS, SCHED_FRFCFS_CAP = 0, 1, 2
 ROW_OPEN, ROW_CLOSED, ROW_TIMEOUT = 0, 1, 2
 REF_NONE, REF_ALL_BANK, REF_PER_BANK = 0, 1, 2
 ARB_ROUND_ROBIN, ARB_FIFO, ARB_PRIORITY = 0, 1, 2
+# scheduler buffer organisation: separate read and write queues, one queue shared by
+# reads and writes, or one queue per bank
+BUF_READ_WRITE, BUF_SHARED, BUF_BANK_WISE = 0, 1, 2
 
 # indices into the integer parameter vector
 (
@@ -73,8 +77,22 @@ ARB_ROUND_ROBIN, ARB_FIFO, ARB_PRIORITY = 0, 1, 2
     P_PD_IDLE,
     P_ARB,
     P_LOG,
-) = range(40)
-N_PARAMS = 40
+    P_RTW_SAME,
+    P_RTW_OTHER,
+    P_WTR_OTHER,
+    P_RR_OTHER,
+    P_WTR_SAME_L,
+    P_WTR_SAME_S,
+    P_WR_PRE,
+    P_RD_PDE,
+    P_WR_PDE,
+    P_REFPB_GAP,
+    P_BUFORG,
+    P_BUFCAP,
+    P_BANKCAP,
+    P_IDLE_SKIP,
+) = range(54)
+N_PARAMS = 54
 
 # indices into the counter vector returned by the kernel
 (
@@ -101,8 +119,9 @@ N_PARAMS = 40
     C_ITER,
     C_JUMP,
     C_SCAN,
-) = range(23)
-N_COUNTERS = 23
+    C_REF_SKIPPED,
+) = range(24)
+N_COUNTERS = 24
 
 BIG = np.int64(1) << np.int64(60)
 # a candidate's priority key: its admission sequence number, with KEY_OTHER set for
@@ -112,14 +131,14 @@ KEY_OTHER = np.int64(1) << np.int64(39)
 DELAY_CAP = (np.int64(1) << np.int64(22)) - np.int64(1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@njit()
 def _grow(log: np.ndarray) -> np.ndarray:
     new = np.empty((log.shape[0] * 2, log.shape[1]), dtype=np.int64)
     new[: log.shape[0]] = log
     return new
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@njit(inline="always")
 def _set_state(r, new_state, t, bg_state, state_since, counters):
     old = bg_state[r]
     if old != new_state:
@@ -128,13 +147,15 @@ def _set_state(r, new_state, t, bg_state, state_since, counters):
         bg_state[r] = new_state
 
 
-@numba.njit(cache=True, error_model="numpy")
+@njit()
 def simulate_channel(p, arrival, fbank, row, is_write, req_start):
-    """Simulate one channel; returns (completion, kind, counters, log).
+    """Simulate one channel; returns (completion, admit, kind, counters, log).
 
     ``arrival`` (cycles), ``fbank`` (flat bank = (rank*BG + bg)*BPG + bank),
     ``row``, ``is_write`` (0/1) are per request, grouped by requestor: requestor
     ``k`` owns positions ``req_start[k]:req_start[k+1]``, sorted by arrival.
+    ``admit`` is the cycle each request entered the scheduler buffer (the front
+    end offers at most one request per cycle, when the buffer has room for it).
     ``kind`` is 0 for a row hit, 1 for a miss (bank closed), 2 for a conflict.
 
     (Helpers are written out inline: numba reference-counts every array passed
@@ -155,19 +176,15 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
     nRP = p[P_RP]
     nRAS = p[P_RAS]
     nRC = p[P_RC]
-    nWR = p[P_WR]
     nRTP = p[P_RTP]
     nCCD_S = p[P_CCD_S]
     nCCD_L = p[P_CCD_L]
     nRRD_S = p[P_RRD_S]
     nRRD_L = p[P_RRD_L]
     nFAW = p[P_FAW]
-    nWTR_S = p[P_WTR_S]
-    nWTR_L = p[P_WTR_L]
     nRFC = p[P_RFC]
     nREFI = p[P_REFI]
     nRFCPB = p[P_RFCPB]
-    nRTRS = p[P_RTRS]
     nCKE = p[P_CKE]
     nXP = p[P_XP]
     sched = p[P_SCHED]
@@ -185,13 +202,26 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
     pd_idle = p[P_PD_IDLE]
     arb = p[P_ARB]
     log_on = p[P_LOG]
+    buforg = p[P_BUFORG]
+    bufcap = p[P_BUFCAP]
+    bankcap = p[P_BANKCAP]
+    idle_skip = p[P_IDLE_SKIP]
 
-    # read-to-write and write-to-read bus turnarounds (same rank / other rank)
-    rtw_same = max(1, nCL + nBL + 2 - nCWL)
-    rtw_other = max(1, nCL + nBL + nRTRS - nCWL)
-    wtr_other = max(1, nCWL + nBL + nRTRS - nCL)
+    # spacings from the timing table (hw_models.dram.COMMAND_CONSTRAINTS): bus
+    # turnarounds, rank switches, write recovery, power-down entry
+    rtw_same = max(1, p[P_RTW_SAME])
+    rtw_other = max(1, p[P_RTW_OTHER])
+    wtr_other = max(1, p[P_WTR_OTHER])
+    rr_other = p[P_RR_OTHER]
+    wtr_same_l = p[P_WTR_SAME_L]
+    wtr_same_s = p[P_WTR_SAME_S]
+    wr_pre = p[P_WR_PRE]
+    rd_pde = p[P_RD_PDE]
+    wr_pde = p[P_WR_PDE]
+    refpb_gap = p[P_REFPB_GAP]
 
     completion = np.full(n, -1, dtype=np.int64)
+    admit = np.full(n, -1, dtype=np.int64)
     kind = np.full(n, -1, dtype=np.int8)
     counters = np.zeros(N_COUNTERS, dtype=np.int64)
 
@@ -312,9 +342,10 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                     done_head[y] = 0
                 done_len[y] -= 1
                 inflight -= 1
-        # -- admit arrived requests through the arbiter
-        while inflight < maxact:
-            pick = -1
+        # -- admit arrived requests through the arbiter: the front end offers one
+        # request per cycle while the scheduler buffer has room for it
+        pick = -1
+        if inflight < maxact:
             best_arr = BIG
             for j in range(n_req):
                 k = j
@@ -325,7 +356,13 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                 h = heads[k]
                 if h >= req_start[k + 1] or arrival[h] > t:
                     continue
-                if qlen[is_write[h]] >= qcap[is_write[h]]:
+                if buforg == BUF_READ_WRITE:
+                    if qlen[is_write[h]] >= qcap[is_write[h]]:
+                        continue
+                elif buforg == BUF_SHARED:
+                    if qlen[0] + qlen[1] >= bufcap:
+                        continue
+                elif bq[0, fbank[h]] + bq[1, fbank[h]] >= bankcap:
                     continue
                 if arb == ARB_FIFO:
                     if arrival[h] < best_arr:
@@ -334,8 +371,7 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                 else:
                     pick = k
                     break
-            if pick < 0:
-                break
+        if pick >= 0:
             changed = True
             h = heads[pick]
             heads[pick] += 1
@@ -350,6 +386,7 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
             dirty[fb] = 1
             seq[h] = seq_next
             seq_next += 1
+            admit[h] = t
             tl = btail[y, fb]
             prv[h] = tl
             nxt[h] = -1
@@ -637,6 +674,69 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                         for y in range(2):
                             if done_len[y] > 0 and done_ring[y, done_head[y]] < t_ev:
                                 t_ev = done_ring[y, done_head[y]]
+                    elif pick >= 0:
+                        # one request entered this cycle; the next one that has
+                        # room is offered next cycle
+                        if buforg == BUF_READ_WRITE:
+                            room = qlen[is_write[h]] < qcap[is_write[h]]
+                        elif buforg == BUF_SHARED:
+                            room = qlen[0] + qlen[1] < bufcap
+                        else:
+                            room = bq[0, fbank[h]] + bq[1, fbank[h]] < bankcap
+                        if room and t + 1 < t_ev:
+                            t_ev = t + 1
+            if refmode != REF_NONE and idle_skip and pick < 0 and qlen[0] + qlen[1] == 0:
+                # an idle channel: refreshes fall due every `interval` and issue on
+                # time until the next request arrives; count all but the last of them
+                # at once instead of visiting each (a far-future arrival costs O(1))
+                horizon = t_ev if t_ev < tmin else tmin
+                for r in range(NR if horizon < BIG else 0):
+                    k_skip = (horizon - next_tick[r]) // interval - 1
+                    if k_skip <= 0 or debt[r] != -max_pull or ref_active[r] == 1:
+                        continue
+                    if pd[r] == 1 or open_cnt[r] > 0:
+                        continue
+                    t0 = next_tick[r]
+                    quiet = True
+                    for j in range(r * BPR, (r + 1) * BPR):
+                        if next_ref[j] > t0:
+                            quiet = False
+                    if refmode == REF_PER_BANK and (
+                        next_refpb[r] > t0 or refpb_gap > interval or nRFCPB > BPR * interval
+                    ):
+                        quiet = False
+                    if not quiet:
+                        continue
+                    t_last = t0 + (k_skip - 1) * interval
+                    if refmode == REF_ALL_BANK:
+                        for j in range(r * BPR, (r + 1) * BPR):
+                            if t_last + nRFC > next_act[j]:
+                                next_act[j] = t_last + nRFC
+                            next_ref[j] = t_last + nRFC
+                        if t_last + nRFC > next_pde[r]:
+                            next_pde[r] = t_last + nRFC
+                        counters[C_REF] += k_skip
+                        counters[C_REF_BUSY] += k_skip * nRFC
+                    else:
+                        for m in range(max(0, k_skip - BPR), k_skip):
+                            j = r * BPR + (ref_bank[r] + m) % BPR
+                            tm_ = t0 + m * interval
+                            if tm_ + nRFCPB > next_act[j]:
+                                next_act[j] = tm_ + nRFCPB
+                            next_ref[j] = tm_ + nRFCPB
+                        for gq in range(r * NBG, (r + 1) * NBG):
+                            if t_last + refpb_gap > g_act[gq]:
+                                g_act[gq] = t_last + refpb_gap
+                        next_refpb[r] = t_last + refpb_gap
+                        if t_last + nRFCPB > next_pde[r]:
+                            next_pde[r] = t_last + nRFCPB
+                        ref_bank[r] = (ref_bank[r] + k_skip) % BPR
+                        counters[C_REFPB] += k_skip
+                        counters[C_REF_BUSY] += k_skip * nRFCPB
+                    last_cmd[r] = t_last
+                    next_tick[r] = t0 + k_skip * interval
+                    dirty[r * BPR : (r + 1) * BPR] = 1
+                    counters[C_REF_SKIPPED] += k_skip
             if refmode != REF_NONE:
                 for r in range(NR):
                     if next_tick[r] < t_ev:
@@ -687,8 +787,8 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                 next_wr[c_fb] = t + nRCD
             if t + nRC > next_ref[c_fb]:
                 next_ref[c_fb] = t + nRC
-            if t + nRRD_L > next_refpb[r]:
-                next_refpb[r] = t + nRRD_L
+            if t + refpb_gap > next_refpb[r]:
+                next_refpb[r] = t + refpb_gap
             act_hist[r, act_ptr[r]] = t
             act_ptr[r] = (act_ptr[r] + 1) & 3
             faw = act_hist[r, act_ptr[r]] + nFAW  # the 5th ACT from now
@@ -753,7 +853,7 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                         v_rd = t + (nCCD_L if gq == gme else nCCD_S)
                         v_wr = t + rtw_same
                     else:
-                        v_rd = t + nBL + nRTRS
+                        v_rd = t + rr_other
                         v_wr = t + rtw_other
                     if v_rd > g_rd[gq]:
                         g_rd[gq] = v_rd
@@ -761,8 +861,8 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                         g_wr[gq] = v_wr
                 if t + nRTP > next_pre[c_fb]:
                     next_pre[c_fb] = t + nRTP
-                if t + nCL + nBL + 1 > next_pde[r]:
-                    next_pde[r] = t + nCL + nBL + 1
+                if t + rd_pde > next_pde[r]:
+                    next_pde[r] = t + rd_pde
                 counters[C_RD] += 1
             else:
                 done = t + nCWL + nBL
@@ -770,22 +870,21 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                     if gq // NBG == r:
                         if gq == gme:
                             v_wr = t + nCCD_L
-                            v_rd = t + nCWL + nBL + nWTR_L
+                            v_rd = t + wtr_same_l
                         else:
                             v_wr = t + nCCD_S
-                            v_rd = t + nCWL + nBL + nWTR_S
+                            v_rd = t + wtr_same_s
                     else:
-                        v_wr = t + nBL + nRTRS
+                        v_wr = t + rr_other
                         v_rd = t + wtr_other
                     if v_rd > g_rd[gq]:
                         g_rd[gq] = v_rd
                     if v_wr > g_wr[gq]:
                         g_wr[gq] = v_wr
-                v = t + nCWL + nBL + nWR
-                if v > next_pre[c_fb]:
-                    next_pre[c_fb] = v
-                if v > next_pde[r]:
-                    next_pde[r] = v
+                if t + wr_pre > next_pre[c_fb]:
+                    next_pre[c_fb] = t + wr_pre
+                if t + wr_pde > next_pde[r]:
+                    next_pde[r] = t + wr_pde
                 counters[C_WR] += 1
             completion[h] = done
             if done > last_done:
@@ -810,10 +909,10 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
             if t + nRFCPB > next_act[c_fb]:
                 next_act[c_fb] = t + nRFCPB
             for gq in range(r * NBG, (r + 1) * NBG):
-                if t + nRRD_L > g_act[gq]:
-                    g_act[gq] = t + nRRD_L
+                if t + refpb_gap > g_act[gq]:
+                    g_act[gq] = t + refpb_gap
             next_ref[c_fb] = t + nRFCPB
-            next_refpb[r] = t + nRRD_L
+            next_refpb[r] = t + refpb_gap
             if t + nRFCPB > next_pde[r]:
                 next_pde[r] = t + nRFCPB
             debt[r] -= 1
@@ -868,4 +967,4 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
         counters[C_BG_PRE_STBY + bg_state[r]] += end - state_since[r]
     counters[C_END] = end
     counters[C_NLOG] = nlog
-    return completion, kind, counters, log[:nlog]
+    return completion, admit, kind, counters, log[:nlog]

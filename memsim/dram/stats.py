@@ -10,11 +10,16 @@ from typing import Any
 class DRAMStats:
     """Results of :func:`memsim.dram.simulate_requests`.
 
-    Bandwidth is bytes moved over the span from the first arrival to the last
-    data transfer. Latencies are from arrival to the end of the data burst, in
-    controller cycles (tCK) and ns. A request is a row hit when its first command
-    was a column command, a miss when it was an ACT (bank precharged), a conflict
-    when it was a PRE (another row open). ``latency_histogram`` holds the read
+    Bandwidth is bytes moved over the span from the first arrival to the last data
+    transfer. Read latencies are from the request's admission into the controller's
+    scheduler buffer to the end of its data burst (the convention of Ramulator 2 and
+    DRAMsim3), in controller cycles (tCK) and ns; the time a request waited in the front
+    end for a buffer slot (arrival to admission) is reported apart as the
+    ``*_admission_wait_cycles`` figures (all requests). ``refreshes_skipped`` counts
+    refreshes of idle gaps that were counted at once rather than issued one by one (they
+    are in ``commands``, not in a command log). A request is a row hit when its first
+    command was a column command, a miss when it was an ACT (bank precharged), a
+    conflict when it was a PRE (another row open). ``latency_histogram`` holds the read
     latencies as ``{"bin_edges_ns": [...], "counts": [...]}`` (40 bins).
     """
 
@@ -33,6 +38,9 @@ class DRAMStats:
     p99_read_latency_cycles: float
     max_read_latency_cycles: float
     min_read_latency_cycles: float
+    avg_admission_wait_cycles: float
+    p99_admission_wait_cycles: float
+    max_admission_wait_cycles: float
     row_hits: int
     row_misses: int
     row_conflicts: int
@@ -42,6 +50,7 @@ class DRAMStats:
     max_read_queue: int
     max_write_queue: int
     refresh_busy_cycles: int
+    refreshes_skipped: int
     background_cycles: dict[str, int]
     energy_by_command_j: dict[str, float]
     energy_background_j: dict[str, float]
@@ -76,6 +85,11 @@ class DRAMStats:
         return self.p99_read_latency_cycles * self.tck_ns
 
     @property
+    def avg_admission_wait_ns(self) -> float:
+        """Mean wait for a scheduler-buffer slot, in ns."""
+        return self.avg_admission_wait_cycles * self.tck_ns
+
+    @property
     def energy_j(self) -> float:
         """Total energy: commands plus background."""
         return sum(self.energy_by_command_j.values()) + sum(self.energy_background_j.values())
@@ -94,6 +108,7 @@ class DRAMStats:
             avg_read_latency_ns=self.avg_read_latency_ns,
             p50_read_latency_ns=self.p50_read_latency_ns,
             p99_read_latency_ns=self.p99_read_latency_ns,
+            avg_admission_wait_ns=self.avg_admission_wait_ns,
             energy_j=self.energy_j,
             row_hit_rate=self.row_hit_rate,
         )

@@ -22,6 +22,19 @@ from hw_models.errors import Problem, SpecError
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
+#: Latest arrival cycle a trace may hold: 2^50 cycles is about 13 days of a 1 GHz
+#: command clock; the controller's event arithmetic stays exact far beyond it.
+MAX_ARRIVAL_CYCLE = 1 << 50
+
+
+def _int64(name: str, values: npt.ArrayLike) -> IntArray:
+    try:
+        return np.ascontiguousarray(values, dtype=np.int64).reshape(-1)
+    except OverflowError:
+        raise SpecError(
+            [Problem(f"trace.{name}", "a value does not fit in a signed 64-bit integer")]
+        ) from None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RequestTrace:
@@ -45,23 +58,19 @@ class RequestTrace:
         requestor: npt.ArrayLike | None = None,
     ) -> RequestTrace:
         """Validate and copy arrays into a trace (missing ones: 0, read, requestor 0)."""
-        addr = np.ascontiguousarray(address, dtype=np.int64).reshape(-1)
+        addr = _int64("address", address)
         n = addr.shape[0]
         arr = (
             np.zeros(n, np.int64)
             if arrival_cycle is None
-            else np.ascontiguousarray(arrival_cycle, dtype=np.int64).reshape(-1)
+            else _int64("arrival_cycle", arrival_cycle)
         )
         wr = (
             np.zeros(n, bool)
             if is_write is None
             else np.ascontiguousarray(is_write, dtype=bool).reshape(-1)
         )
-        req = (
-            np.zeros(n, np.int64)
-            if requestor is None
-            else np.ascontiguousarray(requestor, dtype=np.int64).reshape(-1)
-        )
+        req = np.zeros(n, np.int64) if requestor is None else _int64("requestor", requestor)
         problems = [
             Problem(f"trace.{name}", f"expected {n} entries (one per address), found {a.shape[0]}")
             for name, a in (("arrival_cycle", arr), ("is_write", wr), ("requestor", req))
@@ -75,6 +84,15 @@ class RequestTrace:
                     problems.append(
                         Problem(f"trace.{name}[{i}]", f"expected a value >= 0, found {int(a[i])}")
                     )
+        if not problems and n and int(arr.max()) > MAX_ARRIVAL_CYCLE:
+            i = int(np.argmax(arr))
+            problems.append(
+                Problem(
+                    f"trace.arrival_cycle[{i}]",
+                    f"expected a cycle <= 2**50 = {MAX_ARRIVAL_CYCLE} "
+                    f"(memsim.dram.trace.MAX_ARRIVAL_CYCLE), found {int(arr[i])}",
+                )
+            )
         if problems:
             raise SpecError(problems)
         return cls(arrival_cycle=arr, address=addr, is_write=wr, requestor=req)

@@ -54,6 +54,10 @@ configs = st.builds(
     max_active_transactions=st.integers(1, 64),
     powerdown_idle_cycles=st.sampled_from([0, 10]),
     refresh_max_postponed=st.integers(0, 2),
+    refresh_max_pulled_in=st.integers(0, 2),
+    buffer_organization=st.sampled_from(["read_write", "shared", "bank_wise"]),
+    request_buffer_size=st.integers(16, 48),
+    response_queue=st.sampled_from(["reorder", "fifo"]),
 )
 
 
