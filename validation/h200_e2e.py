@@ -102,8 +102,8 @@ DECODE = (
     (128, 1024),
     (256, 512),
 )
-TINY_PREFILL = ((1, 16), (2, 8))
-TINY_DECODE = ((1, 16), (2, 8))
+TINY_PREFILL: tuple[tuple[int, int], ...] = ((1, 16), (2, 8))
+TINY_DECODE: tuple[tuple[int, int], ...] = ((1, 16), (2, 8))
 
 
 def rmsnorm(x: torch.Tensor, w: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

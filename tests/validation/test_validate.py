@@ -1,0 +1,93 @@
+"""memsim validate: the table, its JSON, the document, and the cases that must hold."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from memsim.cli.main import main
+from validation import Case, get_cases, run_case
+from validation.core import Outcome, within
+
+# Cases that hold on today's model (byte counts, closed forms, the shipped data fit):
+# a change that breaks one of them breaks a published result memsim reproduced.
+MUST_PASS = (
+    "flashattention_io_vs_sram",
+    "h2o_kv_reduction",
+    "memory_wall_flops",
+    "memory_wall_dram",
+    "memory_wall_interconnect",
+)
+
+
+def test_quick_json_lists_every_quick_case_with_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--quick", "--format", "json"]) == 0
+    cases = json.loads(capsys.readouterr().out)["cases"]
+    assert [c["name"] for c in cases] == [c.name for c in get_cases(quick=True)]
+    for c in cases:
+        assert set(c) >= {"name", "paper", "memsim", "error", "passed", "source", "command"}
+        assert c["command"] == f"memsim validate --case {c['name']}"
+    by_name = {c["name"]: c for c in cases}
+    for name in MUST_PASS:
+        assert by_name[name]["passed"], by_name[name]
+
+
+def test_h2o_is_a_byte_count(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--case", "h2o_kv_reduction", "--format", "json"]) == 0
+    (c,) = json.loads(capsys.readouterr().out)["cases"]
+    # a decode step at context 2048 attends to 2049 tokens (the new one too); 20 % of
+    # them is ceil(409.8) = 410 tokens kept: 2049 / 410 = 4.9976x fewer K/V bytes
+    assert c["memsim"] == pytest.approx(2049 / 410, rel=1e-9)
+
+
+def test_document_names_every_case_and_the_count(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "validation.md"
+    assert main(["validate", "--quick", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    results = capsys.readouterr().out
+    for c in get_cases(quick=True):
+        assert f"## {c.name.replace('_', '-')}" in text
+        assert c.command in text
+    passed = results.strip().splitlines()[-1]
+    assert passed.split(" of ")[0] in text
+
+
+def test_unknown_case_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--case", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 2 and "unknown case 'nope'" in err[-1]
+
+
+def _case(compute, *, paper: float = 2.0, tolerance: str = "close") -> Case:  # type: ignore[no-untyped-def]
+    return Case(
+        name="t",
+        title="t",
+        source="s",
+        quantity="q",
+        unit="x",
+        paper=paper,
+        tolerance=tolerance,
+        quick=True,
+        compute=compute,
+    )
+
+
+def test_a_case_that_raises_is_a_failed_row_with_its_reason() -> None:
+    def boom() -> Outcome:
+        raise RuntimeError("no data")
+
+    r = run_case(_case(boom))
+    assert not r.passed and math.isnan(r.memsim) and "no data" in r.note
+
+
+def test_tolerance_classes() -> None:
+    assert within("close", 2.0, 2.19) and not within("close", 2.0, 2.21)
+    assert within("exact", 100.0, 101.9) and not within("exact", 100.0, 97.9)
+    # order: within 2x either way, never for a sign change or zero
+    assert within("order", 10.0, 19.9) and within("order", 10.0, 5.1)
+    assert not within("order", 10.0, 4.9) and not within("order", 10.0, -10.0)
+    assert not within("close", 2.0, math.nan)
+    r = run_case(_case(lambda: Outcome(memsim=2.1)))
+    assert r.passed and r.error == pytest.approx(0.05)

@@ -1,0 +1,7 @@
+"""Every validation case; importing this package registers them in table order."""
+
+from __future__ import annotations
+
+from validation.cases import attention, h200_measured, kv_budget, memory_wall
+
+__all__ = ["attention", "h200_measured", "kv_budget", "memory_wall"]
