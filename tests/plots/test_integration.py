@@ -9,12 +9,8 @@ from typing import Any
 import pytest
 
 from hw_models import System, load_system_dict
-from tests.plots.conftest import plot_system_data
-
-# the engine may not be there in a partial checkout; the tests run as soon as it is
-simulate = pytest.importorskip("memsim.simulate").simulate
-
-from plots import (  # noqa: E402
+from memsim.simulate import simulate
+from plots import (
     RunTables,
     breakdown,
     render_report,
@@ -22,8 +18,9 @@ from plots import (  # noqa: E402
     roofline_points,
     write_run_figures,
 )
-from plots.tables import timeline_from_chrome_trace  # noqa: E402
-from workloads.graph import Access, Graph, Op, Tensor  # noqa: E402
+from plots.tables import timeline_from_chrome_trace
+from tests.plots.conftest import plot_system_data
+from workloads.graph import Access, Graph, Op, Tensor
 
 
 def _one_device() -> System:
