@@ -89,6 +89,7 @@ def test_no_op_is_drawn_above_its_roof(result: Any) -> None:
     ) == len(pts)
 
 
+@pytest.mark.slow
 def test_write_run_figures(result: Any, tmp_path: Path) -> None:
     paths = write_run_figures(result, tmp_path)
     assert [p.name for p in paths] == ["roofline.png", "timeline.png", "occupancy.png"]
@@ -97,6 +98,7 @@ def test_write_run_figures(result: Any, tmp_path: Path) -> None:
     breakdown(result)  # an empty energy table still draws
 
 
+@pytest.mark.slow
 def test_run_folder_round_trip(result: Any, tmp_path: Path) -> None:
     result.to_csv(tmp_path)
     (tmp_path / "summary.json").write_text(json.dumps(result.summary()))

@@ -9,7 +9,8 @@ import pytest
 
 from workloads import from_hf_dict, prefill
 
-pytestmark = pytest.mark.trace
+# real models traced on meta tensors: tens of seconds each
+pytestmark = [pytest.mark.trace, pytest.mark.slow]
 
 SMALL = {
     "hidden_size": 256,
