@@ -11,8 +11,8 @@ or a string with a unit, which :func:`parse_quantity` converts::
     85899345920.0
     >>> parse_quantity("3.35 TB/s", "bytes_per_s")
     3350000000000.0
-    >>> parse_quantity("100 ns", "s")
-    1e-07
+    >>> f"{parse_quantity('100 ns', 's'):g}"
+    '1e-07'
 
 Decimal prefixes (k, M, G, T, P) are powers of 1000; binary ones (Ki, Mi, Gi,
 Ti, Pi) powers of 1024, as in the IEC standard and in datasheets.

@@ -64,6 +64,7 @@ def test_malformed_yaml_lists_every_problem_and_exits_2(
     assert "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
     f = tmp_path / "bad.yaml"
     f.write_text("name: [unclosed\n")

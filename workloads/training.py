@@ -129,10 +129,13 @@ def train_step(
                 with_embed=s == 0,
                 with_head=last,
             )
-            if last and cfg.lm_head and cfg.architecture == "decoder":
-                _loss(b, rows=mb_batch * seq_len)
             fwd = versions.rename(b, b.ops[start:])
             del b.ops[start:]
+            if last and cfg.lm_head and cfg.architecture == "decoder":
+                logits = f"{b.prefix}logits"  # its last version (all-gathered under tp)
+                fwd.append(
+                    _loss(b, logits=versions.current.get(logits, logits), rows=mb_batch * seq_len)
+                )
             units[("F", s, m)] = fwd
             b.phase = "backward"
             units[("B", s, m)] = _backward(b, fwd, recompute=recompute)
@@ -162,18 +165,19 @@ def train_step(
     return Graph(tensors=b.tensors, ops=tuple(ops), meta=meta)
 
 
-def _loss(b: Builder, *, rows: int) -> None:
+def _loss(b: Builder, *, logits: str, rows: int) -> Op:
     """Fused softmax cross-entropy: reads the logits, writes their gradient."""
     nbytes = rows * b.V * b.ea
-    logits = f"{b.prefix}logits"
     grad = b.tensor(f"d.{logits}", nbytes, "gradient")
-    b.op(
+    op = b.op(
         "loss",
         "softmax",
         flops=5.0 * rows * b.V,
         reads=(b.acc(logits, nbytes),),
         writes=(b.acc(grad, nbytes),),
     )
+    b.ops.pop()
+    return op
 
 
 def _grad(b: Builder, name: str) -> str:
@@ -194,24 +198,28 @@ class _Versions:
     """Renames re-writes of activations so that each version is its own tensor.
 
     One instance per micro-batch, fed the forward ops of its stages in order: a
-    read refers to the latest version of a tensor, a write of a non-persistent
-    tensor that an earlier op already wrote makes the next version
-    (``resid``, ``resid#1``, ...).
+    read refers to the latest version of a tensor; a write of a non-persistent
+    tensor that was read since it was last written (an in-place update, or a
+    buffer reused once consumed) makes the next version (``resid``, ``resid#1``,
+    ...). Writes with no read in between (experts filling their rows of one
+    output) stay one tensor.
     """
 
     def __init__(self) -> None:
         self.current: dict[str, str] = {}
         self.count: dict[str, int] = {}
+        self.read: set[str] = set()  # tensors read since their last write
 
     def rename(self, b: Builder, ops: list[Op]) -> list[Op]:
         """``ops`` reading and writing versions (new version tensors declared in ``b``)."""
         out: list[Op] = []
         for op in ops:
             reads = tuple(b.acc(self.current.get(a.tensor, a.tensor), a.bytes) for a in op.reads)
+            self.read.update(a.tensor for a in op.reads)
             writes: list[Access] = []
             for a in op.writes:
                 t = b.tensors[a.tensor]
-                if a.tensor in self.current and not t.persistent:
+                if a.tensor in self.current and a.tensor in self.read and not t.persistent:
                     k = self.count[a.tensor] = self.count.get(a.tensor, 0) + 1
                     self.current[a.tensor] = b.tensor(
                         f"{a.tensor}#{k}",
@@ -224,6 +232,7 @@ class _Versions:
                     )
                 else:
                     self.current.setdefault(a.tensor, a.tensor)
+                self.read.discard(a.tensor)
                 writes.append(b.acc(self.current[a.tensor], a.bytes))
             if reads != op.reads or tuple(writes) != op.writes:
                 op = _copy(op, reads=reads, writes=tuple(writes))

@@ -13,8 +13,13 @@ open bank, RD/WR to a closed bank or another row, REF with open banks),
 power-down (no command but PDX in it), the four-activate window, and one
 command per cycle per channel.
 
->>> # violations = check_commands(device, log); each names its rule:
->>> # Violation(index=17, channel=0, cycle=130, command='ACT', rule='PRE->ACT same bank (nRP)', ...)
+``check_commands(device, log)`` returns the violations, each naming its rule; the
+rules come from the device's timing (DDR4-3200: nRP = 22 cycles):
+
+>>> from hw_models import load_dram_device
+>>> rules = timing_rules(load_dram_device("DDR4_3200"))
+>>> next(r for r in rules if r.name == "PRE->ACT same bank (nRP)")
+Rule(prev='PRE', next='ACT', scope='same bank', distance=22, name='PRE->ACT same bank (nRP)')
 """
 
 from __future__ import annotations

@@ -68,6 +68,7 @@ def test_flash_writes_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert row["endurance_used_fraction"] == pytest.approx(1000 * 65536 / 18.22e15)
 
 
+@pytest.mark.slow
 def test_flash_random_4k_writes_report_wa_near_the_estimate(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -200,6 +201,7 @@ def test_empty_cache_trace_is_an_error_naming_the_file(
     assert str(trace) in err and "no accesses" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_console_script_exit_status() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "memsim.cli.main", "cache", "--line", "48"],

@@ -109,6 +109,7 @@ def mutated_systems(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_systems())
 def test_loader_raises_only_spec_errors(data: dict[str, Any]) -> None:

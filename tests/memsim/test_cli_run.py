@@ -39,6 +39,7 @@ def test_json_has_the_documented_keys(capsys: pytest.CaptureFixture[str]) -> Non
     assert doc["meta"]["policy"] == "kv_offload"
 
 
+@pytest.mark.slow
 def test_out_writes_files_and_replaces_only_previous_runs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

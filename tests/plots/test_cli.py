@@ -20,6 +20,7 @@ def _run_dir(tmp_path: Path) -> Path:
     return d
 
 
+@pytest.mark.slow
 def test_plot_roofline_of_presets_side_by_side(tmp_path: Path) -> None:
     out = tmp_path / "r.svg"
     assert (
@@ -51,6 +52,7 @@ def test_plot_from_a_run_folder(tmp_path: Path, kind: str) -> None:
     assert out.read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_plot_memory_wall_sensitivity_and_dram(tmp_path: Path) -> None:
     assert (
         main(["plot", "memory-wall", "--system", "h100_sxm@2022", "-o", str(tmp_path / "w.pdf")])

@@ -9,12 +9,8 @@ from typing import Any
 import pytest
 
 from hw_models import System, load_system_dict
-from tests.plots.conftest import plot_system_data
-
-# the engine may not be there in a partial checkout; the tests run as soon as it is
-simulate = pytest.importorskip("memsim.simulate").simulate
-
-from plots import (  # noqa: E402
+from memsim.simulate import simulate
+from plots import (
     RunTables,
     breakdown,
     render_report,
@@ -22,8 +18,9 @@ from plots import (  # noqa: E402
     roofline_points,
     write_run_figures,
 )
-from plots.tables import timeline_from_chrome_trace  # noqa: E402
-from workloads.graph import Access, Graph, Op, Tensor  # noqa: E402
+from plots.tables import timeline_from_chrome_trace
+from tests.plots.conftest import plot_system_data
+from workloads.graph import Access, Graph, Op, Tensor
 
 
 def _one_device() -> System:
@@ -92,6 +89,7 @@ def test_no_op_is_drawn_above_its_roof(result: Any) -> None:
     ) == len(pts)
 
 
+@pytest.mark.slow
 def test_write_run_figures(result: Any, tmp_path: Path) -> None:
     paths = write_run_figures(result, tmp_path)
     assert [p.name for p in paths] == ["roofline.png", "timeline.png", "occupancy.png"]
@@ -100,6 +98,7 @@ def test_write_run_figures(result: Any, tmp_path: Path) -> None:
     breakdown(result)  # an empty energy table still draws
 
 
+@pytest.mark.slow
 def test_run_folder_round_trip(result: Any, tmp_path: Path) -> None:
     result.to_csv(tmp_path)
     (tmp_path / "summary.json").write_text(json.dumps(result.summary()))

@@ -38,6 +38,7 @@ def _trace(model, torch, batch: int, seq: int, **kw):
     return trace_module(model, (ids,), kwargs={"use_cache": False, "logits_to_keep": 1}, **kw)
 
 
+@pytest.mark.slow  # a real model traced on meta tensors: tens of seconds
 @pytest.mark.parametrize(("batch", "seq"), [(2, 64), (1, 256)])
 def test_llama_trace_matches_the_analytic_builder(batch: int, seq: int) -> None:
     torch, model = _llama()
@@ -58,6 +59,7 @@ def test_llama_trace_matches_the_analytic_builder(batch: int, seq: int) -> None:
     assert traced.tensors["model.layers.1.mlp.down_proj.weight"].layer == 1
 
 
+@pytest.mark.slow
 def test_unfused_trace_moves_more_bytes() -> None:
     torch, model = _llama(num_hidden_layers=1)
     fused, eager = _trace(model, torch, 1, 32), _trace(model, torch, 1, 32, fuse=False)
