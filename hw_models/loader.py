@@ -168,17 +168,24 @@ def resolve_preset(
     path_or_name: str | Path, directory: Path, *, what: str, error_path: str = ""
 ) -> Path:
     """The YAML file of a preset name in ``directory``, or ``path_or_name`` itself if it
-    is a file path; :class:`SpecError` (at ``error_path``) naming the known presets."""
+    is a file path; :class:`SpecError` (at ``error_path``) naming the known presets.
+
+    A plain name (no ``.yaml``/``.yml`` suffix, no folder) that names a preset is that
+    preset even if a file or folder of that name sits in the working directory: a stray
+    ``h100_sxm`` there does not change what ``h100_sxm`` means.
+    """
     p = Path(path_or_name)
-    if p.suffix in (".yaml", ".yml") or p.exists():
-        return p
     files = preset_files(directory)
     key = normalize_name(str(path_or_name))
+    plain = isinstance(path_or_name, str) and p.suffix not in (".yaml", ".yml")
+    if plain and len(p.parts) == 1 and key in files:
+        return files[key]
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
     if key not in files:
         known = ", ".join(files)
-        raise SpecError(
-            [Problem(error_path, f"unknown {what} {str(path_or_name)!r} (known: {known})")]
-        )
+        shown = repr(str(path_or_name)[:80]) + ("..." if len(str(path_or_name)) > 80 else "")
+        raise SpecError([Problem(error_path, f"unknown {what} {shown} (known: {known})")])
     return files[key]
 
 
