@@ -11,6 +11,7 @@ The CLI prints ``str(err)`` and exits with status 2, without a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -43,11 +44,14 @@ class SpecError(ValueError):
         super().__init__(self._render())
 
     def _render(self) -> str:
-        head = f"{self.source}: " if self.source else ""
+        head = f"{_printable(self.source, 200)}: " if self.source else ""
+        shown = self.problems[:MAX_SHOWN]
         if len(self.problems) == 1:
-            return f"{head}{self.problems[0]}"
+            return f"{head}{_printable(str(self.problems[0]))}"
         lines = [f"{head}{len(self.problems)} problems:"]
-        lines += [f"  - {p}" for p in self.problems]
+        lines += [f"  - {_printable(str(p))}" for p in shown]
+        if len(self.problems) > len(shown):
+            lines.append(f"  - ... and {len(self.problems) - len(shown)} more")
         return "\n".join(lines)
 
     def with_source(self, source: str) -> SpecError:
@@ -60,6 +64,19 @@ class SpecError(ValueError):
             [Problem(join_path(prefix, p.path), p.message) for p in self.problems],
             source=self.source,
         )
+
+
+MAX_SHOWN = 50
+"""Problems listed in a message; the rest are counted (all stay in ``problems``)."""
+MAX_LINE = 500
+"""Characters of one problem shown in a message."""
+
+
+def _printable(text: str, limit: int = MAX_LINE) -> str:
+    """``text`` safe for a terminal: control characters escaped, length capped."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def join_path(*parts: str | int) -> str:
@@ -104,6 +121,10 @@ def problems_from_pydantic(err: ValidationError, *, prefix: str = "") -> list[Pr
     return out
 
 
+_TAG = re.compile(r"^[A-Za-z_][\w-]*\[.*\]$", re.DOTALL)
+
+
 def _is_tag(part: object) -> bool:
     # pydantic puts the name of a function validator or union member into loc
-    return isinstance(part, str) and (part.startswith("function-") or "[" in part)
+    # ("function-after[...]", "list[str]"); a user's key is not one of those
+    return isinstance(part, str) and (part.startswith("function-") or bool(_TAG.match(part)))

@@ -14,11 +14,16 @@ document. Every problem is one :class:`SpecError` with its YAML path.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 from hw_models.flash import FlashDevice
-from hw_models.loader import Overrides, load_document, preset_files, resolve_preset
+from hw_models.loader import (
+    Overrides,
+    load_document,
+    load_document_memo,
+    preset_files,
+    resolve_preset,
+)
 
 FLASH_DIR = Path(__file__).parent / "presets" / "flash"
 
@@ -26,11 +31,6 @@ FLASH_DIR = Path(__file__).parent / "presets" / "flash"
 def flash_device_names() -> list[str]:
     """Names of the shipped flash device presets (normalised, sorted)."""
     return sorted(preset_files(FLASH_DIR))
-
-
-@cache
-def _load_cached(path: Path) -> FlashDevice:
-    return load_document(FlashDevice, path)
 
 
 def load_flash_device(path_or_name: str | Path, *, overrides: Overrides = None) -> FlashDevice:
@@ -42,4 +42,4 @@ def load_flash_device(path_or_name: str | Path, *, overrides: Overrides = None) 
     path = resolve_preset(path_or_name, FLASH_DIR, what="flash device", error_path="device")
     if overrides:
         return load_document(FlashDevice, path, overrides=overrides)
-    return _load_cached(path.resolve())
+    return load_document_memo(FlashDevice, path)

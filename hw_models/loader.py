@@ -22,6 +22,8 @@ overriding a preset in a loop costs one validation, well under a millisecond.
 from __future__ import annotations
 
 import copy
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -51,8 +53,17 @@ def normalize_name(name: str) -> str:
 
 
 def preset_files(directory: Path) -> dict[str, Path]:
-    """Normalised preset name -> YAML file, for the presets in ``directory``."""
-    return {normalize_name(p.stem): p for p in sorted(directory.glob("*.yaml"))}
+    """Normalised preset name -> YAML file, for the presets in ``directory``.
+
+    The shipped preset folders are package data, fixed for the life of a process, so
+    their listing is read once.
+    """
+    return dict(_listing(directory))
+
+
+@cache
+def _listing(directory: Path) -> tuple[tuple[str, Path], ...]:
+    return tuple((normalize_name(p.stem), p) for p in sorted(directory.glob("*.yaml")))
 
 
 def system_names() -> list[str]:
@@ -168,24 +179,62 @@ def resolve_preset(
     path_or_name: str | Path, directory: Path, *, what: str, error_path: str = ""
 ) -> Path:
     """The YAML file of a preset name in ``directory``, or ``path_or_name`` itself if it
-    is a file path; :class:`SpecError` (at ``error_path``) naming the known presets."""
+    is a file path; :class:`SpecError` (at ``error_path``) naming the known presets.
+
+    A plain name (no ``.yaml``/``.yml`` suffix, no folder) that names a preset is that
+    preset even if a file or folder of that name sits in the working directory: a stray
+    ``h100_sxm`` there does not change what ``h100_sxm`` means.
+    """
     p = Path(path_or_name)
+    files = dict(_listing(directory))
+    key = normalize_name(str(path_or_name))
+    plain = isinstance(path_or_name, str) and p.suffix not in (".yaml", ".yml")
+    if plain and len(p.parts) == 1 and key in files:
+        return files[key]
     if p.suffix in (".yaml", ".yml") or p.exists():
         return p
-    files = preset_files(directory)
-    key = normalize_name(str(path_or_name))
     if key not in files:
         known = ", ".join(files)
-        raise SpecError(
-            [Problem(error_path, f"unknown {what} {str(path_or_name)!r} (known: {known})")]
-        )
+        shown = repr(str(path_or_name)[:80]) + ("..." if len(str(path_or_name)) > 80 else "")
+        raise SpecError([Problem(error_path, f"unknown {what} {shown} (known: {known})")])
     return files[key]
+
+
+_DEVICES: OrderedDict[tuple[type, str], Spec] = OrderedDict()
+_DEVICES_LOCK = threading.Lock()
+
+
+def load_document_memo(cls: type[SpecT], path: Path) -> SpecT:
+    """:func:`load_document` without overrides, memoised by the file's text.
+
+    A device spec is frozen, and the same text always validates to the same spec, so
+    the memo changes no result; a file rewritten between calls is read again (the key
+    is its content, not its name).
+    """
+    text = read_text(path)
+    key = (cls, text)
+    with _DEVICES_LOCK:
+        hit = _DEVICES.get(key)
+        if hit is not None:
+            _DEVICES.move_to_end(key)
+    if hit is None:
+        hit = _load_text(cls, text, path, None)
+        with _DEVICES_LOCK:
+            _DEVICES[key] = hit
+            while len(_DEVICES) > 64:
+                _DEVICES.popitem(last=False)
+    assert isinstance(hit, cls)
+    return hit
 
 
 def load_document(cls: type[SpecT], path: Path, *, overrides: Overrides = None) -> SpecT:
     """Read ``path`` as a ``cls`` document with dotted ``overrides``; one :class:`SpecError`
     with every problem (YAML syntax, duplicate keys, bad overrides, validation)."""
-    data, problems = parse_yaml_shared(read_text(path), source=str(path))
+    return _load_text(cls, read_text(path), path, overrides)
+
+
+def _load_text(cls: type[SpecT], text: str, path: Path, overrides: Overrides) -> SpecT:
+    data, problems = parse_yaml_shared(text, source=str(path))
     if not isinstance(data, dict):
         found = "an empty file" if data is None else type(data).__name__
         raise SpecError(
@@ -260,12 +309,7 @@ def load_system_dict(data: Any, *, source: str = "<dict>", overrides: Overrides 
     return _validate_system(*_overridden(data, overrides, []), source)
 
 
-@cache
-def _load_dram_cached(path: Path) -> DRAMDevice:
-    return load_document(DRAMDevice, path)
-
-
 def load_dram_device(path_or_name: str | Path) -> DRAMDevice:
     """A :class:`DRAMDevice` from a preset name (``DDR4_3200``) or a YAML file."""
     path = resolve_preset(path_or_name, DRAM_DIR, what="DRAM device preset")
-    return _load_dram_cached(path.resolve())
+    return load_document_memo(DRAMDevice, path)

@@ -83,7 +83,11 @@ _UNITS: dict[str, tuple[UnitKind, float]] = {
     "W": ("w", 1.0),
 }
 
-_QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-zµ/]*)\s*$")
+# ASCII digits only (``\d`` would take any Unicode digit), no ``_`` separators
+_QUANTITY = re.compile(
+    r"^ *([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?) *([A-Za-zµ/]*) *$"
+)
+MAX_QUANTITY = 1e30  # beyond any real hardware; products of a few such numbers stay finite
 
 
 class UnitError(ValueError):
@@ -109,26 +113,47 @@ def parse_quantity(value: object, kind: UnitKind) -> float:
     if isinstance(value, bool):
         raise UnitError(f"expected a number or a quantity in {kind}, found {value!r}")
     if isinstance(value, int | float):
-        if not math.isfinite(float(value)):
-            raise UnitError(f"expected a finite number, found {value!r}")
-        return float(value)
+        return _bounded(float(value), value)
     if not isinstance(value, str):
         raise UnitError(f"expected a number or a quantity in {kind}, found {type(value).__name__}")
-    m = _QUANTITY.match(value)
+    m = _QUANTITY.match(value) if len(value) <= 100 else None
     if m is None:
-        raise UnitError(f"cannot read {value!r} as a quantity in {kind}")
+        raise UnitError(f"cannot read {_short(value)} as a quantity in {kind}")
     number, symbol = float(m.group(1)), m.group(2)
     if symbol == "":
-        return number
+        return _bounded(number, value)
     parsed = _split_unit(symbol)
     if parsed is None:
         raise UnitError(f"unknown unit {symbol!r} in {value!r} (expected {kind})")
     found_kind, factor = parsed
     if kind == "bytes" and found_kind == "bits":
-        return number * factor / 8.0
+        return _bounded(_scaled(number, factor) / 8.0, value)
     if found_kind != kind:
         raise UnitError(f"{value!r} is a quantity in {found_kind}, expected {kind}")
+    return _bounded(_scaled(number, factor), value)
+
+
+def _scaled(number: float, factor: float) -> float:
+    """``number x factor``, divided by the exact inverse for sub-unit prefixes, so that
+    ``100 ns`` is exactly ``1e-07`` rather than ``1.0000000000000001e-07``."""
+    if factor < 1.0:
+        inverse = round(1.0 / factor)
+        if math.isclose(1.0 / inverse, factor, rel_tol=1e-12):
+            return number / inverse
     return number * factor
+
+
+def _bounded(number: float, shown: object) -> float:
+    if not math.isfinite(number):
+        raise UnitError(f"expected a finite number, found {_short(shown)}")
+    if abs(number) > MAX_QUANTITY:
+        raise UnitError(f"expected a magnitude of at most {MAX_QUANTITY:g}, found {_short(shown)}")
+    return number
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _parser(kind: UnitKind) -> BeforeValidator:

@@ -327,6 +327,23 @@ def _load_preset(name: str) -> ModelConfig:
     return _load_file(PRESET_DIR / f"{name}.json", name=name)
 
 
+class _JSONValueError(ValueError):
+    """A JSON number a model config cannot hold."""
+
+
+_MAX_INT_DIGITS = 40
+
+
+def _json_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise _JSONValueError(f"integer of {len(text)} digits (at most {_MAX_INT_DIGITS})")
+    return int(text)
+
+
+def _json_constant(text: str) -> float:
+    raise _JSONValueError(f"{text} is not a number a config may hold")
+
+
 def _load_file(path: Path, *, name: str | None) -> ModelConfig:
     try:
         text = path.read_text(encoding="utf-8")
@@ -335,10 +352,16 @@ def _load_file(path: Path, *, name: str | None) -> ModelConfig:
     except (OSError, UnicodeDecodeError) as err:
         raise SpecError([Problem("", f"cannot read: {err}")], source=str(path)) from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_int=_json_int, parse_constant=_json_constant)
     except json.JSONDecodeError as err:
         msg = f"line {err.lineno}, column {err.colno}: invalid JSON: {err.msg}"
         raise SpecError([Problem("", msg)], source=str(path)) from None
+    except RecursionError:
+        raise SpecError(
+            [Problem("", "invalid JSON: nested too deeply")], source=str(path)
+        ) from None
+    except _JSONValueError as err:
+        raise SpecError([Problem("", f"invalid JSON: {err}")], source=str(path)) from None
     if name is None and isinstance(data, dict) and "name" not in data:
         name = path.parent.name if path.name == "config.json" else path.stem
     return from_hf_dict(data, name=name, source=str(path))

@@ -111,3 +111,24 @@ def test_an_edited_file_is_read_again(tmp_path: Path) -> None:
     assert isinstance(second, System)
     assert first.tiers["hbm"].capacity_bytes == 80e9
     assert second.tiers["hbm"].capacity_bytes == 96e9
+
+
+def test_a_rewritten_device_file_is_read_again(tmp_path: Path) -> None:
+    """Device specs are memoised by content, not by path: a sweep that rewrites one DRAM or
+    flash file per point gets each point's device."""
+    from hw_models import load_dram_device, load_flash_device
+    from hw_models.loader import DRAM_DIR
+
+    dram = tmp_path / "dram.yaml"
+    text = (DRAM_DIR / "ddr4_3200.yaml").read_text()
+    dram.write_text(text)
+    assert load_dram_device(dram).timing.nRCD == 22
+    dram.write_text(text.replace("nRCD: 22", "nRCD: 24"))
+    assert load_dram_device(dram).timing.nRCD == 24
+
+    flash = tmp_path / "flash.yaml"
+    text = (DRAM_DIR.parent / "flash" / "apple_m1_max_1tb.yaml").read_text()
+    flash.write_text(text)
+    assert load_flash_device(flash).geometry.queue_depth == 32
+    flash.write_text(text.replace("queue_depth: 32", "queue_depth: 64"))
+    assert load_flash_device(flash).geometry.queue_depth == 64
