@@ -253,18 +253,6 @@ def test_trace_addresses_beyond_64_bits_name_the_line(tmp_path: Path) -> None:
     assert "64 bits" in str(err.value)
 
 
-def test_trace_addresses_beyond_64_bits_name_the_line(tmp_path: Path) -> None:
-    bad = tmp_path / "big.trace"
-    bad.write_text("R 0x40
-R 0x10000000000000000
-W 99999999999999999999999
-")
-    with pytest.raises(SpecError) as err:
-        read_address_trace(bad)
-    assert [pr.path for pr in err.value.problems] == ["line 2", "line 3"]
-    assert "64 bits" in str(err.value)
-
-
 def test_graph_stream_lays_out_tensors_and_walks_them_line_by_line() -> None:
     from workloads.graph import Access, Graph, Op, Tensor
 
