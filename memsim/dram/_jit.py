@@ -15,4 +15,4 @@ import numba
 
 def njit(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     """``numba.njit`` with the package's defaults: on-disk cache, numpy error model."""
-    return numba.njit(cache=True, error_model="numpy", **options)  # type: ignore[no-any-return]
+    return numba.njit(cache=True, error_model="numpy", **options)

@@ -38,15 +38,13 @@ NEVER = np.int64(1) << np.int64(60)
 
 
 @njit(inline="always")
-def in_order(sched):  # type: ignore[no-untyped-def]
+def in_order(sched):
     """True when the scheduler serves only the oldest queued request's bank."""
     return sched == SCHED_FCFS
 
 
 @njit(inline="always")
-def bank_candidates(  # type: ignore[no-untyped-def]
-    sched, h0, open_row, row, nxt, hits_queued, queued, hit_streak, hit_cap
-):
+def bank_candidates(sched, h0, open_row, row, nxt, hits_queued, queued, hit_streak, hit_cap):
     """The candidates of one bank: ``(hit, other, row_cmd, demoted)``.
 
     ``h0`` is the oldest queued request of the bank (``nxt`` links the rest in
@@ -90,7 +88,7 @@ def bank_candidates(  # type: ignore[no-untyped-def]
 
 
 @njit(inline="always")
-def row_close_ready(rowpol, last_access, timeout):  # type: ignore[no-untyped-def]
+def row_close_ready(rowpol, last_access, timeout):
     """The cycle from which an open row that no queued request hits should be
     precharged (:data:`NEVER` to keep it open)."""
     if rowpol == ROW_OPEN:

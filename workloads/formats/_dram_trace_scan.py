@@ -19,7 +19,7 @@ _LIMIT = (1 << 63) - 1
 
 
 @numba.njit(cache=True, inline="always")
-def _int_token(buf, a, b):  # type: ignore[no-untyped-def]
+def _int_token(buf, a, b):
     """(value, ok) of the decimal or 0x-hex integer buf[a:b], ok False past 2^63 - 1."""
     if b <= a:
         return 0, False
@@ -58,7 +58,7 @@ def _int_token(buf, a, b):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, inline="always")
-def _is_hex_data(buf, a, b):  # type: ignore[no-untyped-def]
+def _is_hex_data(buf, a, b):
     if b - a < 3 or buf[a] != 48 or (buf[a + 1] != 120 and buf[a + 1] != 88):
         return False
     for k in range(a + 2, b):
@@ -69,7 +69,7 @@ def _is_hex_data(buf, a, b):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True, inline="always")
-def _word(buf, a, b, w0, w1, w2, w3, w4):  # type: ignore[no-untyped-def]
+def _word(buf, a, b, w0, w1, w2, w3, w4):
     """Whether buf[a:b] is the word of the given bytes (w* = -1 pads a short word)."""
     n = b - a
     ws = (w0, w1, w2, w3, w4)
@@ -86,7 +86,7 @@ def _word(buf, a, b, w0, w1, w2, w3, w4):  # type: ignore[no-untyped-def]
 
 
 @numba.njit(cache=True)
-def scan(buf, fmt):  # type: ignore[no-untyped-def]
+def scan(buf, fmt):
     """Parse ``buf`` (uint8). Returns (cycles, address, is_write, n, bad_line):
     ``bad_line`` is 0 when every line was read, else the 1-based number of the first
     line this pass does not accept (arrays then hold the lines before it)."""
