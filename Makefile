@@ -13,12 +13,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# After installing, compile the DRAM controller's numba code once (memsim.dram.warm), so
+# the first `memsim dram` starts in about a second instead of compiling for 15-30 s.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m memsim.dram.warm
 	touch $@
 
 $(VENV)/.installed-test: $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet -e ".[$(TEST_EXTRAS)]"
+	$(BIN)/python -m memsim.dram.warm
 	touch $@
 
 demo: $(VENV)/.installed

@@ -139,6 +139,11 @@ def read_address_trace(path: str | Path) -> Stream:
         if addr < 0:
             problems.append(Problem(f"line {lineno}", f"negative address {addr}"))
             continue
+        if addr >= 1 << 63:
+            problems.append(
+                Problem(f"line {lineno}", f"address {tokens[0][:40]!r} does not fit in 64 bits")
+            )
+            continue
         addrs.append(addr)
         writes.append(op in _WRITE)
         if len(problems) >= 20:

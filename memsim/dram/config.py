@@ -15,6 +15,7 @@ import yaml
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from hw_models.base import Spec
+from hw_models.dram import DRAMDevice
 from hw_models.errors import Problem, SpecError
 from memsim.registry import Registry
 
@@ -33,16 +34,21 @@ class ControllerConfig(Spec):
     arbiter: str = "round_robin"
     buffer_organization: Literal["read_write", "shared", "bank_wise"] = Field(
         default="read_write",
-        description="scheduler buffer: separate read and write queues "
-        "(read_queue_size, write_queue_size), one queue for both (request_buffer_size), "
-        "or one queue per bank (request_buffer_size split evenly over the channel's banks)",
+        description="scheduler buffer: separate read and write queues, one queue shared "
+        "by reads and writes, or one queue per bank (request_buffer_size split evenly "
+        "over the channel's banks)",
     )
     request_buffer_size: PositiveInt = Field(
         default=64,
-        description="entries of a shared or bank-wise scheduler buffer, per channel",
+        description="entries of the scheduler buffer per channel (read_write: half for "
+        "reads, half for writes unless read_queue_size / write_queue_size are given)",
     )
-    read_queue_size: PositiveInt = 32
-    write_queue_size: PositiveInt = 32
+    read_queue_size: PositiveInt | None = Field(
+        default=None, description="read_write only; None: request_buffer_size // 2"
+    )
+    write_queue_size: PositiveInt | None = Field(
+        default=None, description="read_write only; None: request_buffer_size // 2"
+    )
     response_queue: Literal["fifo", "reorder"] = Field(
         default="reorder",
         description="reorder: read data returns as soon as it is read; fifo: in the "
@@ -86,10 +92,17 @@ class ControllerConfig(Spec):
         return self
 
     @property
+    def read_capacity(self) -> int:
+        """Entries reads may occupy: the read queue, or the whole shared/bank-wise buffer."""
+        if self.buffer_organization == "read_write":
+            return self.read_queue_size or max(1, self.request_buffer_size // 2)
+        return self.request_buffer_size
+
+    @property
     def write_capacity(self) -> int:
         """Entries writes may occupy: the write queue, or the whole shared/bank-wise buffer."""
         if self.buffer_organization == "read_write":
-            return self.write_queue_size
+            return self.write_queue_size or max(1, self.request_buffer_size // 2)
         return self.request_buffer_size
 
     @property
@@ -101,6 +114,30 @@ class ControllerConfig(Spec):
     def write_low(self) -> int:
         """Queued writes at which a drain stops when reads wait."""
         return min(self.write_high - 1, round(self.write_low_watermark * self.write_capacity))
+
+    def problems_with(self, device: DRAMDevice) -> list[Problem]:
+        """What makes this configuration infeasible on ``device`` (empty: none), without
+        simulating: an explorer masks such choices. :func:`simulate_requests` raises
+        these as a :class:`SpecError`."""
+        problems: list[Problem] = []
+        if self.refresh == "per_bank" and device.timing.nRFCpb is None:
+            problems.append(
+                Problem(
+                    "refresh",
+                    f"per_bank refresh needs timing.nRFCpb, which {device.name} does not "
+                    "define (use all_bank)",
+                )
+            )
+        banks = device.organization.ranks * device.organization.banks
+        if self.buffer_organization == "bank_wise" and self.request_buffer_size < banks:
+            problems.append(
+                Problem(
+                    "request_buffer_size",
+                    f"a bank-wise buffer needs at least one entry per bank: {device.name} has "
+                    f"{banks} banks per channel, found {self.request_buffer_size}",
+                )
+            )
+        return problems
 
     @classmethod
     def from_file(cls, path: str | Path) -> ControllerConfig:
@@ -147,3 +184,25 @@ class ControllerConfig(Spec):
         if problems:
             raise SpecError(problems)
         return ControllerConfig.parse(data, prefix="controller")
+
+
+def search_space() -> dict[str, tuple[Any, ...]]:
+    """The controller knobs an explorer tunes, each with the values worth trying
+    (names from the registries; sizes on powers of two). Some combinations are
+    infeasible on some devices: see :meth:`ControllerConfig.problems_with`."""
+    from memsim.dram.mapping import MAPPING_NAMES
+    from memsim.dram.policies import ARBITERS, ROW_POLICIES, SCHEDULERS
+
+    return {
+        "row_policy": tuple(ROW_POLICIES.names()),
+        "scheduler": tuple(SCHEDULERS.names()),
+        "buffer_organization": ("read_write", "shared", "bank_wise"),
+        "request_buffer_size": (8, 16, 32, 64, 128, 256),
+        "response_queue": ("reorder", "fifo"),
+        "refresh": ("all_bank", "per_bank"),
+        "refresh_max_postponed": tuple(range(9)),
+        "refresh_max_pulled_in": tuple(range(9)),
+        "arbiter": tuple(ARBITERS.names()),
+        "max_active_transactions": (1, 2, 4, 8, 16, 32, 64, 128, 256),
+        "mapping": tuple(MAPPING_NAMES),
+    }

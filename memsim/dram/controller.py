@@ -86,27 +86,10 @@ def _params(
 ) -> IntArray:
     org, tm = device.organization, device.timing
     refresh = REFRESH_MODES.create(config.refresh)
-    if refresh.code == k.REF_PER_BANK and tm.nRFCpb is None:
-        raise SpecError(
-            [
-                Problem(
-                    "refresh",
-                    f"per_bank refresh needs timing.nRFCpb, which {device.name} does not "
-                    f"define (use all_bank)",
-                )
-            ]
-        )
+    problems = config.problems_with(device)
+    if problems:
+        raise SpecError(problems)
     banks = org.ranks * org.banks
-    if config.buffer_organization == "bank_wise" and config.request_buffer_size < banks:
-        raise SpecError(
-            [
-                Problem(
-                    "request_buffer_size",
-                    f"a bank-wise buffer needs at least one entry per bank: {device.name} has "
-                    f"{banks} banks per channel, found {config.request_buffer_size}",
-                )
-            ]
-        )
 
     def dist(prev: str, nxt: str, scope: str) -> int:
         return command_distance(tm, prev, nxt, scope)
@@ -145,8 +128,8 @@ def _params(
         k.P_REFMODE: refresh.code,
         k.P_REF_POSTPONE: config.refresh_max_postponed,
         k.P_REF_PULLIN: config.refresh_max_pulled_in,
-        k.P_RQ: config.read_queue_size,
-        k.P_WQ: config.write_queue_size,
+        k.P_RQ: config.read_capacity,
+        k.P_WQ: config.write_capacity,
         k.P_WHIGH: config.write_high,
         k.P_WLOW: config.write_low,
         k.P_MAXACT: config.max_active_transactions,

@@ -21,14 +21,13 @@ from __future__ import annotations
 import numpy as np
 
 from memsim.dram._jit import njit
+from memsim.dram.schedulers import ROW_OPEN, bank_candidates, in_order, row_close_ready
 
 # command codes (shared with the log format, not with the checker's timing rules)
 ACT, PRE, RD, WR, REF, REFPB, PDE, PDX = 0, 1, 2, 3, 4, 5, 6, 7
 N_CMD = 8
 
-# scheduler / row policy / refresh / arbiter codes
-SCHED_FCFS, SCHED_FRFCFS, SCHED_FRFCFS_CAP = 0, 1, 2
-ROW_OPEN, ROW_CLOSED, ROW_TIMEOUT = 0, 1, 2
+# refresh / arbiter codes (scheduler and row-policy codes: memsim.dram.schedulers)
 REF_NONE, REF_ALL_BANK, REF_PER_BANK = 0, 1, 2
 ARB_ROUND_ROBIN, ARB_FIFO, ARB_PRIORITY = 0, 1, 2
 # scheduler buffer organisation: separate read and write queues, one queue shared by
@@ -503,7 +502,7 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                 cache_y = y
                 dirty[:] = 1
             only = -1
-            if sched == SCHED_FCFS:
+            if in_order(sched):
                 oldest = BIG
                 for fb in range(NBANK):
                     h0 = bhead[y, fb]
@@ -515,7 +514,8 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                 if dirty[fb] == 0:
                     continue
                 dirty[fb] = 0
-                # -- the bank's candidates: hh (oldest row hit), rh (row command rc)
+                # -- the bank's candidates (memsim.dram.schedulers): hh gets a column
+                # command, rh the row command rc; cp demotes hh
                 hh = -1
                 rh = -1
                 rc = -1
@@ -532,34 +532,17 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                     )
                 )
                 if not blocked:
-                    orow = open_row[fb]
-                    if orow < 0:
-                        rh = h0
-                        rc = ACT
-                    elif sched == SCHED_FCFS:
-                        if row[h0] == orow:
-                            hh = h0
-                        else:
-                            rh = h0
-                            rc = PRE
-                    elif hp[y, fb] == 0:
-                        rh = h0
-                        rc = PRE
-                    else:
-                        hh = h0
-                        while row[hh] != orow:
-                            hh = nxt[hh]
-                        cp = (
-                            sched == SCHED_FRFCFS_CAP
-                            and hit_streak[fb] >= hit_cap
-                            and bq[y, fb] > hp[y, fb]
-                        )
-                        if cp:  # the row had its share: no more hits, close it for
-                            hh = -1  # the oldest conflicting request
-                            rh = h0
-                            while row[rh] == orow:
-                                rh = nxt[rh]
-                            rc = PRE
+                    hh, rh, rc, cp = bank_candidates(
+                        sched,
+                        h0,
+                        open_row[fb],
+                        row,
+                        nxt,
+                        hp[y, fb],
+                        bq[y, fb],
+                        hit_streak[fb],
+                        hit_cap,
+                    )
                 # -- write its two slots
                 gq = b_grp[fb]
                 i = 2 * fb
@@ -630,7 +613,7 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                 if pd[r] == 1:
                     continue
                 since = last_col[j] if last_col[j] > last_act[j] else last_act[j]
-                ready = since + (row_timeout if rowpol == ROW_TIMEOUT else 0)
+                ready = row_close_ready(rowpol, since, row_timeout)
                 if next_pre[j] > ready:
                     ready = next_pre[j]
                 if ready <= t:

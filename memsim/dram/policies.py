@@ -1,7 +1,9 @@
 """Named controller policies: schedulers, row policies, refresh modes, arbiters.
 
 Each is registered by name in a :class:`~memsim.registry.Registry` and carries the
-integer code the compiled controller loop understands. Unknown names raise
+integer code the compiled controller loop understands. Schedulers and row
+policies are implemented in :mod:`memsim.dram.schedulers` (the interface the loop
+calls); refresh modes and arbiters in the loop itself. Unknown names raise
 :class:`hw_models.SpecError` listing the known ones::
 
     >>> SCHEDULERS.create("frfcfs").code
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memsim.dram import kernel as k
+from memsim.dram import schedulers as sch
 from memsim.registry import Registry
 
 
@@ -37,36 +40,36 @@ SCHEDULERS: Registry[Policy] = Registry("scheduler")
 _register(
     SCHEDULERS,
     "fcfs",
-    k.SCHED_FCFS,
+    sch.SCHED_FCFS,
     "in order: only the oldest request of the active queue may issue commands",
 )
 _register(
     SCHEDULERS,
     "frfcfs",
-    k.SCHED_FRFCFS,
+    sch.SCHED_FRFCFS,
     "first-ready FCFS: ready row hits first, then the oldest ready request; "
     "a row with queued hits is not closed",
 )
 _register(
     SCHEDULERS,
     "frfcfs_cap",
-    k.SCHED_FRFCFS_CAP,
+    sch.SCHED_FRFCFS_CAP,
     "FR-FCFS, but after `row_hit_cap` hits to a row while a request to another "
     "row of the bank waits, the row is closed for it",
 )
 
 ROW_POLICIES: Registry[Policy] = Registry("row policy")
-_register(ROW_POLICIES, "open", k.ROW_OPEN, "rows stay open until a conflict or a refresh")
+_register(ROW_POLICIES, "open", sch.ROW_OPEN, "rows stay open until a conflict or a refresh")
 _register(
     ROW_POLICIES,
     "closed",
-    k.ROW_CLOSED,
+    sch.ROW_CLOSED,
     "a row is precharged as soon as no queued request hits it",
 )
 _register(
     ROW_POLICIES,
     "timeout",
-    k.ROW_TIMEOUT,
+    sch.ROW_TIMEOUT,
     "adaptive: a row without queued hits is precharged `row_timeout_cycles` after its last access",
 )
 

@@ -244,6 +244,15 @@ def test_trace_reader(tmp_path: Path) -> None:
         read_address_trace(tmp_path / "missing")
 
 
+def test_trace_addresses_beyond_64_bits_name_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "big.trace"
+    bad.write_text("R 0x40\nR 0x10000000000000000\nW 99999999999999999999999\n")
+    with pytest.raises(SpecError) as err:
+        read_address_trace(bad)
+    assert [pr.path for pr in err.value.problems] == ["line 2", "line 3"]
+    assert "64 bits" in str(err.value)
+
+
 def test_graph_stream_lays_out_tensors_and_walks_them_line_by_line() -> None:
     from workloads.graph import Access, Graph, Op, Tensor
 

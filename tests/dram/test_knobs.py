@@ -92,6 +92,11 @@ def test_request_buffer_size_more_lookahead_more_bandwidth(
     large = run(ddr4, rnd, buffer_organization="shared", request_buffer_size=64)
     assert small.max_read_queue == 4
     assert large.bandwidth_bytes_per_s > 1.3 * small.bandwidth_bytes_per_s
+    # read_write: half the buffer for reads unless read_queue_size says otherwise
+    rw_small = run(ddr4, rnd, request_buffer_size=8)
+    assert rw_small.max_read_queue == 4
+    assert run(ddr4, rnd, request_buffer_size=8, read_queue_size=6).max_read_queue == 6
+    assert run(ddr4, rnd).bandwidth_bytes_per_s > 1.3 * rw_small.bandwidth_bytes_per_s
 
 
 def test_response_queue_fifo_delivers_in_admission_order(
@@ -193,3 +198,33 @@ def test_new_knobs_are_validated() -> None:
 def test_bank_wise_buffer_needs_an_entry_per_bank(ddr4: DRAMDevice, rnd: RequestTrace) -> None:
     with pytest.raises(SpecError, match="16 banks per channel"):
         run(ddr4, rnd, buffer_organization="bank_wise", request_buffer_size=8)
+
+
+def test_search_space_values_are_all_valid_and_infeasibility_is_known_ahead(
+    ddr4: DRAMDevice, ddr5: DRAMDevice
+) -> None:
+    from memsim.dram.config import search_space
+
+    space = search_space()
+    assert set(space) >= {
+        "row_policy",
+        "scheduler",
+        "buffer_organization",
+        "request_buffer_size",
+        "response_queue",
+        "refresh",
+        "refresh_max_postponed",
+        "refresh_max_pulled_in",
+        "arbiter",
+        "max_active_transactions",
+        "mapping",
+    }
+    for key, values in space.items():
+        for v in values:
+            ControllerConfig.parse({key: v})  # every listed value validates
+    assert space["refresh_max_postponed"][-1] == 8  # DDR4/DDR5 allow 8 postponed REFs
+    per_bank = ControllerConfig(refresh="per_bank")
+    assert [p.path for p in per_bank.problems_with(ddr4)] == ["refresh"]
+    assert per_bank.problems_with(ddr5) == []
+    tiny = ControllerConfig(buffer_organization="bank_wise", request_buffer_size=8)
+    assert [p.path for p in tiny.problems_with(ddr4)] == ["request_buffer_size"]

@@ -111,3 +111,80 @@ def test_large_requests_split_into_bursts(ddr4: DRAMDevice) -> None:
     assert split.is_write.tolist() == [True, True, True, False]
     with pytest.raises(SpecError, match=r"size_bytes\[1\]"):
         tr.split(size_bytes=[64, 0], burst_bytes=64)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    fmt=st.sampled_from(FORMATS),
+    reqs=st.lists(
+        st.tuples(st.integers(0, 2**62), st.booleans(), st.integers(0, 2**20)), max_size=40
+    ),
+    noise=st.lists(st.sampled_from(["", "# c", "   ", "\t"]), max_size=5),
+)
+def test_compiled_reader_agrees_with_the_line_reader(
+    tmp_path_factory: pytest.TempPathFactory,
+    fmt: str,
+    reqs: list[tuple[int, bool, int]],
+    noise: list[str],
+) -> None:
+    addr = np.array([r[0] for r in reqs], dtype=np.int64)
+    wr = np.array([r[1] for r in reqs], dtype=bool)
+    cyc = np.cumsum([r[2] for r in reqs]).astype(np.int64)
+    lines = format_lines(addr, is_write=wr, cycles=cyc, format=fmt)
+    lines = noise + [f"{x}  # note" if i % 3 == 0 else x for i, x in enumerate(lines)]
+    path = tmp_path_factory.mktemp("t") / "x.trace"
+    path.write_text("\n".join(lines) + "\n")
+    fast = read_trace(path, format=fmt)
+    slow = parse_lines(lines, format=fmt)
+    for name in ("cycles", "address", "is_write"):
+        assert getattr(fast, name).tolist() == getattr(slow, name).tolist()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "bad"),
+    [
+        ("ramulator", "LD 0x10000000000000000"),  # 2^64
+        ("ramulator", "LD 18446744073709551616"),
+        ("ramulator", "9223372036854775807 LD 0x40"),  # the running cycle overflows
+        ("dramsim3", "0x40 READ 99999999999999999999999"),
+        ("dramsim3", "0x8000000000000000 READ 1"),  # 2^63
+        ("stl", "18446744073709551616: read 0x40"),
+        ("stl", "1: write 0xfffffffffffffffffff"),
+    ],
+)
+def test_integers_beyond_64_bits_name_the_line(tmp_path: Path, fmt: str, bad: str) -> None:
+    good = format_lines([0], cycles=[1], format=fmt)[0]
+    path = tmp_path / "t.trace"
+    path.write_text(f"{good}\n{bad}\n")
+    with pytest.raises(SpecError) as err:
+        read_trace(path, format=fmt)
+    text = str(err.value)
+    assert "line 2" in text and ("64 bits" in text or "2**63" in text)
+    with pytest.raises(SpecError, match="line 2"):
+        parse_lines([good, bad], format=fmt)
+
+
+def test_long_write_data_is_not_an_integer_and_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "t.stl"
+    path.write_text("1: write 0x40 0x" + "ab" * 64 + "\n")
+    assert read_trace(path, format="stl").address.tolist() == [0x40]
+
+
+@pytest.mark.parametrize("bad", ["LD 1_000", "LD \u0661\u0662", "LD +5", "LD 0x"])
+def test_only_plain_ascii_integers(tmp_path: Path, bad: str) -> None:
+    path = tmp_path / "t.trace"
+    path.write_text(f"LD 0\n{bad}\n", encoding="utf-8")
+    with pytest.raises(SpecError, match="line 2"):
+        read_trace(path, format="ramulator")
+
+
+def test_stl_cycles_must_not_decrease(tmp_path: Path) -> None:
+    path = tmp_path / "t.stl"
+    path.write_text("5: read 0x0\n3: read 0x40\n")
+    with pytest.raises(SpecError, match=r"line 2.*before the previous"):
+        read_trace(path, format="stl")
+
+
+def test_device_files_are_refused() -> None:
+    with pytest.raises(SpecError, match="not a regular file"):
+        read_trace("/dev/zero", format="stl")
