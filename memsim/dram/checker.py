@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 import numpy.typing as npt
 
 from hw_models.dram import DRAMDevice
+from memsim._jit import njit
 
 CMDS = ("ACT", "PRE", "RD", "WR", "REF", "REFpb", "PDE", "PDX")
 _CODE = {c: i for i, c in enumerate(CMDS)}
@@ -117,7 +117,7 @@ def timing_rules(device: DRAMDevice) -> list[Rule]:
     ]
 
 
-@numba.njit(cache=True)
+@njit()
 def _replay(cycle, cmd, rank, bg, bank, row, shape, r_prev, r_next, r_scope, r_dist, n_faw):
     NR, NBG, NBPG = shape[0], shape[1], shape[2]
     NB = NR * NBG * NBPG

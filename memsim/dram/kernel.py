@@ -18,8 +18,9 @@ names things. The independent protocol checker is in :mod:`memsim.dram.checker`.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from memsim._jit import njit
 
 # command codes (shared with the log format, not with the checker's timing rules)
 ACT, PRE, RD, WR, REF, REFPB, PDE, PDX = 0, 1, 2, 3, 4, 5, 6, 7
@@ -112,14 +113,14 @@ KEY_OTHER = np.int64(1) << np.int64(39)
 DELAY_CAP = (np.int64(1) << np.int64(22)) - np.int64(1)
 
 
-@numba.njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def _grow(log: np.ndarray) -> np.ndarray:
     new = np.empty((log.shape[0] * 2, log.shape[1]), dtype=np.int64)
     new[: log.shape[0]] = log
     return new
 
 
-@numba.njit(cache=True, error_model="numpy", inline="always")
+@njit(error_model="numpy", inline="always")
 def _set_state(r, new_state, t, bg_state, state_since, counters):
     old = bg_state[r]
     if old != new_state:
@@ -128,7 +129,7 @@ def _set_state(r, new_state, t, bg_state, state_since, counters):
         bg_state[r] = new_state
 
 
-@numba.njit(cache=True, error_model="numpy")
+@njit(error_model="numpy")
 def simulate_channel(p, arrival, fbank, row, is_write, req_start):
     """Simulate one channel; returns (completion, kind, counters, log).
 
