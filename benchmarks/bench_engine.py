@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,27 +31,29 @@ from hw_models.fileio import atomic_write_text
 from memsim.compiled import compile_graph
 from workloads import generate, load_model
 
-_UNTUNED = """
+_TUNED = """
 import statistics, time, memsim
 from hw_models import load_system
+from memsim.alloc import keep_freed_memory
 from workloads import generate, load_model
+keep_freed_memory()
 h100 = load_system("h100_sxm")
 g = generate(load_model("llama2_13b"), batch=16, prompt_len=2048, gen_len=128)
-memsim.simulate(h100, g, fidelity="analytic")
+cache = memsim.SimCache()
+memsim.simulate(h100, g, fidelity="analytic", cache=cache)
 times = []
 for _ in range({repeat}):
     t0 = time.perf_counter()
-    memsim.simulate(h100, g, fidelity="analytic")
+    memsim.simulate(h100, g, fidelity="analytic", cache=cache)
     times.append(time.perf_counter() - t0)
 print(statistics.median(times))
 """
 
 
-def _untuned_analytic(repeat: int) -> float:
-    """Median warm analytic seconds in a fresh process with the allocator tuning off."""
-    env = {**os.environ, "MEMSIM_NO_MALLOPT": "1"}
-    code = _UNTUNED.format(repeat=repeat)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+def _tuned_analytic(repeat: int) -> float:
+    """Median warm analytic seconds in a fresh process that opted into keep_freed_memory()."""
+    code = _TUNED.format(repeat=repeat)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if out.returncode:
         raise RuntimeError(out.stderr)
     return float(out.stdout.split()[-1])
@@ -80,33 +81,43 @@ def main() -> None:
     t0 = time.perf_counter()
     compile_graph(g13)
     row("compile graph llama2_13b (columnar arrays)", time.perf_counter() - t0)
+    # "warm": the caller keeps a SimCache across calls, as a sweep worker does
+    cache = memsim.SimCache()
     t0 = time.perf_counter()
-    memsim.simulate(h100, g13, fidelity="analytic")
-    row("analytic 13B/H100, first call (placement + layout)", time.perf_counter() - t0)
+    memsim.simulate(h100, g13, fidelity="analytic", cache=cache)
+    row("analytic 13B/H100, first call (fit, compile, place, lay out)", time.perf_counter() - t0)
     sec, _ = timed(lambda: memsim.simulate(h100, g13, fidelity="analytic"), args.repeat)
+    row("analytic 13B/H100, no cache (every call from scratch)", sec)
+    sec, _ = timed(
+        lambda: memsim.simulate(h100, g13, fidelity="analytic", cache=cache), args.repeat
+    )
     row("analytic 13B/H100, warm", sec, 0.02)
     faster = load_system("h100_sxm", overrides={"compute.tensor.peak_flops_per_s.bf16": 1.2e15})
-    sec, _ = timed(lambda: memsim.simulate(faster, g13, fidelity="analytic"), args.repeat)
+    sec, _ = timed(
+        lambda: memsim.simulate(faster, g13, fidelity="analytic", cache=cache), args.repeat
+    )
     row("analytic 13B/H100, new hardware point (other peak, sweep)", sec, 0.02)
-    # simulate() tunes glibc to keep freed memory (memsim.alloc); for comparison, the same
-    # warm analytic call with the tuning switched off (MEMSIM_NO_MALLOPT=1), in a subprocess
-    row("analytic 13B/H100, warm, MEMSIM_NO_MALLOPT=1", _untuned_analytic(args.repeat))
-    sec, r13 = timed(lambda: memsim.simulate(h100, g13, fidelity="event"), args.repeat)
+    # opt-in allocator tuning (memsim.alloc.keep_freed_memory), in a fresh process
+    row("analytic 13B/H100, warm, keep_freed_memory()", _tuned_analytic(args.repeat))
+    sec, r13 = timed(lambda: memsim.simulate(h100, g13, fidelity="event", cache=cache), args.repeat)
     row("event 13B/H100", sec, 2.0, makespan_s=r13.makespan_s)
 
     t0 = time.perf_counter()
     g70 = generate(load_model("llama2_70b"), tp=8, **req)
     row("build graph llama2_70b tp=8", time.perf_counter() - t0, ops=len(g70))
-    memsim.simulate(dgx, g70, fidelity="analytic")
-    sec, r70 = timed(lambda: memsim.simulate(dgx, g70, fidelity="event"), args.repeat)
+    memsim.simulate(dgx, g70, fidelity="analytic", cache=cache)
+    sec, r70 = timed(lambda: memsim.simulate(dgx, g70, fidelity="event", cache=cache), args.repeat)
     row("event 70B TP8/dgx_h100", sec, 5.0, makespan_s=r70.makespan_s)
-    sec, _ = timed(lambda: memsim.simulate(dgx, g70, fidelity="analytic"), args.repeat)
+    sec, _ = timed(lambda: memsim.simulate(dgx, g70, fidelity="analytic", cache=cache), args.repeat)
     row("analytic 70B TP8/dgx_h100", sec)
 
     # streaming (event engine with concurrent DMA and processor sharing)
     g7 = generate(load_model("llama2_7b"), batch=4, prompt_len=512, gen_len=32)
-    memsim.simulate(h100, g7, policy="stream_weights", fidelity="event")
-    sec, _ = timed(lambda: memsim.simulate(h100, g7, policy="stream_weights", fidelity="event"), 1)
+    memsim.simulate(h100, g7, policy="stream_weights", fidelity="event", cache=cache)
+    sec, _ = timed(
+        lambda: memsim.simulate(h100, g7, policy="stream_weights", fidelity="event", cache=cache),
+        1,
+    )
     row(f"event 7B/H100 stream_weights (DMA contention), {len(g7)} ops", sec)
 
     print("\nScaling (event engine, warm; llama2_7b unless noted)")
@@ -117,18 +128,18 @@ def main() -> None:
     for layers in layer_points:
         cfg = base.model_copy(update={"num_hidden_layers": layers})
         g = generate(cfg, batch=8, prompt_len=512, gen_len=64)
-        memsim.simulate(h100, g)
-        sec, _ = timed(lambda g=g: memsim.simulate(h100, g), args.repeat)
+        memsim.simulate(h100, g, cache=cache)
+        sec, _ = timed(lambda g=g: memsim.simulate(h100, g, cache=cache), args.repeat)
         row(f"  layers={layers:<3} gen=64  tp=1 ({len(g)} ops)", sec, sweep="layers", ops=len(g))
     for gen in gen_points:
         g = generate(base, batch=8, prompt_len=512, gen_len=gen)
-        memsim.simulate(h100, g)
-        sec, _ = timed(lambda g=g: memsim.simulate(h100, g), args.repeat)
+        memsim.simulate(h100, g, cache=cache)
+        sec, _ = timed(lambda g=g: memsim.simulate(h100, g, cache=cache), args.repeat)
         row(f"  layers=32  gen={gen:<4} tp=1 ({len(g)} ops)", sec, sweep="gen", ops=len(g))
     for tp in tp_points:
         g = generate(base, batch=8, prompt_len=512, gen_len=64, tp=tp)
-        memsim.simulate(dgx, g)
-        sec, _ = timed(lambda g=g: memsim.simulate(dgx, g), args.repeat)
+        memsim.simulate(dgx, g, cache=cache)
+        sec, _ = timed(lambda g=g: memsim.simulate(dgx, g, cache=cache), args.repeat)
         row(f"  layers=32  gen=64  tp={tp} dgx_h100 ({len(g)} ops)", sec, sweep="tp", ops=len(g))
 
     out = atomic_write_text(

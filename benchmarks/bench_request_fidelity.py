@@ -8,7 +8,7 @@ Prints two tables and writes JSON (wall clock, median of ``--repeat`` runs):
 1. Llama-2-13B generation on one H100 (batch 16, prompt 2048, 128 generated tokens),
    HBM at ``bandwidth`` vs ``request`` fidelity: the first request-fidelity call in the
    process (numba JIT / cache load + calibration), the calibration alone (after
-   ``clear_cache``), then warm analytic and event runs, whose ratio to bandwidth fidelity
+   ``SimCache.clear``), then warm analytic and event runs, whose ratio to bandwidth fidelity
    should stay within 2x; and the makespans.
 2. Per DRAM preset (at its JEDEC data rate, default controller): each access pattern's
    measured fraction of peak, unloaded read latency and calibration time, under the
@@ -28,8 +28,8 @@ from _timing import timed
 import memsim
 from hw_models import load_dram_device, load_system
 from hw_models.fileio import atomic_write_text
+from memsim import SimCache
 from memsim import request_fidelity as rf
-from memsim.compiled import compile_graph
 from workloads import generate, load_model
 
 DEVICES = ("DDR4_3200", "DDR5_4800", "LPDDR5_6400", "HBM2E", "HBM3")
@@ -47,21 +47,26 @@ def engine_rows(repeat: int) -> list[dict[str, Any]]:
         print(f"{name:<56} {seconds * 1e3:10.1f} ms  {more}")
 
     graph = generate(load_model("llama2_13b"), batch=16, prompt_len=2048, gen_len=128)
-    compile_graph(graph)
+    cache = SimCache()  # what a sweep keeps per worker: compiled graph, layout, calibrations
     bw = load_system("h100_sxm")
     req = load_system("h100_sxm", overrides={"tiers.hbm.fidelity": "request"})
-    memsim.simulate(bw, graph, fidelity="analytic")  # placement + layout caches
+    memsim.simulate(bw, graph, fidelity="analytic", cache=cache)  # compile, place, lay out
     t0 = time.perf_counter()
-    first = memsim.simulate(req, graph, fidelity="analytic")
+    first = memsim.simulate(req, graph, fidelity="analytic", cache=cache)
     row("request, first call (JIT/cache load + calibration)", time.perf_counter() - t0)
-    rf.clear_cache()
+    cache.clear()
+    memsim.simulate(bw, graph, fidelity="analytic", cache=cache)
     t0 = time.perf_counter()
-    memsim.simulate(req, graph, fidelity="analytic")
-    row("request, calibration after clear_cache (+1 analytic run)", time.perf_counter() - t0)
+    memsim.simulate(req, graph, fidelity="analytic", cache=cache)
+    row("request, calibration after cache.clear() (+1 analytic run)", time.perf_counter() - t0)
     info = first.meta["tier_fidelity"]["hbm"]
     for fid in ("analytic", "event"):
-        t_bw, r_bw = timed(lambda fid=fid: memsim.simulate(bw, graph, fidelity=fid), repeat)
-        t_rq, r_rq = timed(lambda fid=fid: memsim.simulate(req, graph, fidelity=fid), repeat)
+        t_bw, r_bw = timed(
+            lambda fid=fid: memsim.simulate(bw, graph, fidelity=fid, cache=cache), repeat
+        )
+        t_rq, r_rq = timed(
+            lambda fid=fid: memsim.simulate(req, graph, fidelity=fid, cache=cache), repeat
+        )
         row(f"{fid}, HBM bandwidth fidelity (warm)", t_bw, makespan_s=r_bw.makespan_s)
         row(
             f"{fid}, HBM request fidelity (warm)",
@@ -154,7 +159,6 @@ def main() -> None:
     ap.add_argument("--json", default="benchmarks/results/request_fidelity.json")
     args = ap.parse_args()
     engine = engine_rows(args.repeat)
-    rf.clear_cache()
     devices = device_rows()
     mappings = mapping_rows()
     doc = {

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 # Imported eagerly: the submodule ``memsim.simulate`` would otherwise shadow the
 # function as soon as anything imports it. It loads numpy and the specs, not
 # pandas, simpy or any plotting package.
+from memsim.memo import SimCache  # noqa: E402
 from memsim.simulate import make_plan, simulate  # noqa: E402
 
 
@@ -72,6 +73,7 @@ __all__ = [
     "FromFile",
     "KVOffload",
     "Placement",
+    "SimCache",
     "SimResult",
     "StreamWeights",
     "__version__",

@@ -8,13 +8,13 @@ about 80 000 ops, and a design-space sweep reuses one graph across many systems.
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from memsim.memo import memo
 from workloads.graph import Graph
 
 IntArray = npt.NDArray[np.int64]
@@ -231,36 +231,10 @@ def _unit_attr(attrs: Any) -> str | None:
     return unit if isinstance(unit, str) else None
 
 
-class _GraphCache:
-    """A small identity-keyed LRU: the same ``Graph`` object compiles once.
-
-    Holds a strong reference to each cached graph, so an id is never reused
-    while its entry lives. Pure memoisation: results never depend on it.
-    """
-
-    def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self._items: OrderedDict[int, tuple[Graph, CompiledGraph]] = OrderedDict()
-
-    def get(self, graph: Graph) -> CompiledGraph:
-        key = id(graph)
-        hit = self._items.get(key)
-        if hit is not None and hit[0] is graph:
-            self._items.move_to_end(key)
-            return hit[1]
-        compiled = _compile(graph)
-        self._items[key] = (graph, compiled)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return compiled
-
-
-_CACHE = _GraphCache()
-
-
 def compile_graph(graph: Graph) -> CompiledGraph:
-    """The columnar form of ``graph`` (compiled on first use, then cached by identity)."""
-    return _CACHE.get(graph)
+    """The columnar form of ``graph``: compiled once per graph object within the active
+    :class:`~memsim.memo.SimCache` (see :func:`memsim.memo.using`), else afresh."""
+    return memo("compiled", id(graph), lambda: _compile(graph), pin=graph)
 
 
 def transient_peak(cg: CompiledGraph, mask: BoolArray) -> float:

@@ -47,13 +47,13 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import numba
 import numpy as np
 import numpy.typing as npt
 from scipy.special import lambertw
 
 from hw_models.errors import Problem, SpecError
 from hw_models.flash import FlashDevice, FlashGeometry
+from memsim._jit import njit
 from memsim.registry import Registry
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class FlashStats:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-@numba.njit(cache=True)
+@njit()
 def _push(ht, hs, ha, hb, n, t, s, a, b):
     i = n
     ht[i] = t
@@ -109,7 +109,7 @@ def _push(ht, hs, ha, hb, n, t, s, a, b):
     return n + 1
 
 
-@numba.njit(cache=True)
+@njit()
 def _pop(ht, hs, ha, hb, n):
     t, a, b = ht[0], ha[0], hb[0]
     n -= 1
@@ -133,7 +133,7 @@ def _pop(ht, hs, ha, hb, n):
     return t, a, b, n
 
 
-@numba.njit(cache=True)
+@njit()
 def _simulate_reads(
     offsets,
     request_bytes,
@@ -406,7 +406,7 @@ class FlashWriteStats:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-@numba.njit(cache=True)
+@njit()
 def _ftl(units, n_warm, n_blocks, spb, upp, user_units, reserve):
     # Log-structured FTL over unit slots: a block holds spb = pages_per_block x upp
     # slots (upp units per page). The host frontier fills slots in order (the write

@@ -24,10 +24,9 @@ identical devices of an SPMD graph; their demand is multiplied by ``tp``
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +36,7 @@ from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dataflow import OnChip, onchip_residency
+from memsim.memo import memo
 from memsim.policies.base import Placement
 
 if TYPE_CHECKING:  # the DRAM controller (numba) loads only when a tier needs it
@@ -692,9 +692,6 @@ class Layout:
     onchip: OnChip | None = None  # dataflow: the intervals kept in SRAM (memsim/dataflow.py)
 
 
-_LAYOUTS: OrderedDict[tuple[Any, ...], Layout] = OrderedDict()
-
-
 def _layout(
     system: System,
     cg: CompiledGraph,
@@ -704,7 +701,7 @@ def _layout(
     gran: FloatArray,
     tiling: FloatArray,
 ) -> Layout:
-    """Memoised (LRU of 4; pure: the result depends only on the key)."""
+    """Memoised in the active :class:`~memsim.memo.SimCache` (pure: a function of the key)."""
     srams = tuple(
         (t, system.tiers[t].capacity_bytes) for t in tier_names if system.tiers[t].kind == "sram"
     )
@@ -718,15 +715,11 @@ def _layout(
         srams,
         hash(tiling.tobytes()),
     )
-    hit = _LAYOUTS.get(key)
-    if hit is not None:
-        _LAYOUTS.move_to_end(key)
-        return hit
-    lay = _compute_layout(system, cg, placement, execution, tier_names, gran, tiling)
-    _LAYOUTS[key] = lay
-    while len(_LAYOUTS) > 4:
-        _LAYOUTS.popitem(last=False)
-    return lay
+    return memo(
+        "layout",
+        key,
+        lambda: _compute_layout(system, cg, placement, execution, tier_names, gran, tiling),
+    )
 
 
 def _compute_layout(

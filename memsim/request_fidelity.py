@@ -49,9 +49,7 @@ True
 
 from __future__ import annotations
 
-import functools
 import math
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +63,7 @@ from hw_models.errors import Problem, SpecError
 from hw_models.loader import load_dram_device
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dram import ControllerConfig, RequestTrace, simulate_requests
+from memsim.memo import memo
 
 #: The engine's default controller for request-fidelity tiers: memsim.dram's defaults
 #: (FR-FCFS, open page, 32-entry queues, all-bank refresh) with the address mapping of
@@ -272,10 +271,10 @@ def calibrate_class(
     device: DRAMDevice, *, config: ControllerConfig, write: bool, run_bytes: int
 ) -> ClassCalibration:
     """Run the controller on one class's window and unloaded sample (memoised)."""
-    return _calibrate(device.model_dump_json(), config.model_dump_json(), bool(write), run_bytes)
+    key = (device.model_dump_json(), config.model_dump_json(), bool(write), run_bytes)
+    return memo("dram_calibration", key, lambda: _calibrate(*key))
 
 
-@functools.lru_cache(maxsize=256)
 def _calibrate(device_json: str, config_json: str, write: bool, run_bytes: int) -> ClassCalibration:
     device = DRAMDevice.model_validate_json(device_json)
     config = ControllerConfig.model_validate_json(config_json)
@@ -386,10 +385,10 @@ def tier_device(spec: MemoryTier, *, tier: str) -> tuple[DRAMDevice, int]:
         raise SpecError(
             [Problem(f"tiers.{tier}.fidelity", "`request` needs a `dram` attachment to simulate")]
         )
-    return _device(spec.dram.device, spec.dram.data_rate_mtps), spec.dram.count
+    key = (spec.dram.device, spec.dram.data_rate_mtps)
+    return memo("dram_device", key, lambda: _device(*key)), spec.dram.count
 
 
-@functools.lru_cache(maxsize=32)
 def _device(name: str, data_rate_mtps: float | None) -> DRAMDevice:
     return scaled_device(load_dram_device(name), data_rate_mtps)
 
@@ -436,33 +435,6 @@ class _Classified:
     mean_log_run: FloatArray  # (len(codes),) bytes-weighted mean of log2(run)
 
 
-class _ClassifiedCache:
-    """Identity-keyed LRU over the plan layout's arrays (which memsim.plan caches), so a
-    sweep over hardware points classifies a graph's accesses once. Holds the key arrays,
-    so an id is never reused while its entry lives. Pure memoisation."""
-
-    def __init__(self, size: int = 8) -> None:
-        self.size = size
-        self._items: OrderedDict[tuple[int, int, int], tuple[Any, _Classified]] = OrderedDict()
-
-    def get(
-        self, cg: CompiledGraph, acc_tier: IntArray, moved: FloatArray, tier_index: int
-    ) -> _Classified:
-        key = (id(acc_tier), id(moved), tier_index)
-        hit = self._items.get(key)
-        if hit is not None and hit[0][0] is acc_tier and hit[0][1] is moved and hit[0][2] is cg:
-            self._items.move_to_end(key)
-            return hit[1]
-        out = _classify(cg, acc_tier, moved, tier_index)
-        self._items[key] = ((acc_tier, moved, cg), out)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-        return out
-
-
-_CLASSIFIED = _ClassifiedCache()
-
-
 def _classify(
     cg: CompiledGraph, acc_tier: IntArray, moved: FloatArray, tier_index: int
 ) -> _Classified:
@@ -501,7 +473,14 @@ def tier_demand(
     device, count = tier_device(spec, tier=tier)
     config = device_config(config, device)
     peak = count * device.peak_bandwidth_bytes_per_s
-    cls = _CLASSIFIED.get(cg, acc_tier, moved, tier_index)
+    # the layout arrays are memoised per graph and placement (memsim.plan): a sweep over
+    # hardware points classifies a graph's accesses once per active SimCache
+    cls = memo(
+        "classified",
+        (id(acc_tier), id(moved), id(cg), tier_index),
+        lambda: _classify(cg, acc_tier, moved, tier_index),
+        pin=(acc_tier, moved, cg),
+    )
     burst = device.organization.access_bytes
     window = window_requests(device) * burst
     demand = np.zeros(cg.n_ops)
@@ -541,8 +520,3 @@ def calibrate_tier(tier: str, spec: MemoryTier, *, config: ControllerConfig) -> 
         classes={},
         class_bytes={},
     )
-
-
-def clear_cache() -> None:
-    """Forget memoised calibrations (results do not change; for timing first calls)."""
-    _calibrate.cache_clear()

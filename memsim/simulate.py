@@ -9,9 +9,10 @@ from typing import Any
 
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
-from memsim.alloc import tune_allocator_once
 from memsim.assemble import build_result
 from memsim.compiled import compile_graph
+from memsim.graph_fit import fit_graph
+from memsim.memo import SimCache, using
 from memsim.plan import EXECUTIONS, Plan, build_plan
 from memsim.policies import Explicit, Placement, check_capacity, make_policy
 from memsim.result import SimResult
@@ -49,7 +50,8 @@ def resolve_placement(system: System, graph: Graph, policy: PolicyLike) -> Place
 
 
 def default_execution(system: System, graph: Graph) -> str:
-    """``dataflow`` on systems whose main compute unit is a dataflow unit, else ``kernel``."""
+    """``dataflow`` on systems whose main compute unit is a dataflow unit, else ``kernel``
+    (a modelling choice of the system and the graph, never of a front end)."""
     dtype = str(graph.meta.get("dtype", "bf16"))
     try:
         main = system.main_compute(dtype)
@@ -65,22 +67,41 @@ def make_plan(
     policy: PolicyLike = None,
     execution: str | None = None,
     dram_config: DramConfigLike = None,
+    cache: SimCache | None = None,
 ) -> Plan:
-    """The resource-demand plan both fidelities execute (exposed for tools and tests)."""
+    """The resource-demand plan both fidelities execute (exposed for tools and tests).
+
+    ``graph`` is first fitted to the system (:func:`memsim.graph_fit.fit_graph`);
+    ``plan.cg`` is the graph that ran. ``cache`` as in :func:`simulate`.
+    """
+    with using(cache if cache is not None else SimCache()):
+        return _make_plan(system, graph, policy, execution, dram_config)[0]
+
+
+def _make_plan(
+    system: System | str | Path,
+    graph: Graph,
+    policy: PolicyLike,
+    execution: str | None,
+    dram_config: DramConfigLike,
+) -> tuple[Plan, Graph]:
+    """The plan, and the graph fitted to the system that it runs."""
     sys_ = system if isinstance(system, System) else load_system(system)
+    graph = fit_graph(sys_, graph)
     placement = resolve_placement(sys_, graph, policy)
     config = None
     if dram_config is not None:
         from memsim.request_fidelity import resolve_config
 
         config = resolve_config(dram_config)
-    return build_plan(
+    plan = build_plan(
         sys_,
         compile_graph(graph),
         placement,
         execution or default_execution(sys_, graph),
         dram_config=config,
     )
+    return plan, graph
 
 
 def tier_fidelity(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -116,6 +137,7 @@ def simulate(
     execution: str | None = None,
     seed: int = 0,
     dram_config: DramConfigLike = None,
+    cache: SimCache | None = None,
 ) -> SimResult:
     """Simulate ``graph`` on ``system``; returns a frozen :class:`SimResult`. No I/O.
 
@@ -133,8 +155,14 @@ def simulate(
     ``result.summary()["meta"]["tier_fidelity"]`` says per tier which fidelity
     was used and at which bandwidth fraction and latency.
 
-    The first call tunes glibc to keep freed memory (:mod:`memsim.alloc`; results
-    are unchanged, repeated calls avoid page faults); ``MEMSIM_NO_MALLOPT=1`` disables it.
+    ``graph`` is first fitted to the system: options its builder left open, such as
+    the attention buffer, are decided here (:mod:`memsim.graph_fit`), so the CLI and
+    the API run the same model; ``result.graph_meta`` is the graph that ran.
+
+    ``cache``: a :class:`~memsim.memo.SimCache` to reuse compiled graphs, layouts and
+    DRAM calibrations across calls (a sweep keeps one per worker). Without it nothing
+    is kept between calls. Results are bit-identical either way. ``simulate`` changes
+    no process-wide setting (allocator tuning is opt-in: :mod:`memsim.alloc`).
 
     >>> from memsim import simulate
     >>> # result = simulate("h100_sxm", graph, fidelity="analytic")
@@ -152,15 +180,15 @@ def simulate(
                 )
             ]
         )
-    tune_allocator_once()
-    plan = make_plan(system, graph, policy=policy, execution=execution, dram_config=dram_config)
-    if fidelity == "analytic":
-        from memsim.analytic import schedule_analytic
+    with using(cache if cache is not None else SimCache()):
+        plan, graph = _make_plan(system, graph, policy, execution, dram_config)
+        if fidelity == "analytic":
+            from memsim.analytic import schedule_analytic
 
-        sched = schedule_analytic(plan)
-    else:
-        from memsim.engine import schedule_event
+            sched = schedule_analytic(plan)
+        else:
+            from memsim.engine import schedule_event
 
-        sched = schedule_event(plan)
-    result = build_result(plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta)
+            sched = schedule_event(plan)
+        result = build_result(plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta)
     return dataclasses.replace(result, meta={**result.meta, "tier_fidelity": tier_fidelity(plan)})

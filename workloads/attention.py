@@ -13,10 +13,12 @@
   query blocks, ``Q`` is read and ``O`` written once, ``K`` and ``V`` are re-read
   per query block (only up to the diagonal when causal).
 
-``sram_bytes=None`` means an unbounded buffer: the fused models then move only
-the compulsory ``Q + K + V + O``. Query heads sharing a KV head (GQA/MQA) are
-packed into one block of ``group x Nq`` rows, position-major, as GQA kernels do,
-so K and V are read per KV head. FLOPs count the matrix products, ``4 d`` per
+``sram_bytes=None`` or ``math.inf`` means an unbounded buffer: the fused models then
+move only the compulsory ``Q + K + V + O``. (The builders record ``None`` as "left to
+the hardware": :func:`memsim.simulate` rebuilds such a graph with the buffer of the
+system it runs on; ``math.inf`` stays unbounded there too.) Query heads sharing a
+KV head (GQA/MQA) are packed into one block of ``group x Nq`` rows, position-major,
+as GQA kernels do, so K and V are read per KV head. FLOPs count the matrix products, ``4 d`` per
 (query, key) pair computed: all pairs for ``unfused``, the unmasked ones for the
 fused models.
 """
@@ -134,7 +136,7 @@ def _last_position(rows_end: int, s: AttentionShape) -> int:
 
 def fused_traffic(s: AttentionShape, sram_bytes: float | None) -> AttentionTraffic:
     """FlashAttention (Algorithm 1) traffic: K, V once; Q, O, l, m once per key block."""
-    if sram_bytes is None:
+    if sram_bytes is None or math.isinf(sram_bytes):
         return _compulsory(s)
     bc, br = block_sizes(s, sram_bytes)
     rows = s.group * s.q_len
@@ -170,7 +172,7 @@ def fused_traffic(s: AttentionShape, sram_bytes: float | None) -> AttentionTraff
 
 def fused_fa2_traffic(s: AttentionShape, sram_bytes: float | None) -> AttentionTraffic:
     """FlashAttention-2 traffic: Q read and O written once; K, V once per query block."""
-    if sram_bytes is None:
+    if sram_bytes is None or math.isinf(sram_bytes):
         return _compulsory(s)
     bc, br = block_sizes(s, sram_bytes)
     rows = s.group * s.q_len

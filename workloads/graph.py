@@ -25,7 +25,7 @@ parallel graphs put ops on ``stage`` s.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, get_args
@@ -156,6 +156,11 @@ class Graph:
     tensors: Mapping[str, Tensor]
     ops: tuple[Op, ...]
     meta: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    #: the builder call that made this graph, as ``rebuild(**changed_options) -> Graph``
+    #: (set by the builders of :mod:`workloads.transformer`; None for graphs read from
+    #: files, traced or selected). The simulator uses it to fit options a builder left
+    #: to the hardware, such as the attention buffer (``sram_bytes=None``).
+    rebuild: Callable[..., Graph] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for i, op in enumerate(self.ops):

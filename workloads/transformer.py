@@ -23,8 +23,8 @@ core for the fused-attention IO model; None = unbounded), ``kv_budget``
 
 from __future__ import annotations
 
-import gc
 from dataclasses import fields
+from functools import partial
 from typing import Any
 
 from hw_models.errors import Problem, SpecError
@@ -486,7 +486,8 @@ def prefill(cfg: ModelConfig, *, batch: int, prompt_len: int, **options: Any) ->
         declare_kv_cache(b, batch=batch, tokens=prompt_len)
     forward(b, batch=batch, q_len=prompt_len, kv_len=prompt_len)
     meta = _meta(cfg, o, kind="prefill", batch=batch, prompt_len=prompt_len, gen_len=0, tokens=0)
-    return Graph(tensors=b.tensors, ops=tuple(b.ops), meta=meta)
+    again = partial(prefill, cfg, batch=batch, prompt_len=prompt_len, **options)
+    return Graph(tensors=b.tensors, ops=tuple(b.ops), meta=meta, rebuild=again)
 
 
 def decode(cfg: ModelConfig, *, batch: int, context_len: int, **options: Any) -> Graph:
@@ -509,7 +510,8 @@ def decode(cfg: ModelConfig, *, batch: int, context_len: int, **options: Any) ->
         tokens=batch,
         context_len=context_len,
     )
-    return Graph(tensors=b.tensors, ops=tuple(b.ops), meta=meta)
+    again = partial(decode, cfg, batch=batch, context_len=context_len, **options)
+    return Graph(tensors=b.tensors, ops=tuple(b.ops), meta=meta, rebuild=again)
 
 
 _CLONED_FIELDS = (
@@ -567,13 +569,7 @@ def generate(
     template = b.ops[first:]
     slots = {start - first: (n, regen) for start, n, regen in b.slots}
     ops = b.ops
-    paused = gc.isenabled()
-    gc.disable()  # tens of thousands of small objects: the collector would rescan them
-    try:
-        _repeat_decode(ops, template, slots, prompt_len=prompt_len, gen_len=gen_len)
-    finally:
-        if paused:
-            gc.enable()
+    _repeat_decode(ops, template, slots, prompt_len=prompt_len, gen_len=gen_len)
     meta = _meta(
         cfg,
         o,
@@ -583,7 +579,8 @@ def generate(
         gen_len=gen_len,
         tokens=batch * gen_len,
     )
-    return Graph(tensors=b.tensors, ops=tuple(ops), meta=meta)
+    again = partial(generate, cfg, batch=batch, prompt_len=prompt_len, gen_len=gen_len, **options)
+    return Graph(tensors=b.tensors, ops=tuple(ops), meta=meta, rebuild=again)
 
 
 def _repeat_decode(

@@ -8,8 +8,9 @@ State lives in numpy arrays owned by one :class:`memsim.cache.CacheSim`:
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from memsim._jit import njit
 
 LRU, FIFO, RANDOM, SRRIP = 0, 1, 2, 3
 
@@ -18,7 +19,7 @@ HITS, MISSES, READ_MISSES, WRITE_MISSES, EVICTIONS, DIRTY_EVICTIONS = 0, 1, 2, 3
 WRITEBACKS, FILLS, WRITE_THROUGHS, WRITES, N_COUNTERS = 6, 7, 8, 9, 10
 
 
-@numba.njit(cache=True)
+@njit()
 def _xorshift(rng):
     x = rng[0]
     x ^= (x << np.uint64(13)) & np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -28,7 +29,7 @@ def _xorshift(rng):
     return x
 
 
-@numba.njit(cache=True)
+@njit()
 def run(
     addrs,
     is_write,

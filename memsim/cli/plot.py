@@ -48,12 +48,7 @@ def simulate_tables(args: argparse.Namespace, system_name: str) -> Any:
 
     system = _system(system_name, args.set)
     cfg = load_model(args.model)
-    from memsim.cli.run import attention_buffer_bytes
-
-    sram = attention_buffer_bytes(system, "bf16")  # generate()'s default dtype
-    graph = generate(
-        cfg, batch=args.batch, prompt_len=args.prompt, gen_len=args.gen, sram_bytes=sram
-    )
+    graph = generate(cfg, batch=args.batch, prompt_len=args.prompt, gen_len=args.gen)
     result = simulate(system, graph, fidelity=args.fidelity)
     return _plots().RunTables.of(result)
 

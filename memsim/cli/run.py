@@ -38,11 +38,11 @@ DTYPE_CHOICES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 OUT_FILES = ("summary.json", "ops.csv", "tiers.csv", "trace.json")
 
 
-def build_graph(system: System, args: argparse.Namespace) -> Any:
+def build_graph(args: argparse.Namespace) -> Any:
     """The generation graph of ``args`` (model preset or config.json path).
 
-    Fused attention tiles K/V through the on-chip buffer of one core (SM) of the
-    system's main compute unit (``local_sram_bytes``): a small buffer re-reads K/V.
+    Hardware-dependent options (the fused-attention buffer) are left open: the model
+    decides them from the system (:func:`memsim.graph_fit.fit_graph`), as for the API.
     """
     import workloads
 
@@ -57,20 +57,7 @@ def build_graph(system: System, args: argparse.Namespace) -> Any:
         tp=args.tp,
         pp=getattr(args, "pp", 1),
         attention=getattr(args, "attention", "fused"),
-        sram_bytes=attention_buffer_bytes(system, args.dtype),
     )
-
-
-def attention_buffer_bytes(system: System, dtype: str) -> float | None:
-    """``local_sram_bytes`` of one core of the main compute unit for ``dtype``.
-
-    ``None`` (an unbounded buffer) when no unit supports ``dtype`` or the unit
-    does not give its local SRAM.
-    """
-    if not _supports(system, dtype):
-        return None
-    unit = system.compute[system.main_compute(dtype)]
-    return float(unit.local_sram_bytes) if unit.local_sram_bytes else None
 
 
 def _supports(system: System, dtype: str) -> bool:
@@ -110,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     system = load_system(args.system, overrides=args.set or None)
     _check_args(system, args)
-    graph = build_graph(system, args)
+    graph = build_graph(args)
     result = simulate(
         system,
         graph,

@@ -204,9 +204,8 @@ def _device_resources(plan: Plan) -> list[bool]:
         if r.kind == "compute":
             out.append(True)
         elif r.kind == "tier":
-            out.append(sys_.tiers[r.label[5:]].scope == "device")
+            out.append(sys_.tiers[str(r.tier)].scope == "device")
         else:
-            name = r.label[5:]
-            a, b = sys_.links[name].between
+            a, b = sys_.links[str(r.link)].between
             out.append(sys_.tiers[a].scope == "device" or sys_.tiers[b].scope == "device")
     return out

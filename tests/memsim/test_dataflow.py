@@ -19,6 +19,7 @@ import memsim
 from hw_models import System, load_system, load_system_dict
 from hw_models.loader import SYSTEM_DIR
 from memsim.cli import run as run_cli
+from memsim.graph_fit import attention_buffer_bytes, fit_graph
 from memsim.invariants import check_capacity
 from tests.memsim.world import tiny_with_sram
 from workloads import generate, load_model
@@ -180,8 +181,8 @@ def llama_small() -> Graph:
 def test_dataflow_beats_kernel_on_sn40l_because_intermediates_stay_on_chip(
     llama_small: Graph,
 ) -> None:
-    g = llama_small
     sn40l = load_system("sn40l")
+    g = fit_graph(sn40l, llama_small)  # the graph that runs: attention tiled by the PCU buffer
     kernel = memsim.simulate(sn40l, g, execution="kernel", fidelity="analytic")
     df = memsim.simulate(sn40l, g, execution="dataflow", fidelity="analytic")
     on_chip = sum(b for _, _, b in _intra_group_intervals(g))
@@ -230,7 +231,8 @@ def test_makespan_drops_by_the_hbm_time_of_on_chip_intervals_when_memory_bound()
     # decode only (prompt 1, batch 64): every group is HBM-bound with or without
     # the intervals, so keeping them on chip saves exactly their HBM time:
     # on_chip bytes / (1.6 TB/s x 0.9 achievable) (SRAM at 62.5 TB/s is never the bound)
-    g = generate(load_model("llama2_7b"), batch=64, prompt_len=1, gen_len=3)
+    built = generate(load_model("llama2_7b"), batch=64, prompt_len=1, gen_len=3)
+    g = fit_graph(load_system("sn40l"), built)  # the graph that runs (attention tiled)
     on_chip = sum(b for _, _, b in _intra_group_intervals(g))
     df = memsim.simulate(load_system("sn40l"), g, execution="dataflow", fidelity="analytic")
     home = memsim.simulate(_sn40l_without_sram(), g, execution="dataflow", fidelity="analytic")
@@ -254,15 +256,18 @@ def test_cli_fused_attention_sees_the_local_sram_of_the_main_compute_unit() -> N
     # 16k-token prefill, head dim 128 bf16: a K/V tile row is 2 x 128 x 2 B = 512 B, so
     # 16 KiB of local SRAM holds ~32 keys and Q is re-streamed far more often than
     # with 228 KiB (H100 SM): fused attention moves more bytes with the small buffer
-    small = run_cli.build_graph(load_system("h100_sxm", overrides={
-        "compute.tensor.local_sram_bytes": "16 KiB"}), _run_args())  # fmt: skip
-    large = run_cli.build_graph(load_system("h100_sxm"), _run_args())
+    graph = run_cli.build_graph(_run_args())
+    small = fit_graph(load_system("h100_sxm", overrides={
+        "compute.tensor.local_sram_bytes": "16 KiB"}), graph)  # fmt: skip
+    large = fit_graph(load_system("h100_sxm"), graph)
     assert _attention_bytes(small) > 1.5 * _attention_bytes(large)
     # the unbounded buffer moves only the compulsory Q+K+V+O: less than either
     unbounded = generate(load_model("llama2_7b"), batch=1, prompt_len=16384, gen_len=1)
     assert _attention_bytes(unbounded) < _attention_bytes(large)
     # --attention unfused writes and reads the 32 x 16k x 16k score matrix
-    unfused = run_cli.build_graph(load_system("h100_sxm"), _run_args(attention="unfused"))
+    unfused = fit_graph(
+        load_system("h100_sxm"), run_cli.build_graph(_run_args(attention="unfused"))
+    )
 
     # (as separate GEMM and softmax ops): the whole graph moves more than the fused one
     def total(graph: Graph) -> float:
@@ -270,4 +275,4 @@ def test_cli_fused_attention_sees_the_local_sram_of_the_main_compute_unit() -> N
 
     assert _attention_bytes(unfused) == 0
     assert total(unfused) - total(large) > 32 * 16384 * 16384 * 2
-    assert run_cli.attention_buffer_bytes(load_system("h100_sxm"), "bf16") == 228 * 1024
+    assert attention_buffer_bytes(load_system("h100_sxm"), "bf16") == 228 * 1024

@@ -23,11 +23,11 @@ from hw_models import SpecError, System, load_dram_device
 from memsim.cli.main import main as cli_main
 from memsim.dram import ControllerConfig, simulate_requests, traffic
 from memsim.invariants import roofline_lower_bound
+from memsim.memo import SimCache
 from memsim.request_fidelity import (
     CLASSES,
     DEFAULT_CONFIG,
     calibrate_class,
-    clear_cache,
     device_config,
     resolve_config,
     scaled_device,
@@ -281,15 +281,17 @@ def test_same_inputs_identical_results_also_interleaved() -> None:
     graph = kv_graph()
     system = ddr_request()
 
+    cache = SimCache()  # shared by the runs: a calibration made for one is reused
+
     def run(cfg: dict[str, Any] | None) -> tuple[float, list[float], str]:
-        res = simulate(system, graph, policy=in_ddr(graph), dram_config=cfg)
+        res = simulate(system, graph, policy=in_ddr(graph), dram_config=cfg, cache=cache)
         meta = json.dumps(res.summary()["meta"]["tier_fidelity"], sort_keys=True)
         return res.makespan_s, res.op_column("end_s").tolist(), meta
 
     a1 = run(None)
     b1 = run({"scheduler": "fcfs"})
     a2 = run(None)
-    clear_cache()  # recalibrating gives the same numbers
+    cache.clear()  # recalibrating gives the same numbers
     b2 = run({"scheduler": "fcfs"})
     a3 = run(None)
     assert a1 == a2 == a3
