@@ -25,6 +25,7 @@ ALLOWED: dict[str, set[str]] = {
         "hw_models.yamlio",
         "hw_models.base",
         "hw_models.fileio",
+        "hw_models.jit",
     },
     "memsim": {"hw_models", "workloads"},
     "explore": {"hw_models", "workloads", "memsim"},
