@@ -13,7 +13,8 @@ better in one; equal points are all on the front.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -94,3 +95,20 @@ def _hv2(v: np.ndarray, ref: np.ndarray) -> float:
             total += (ref[0] - x) * (best_y - y)
             best_y = y
     return float(total)
+
+
+def front_ids(
+    rows: Sequence[Mapping[str, Any]], objectives: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Ids of the stored rows (``Store.rows()``) on the front of ``objectives`` ((name,
+    sense) pairs); rows not ``ok`` or missing an objective are left out."""
+    ok = [
+        r
+        for r in rows
+        if r["status"] == "ok"
+        and all(isinstance(r["objectives"].get(n), int | float) for n, _ in objectives)
+    ]
+    if not ok:
+        return []
+    values = np.array([[float(r["objectives"][n]) for n, _ in objectives] for r in ok])
+    return [str(ok[i]["id"]) for i in pareto_front(values, [s for _, s in objectives])]

@@ -145,6 +145,18 @@ def _number(value: Any, path: str) -> float:
     raise SpecError([Problem(path, f"expected a number or a quantity, found {value!r}")])
 
 
+def _yaml_number(value: Any) -> Any:
+    """A number written as a string by YAML 1.1 (``2.0e12`` has no sign in its exponent,
+    so PyYAML reads a string) becomes the number; other values are kept."""
+    if isinstance(value, str):
+        try:
+            f = float(value)
+        except ValueError:
+            return value
+        return int(f) if f.is_integer() and "e" not in value.lower() and "." not in value else f
+    return value
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars to Python ones (JSON, SQLite and Optuna want plain values)."""
     if isinstance(value, np.generic):
@@ -180,7 +192,7 @@ class Parameter:
                 )
             if len(set(map(repr, spec.values))) != len(spec.values):
                 raise SpecError([Problem(f"{path}.values", "duplicate values")])
-            return cls(name=name, values=tuple(spec.values))
+            return cls(name=name, values=tuple(_yaml_number(v) for v in spec.values))
         if spec.low is None or spec.high is None:
             raise SpecError([Problem(path, "expected `values: [...]` or both `low` and `high`")])
         low, high = _number(spec.low, f"{path}.low"), _number(spec.high, f"{path}.high")
@@ -311,6 +323,7 @@ class DesignSpace:
 
     doc: dict[str, Any]
     source: str
+    base_dir: str
     evaluator: str
     system: str | None
     system_docs: dict[str, Any]
@@ -394,6 +407,7 @@ class DesignSpace:
         space = cls(
             doc=json.loads(canonical_json(f.model_dump(exclude_none=True))),
             source=source,
+            base_dir=str(base_dir),
             evaluator=f.evaluator,
             system=f.system,
             system_docs=system_docs,
@@ -525,6 +539,12 @@ class DesignSpace:
         ]
         if bad:
             raise SpecError(bad)
+
+    def with_engine(self, **fields: Any) -> DesignSpace:
+        """The same space with engine fields replaced (``fidelity="event"``)."""
+        doc = dict(self.doc)
+        doc["engine"] = {**doc.get("engine", {}), **fields}
+        return DesignSpace.from_dict(doc, base_dir=self.base_dir, source=self.source)
 
     # ---- points ----------------------------------------------------------------------
 

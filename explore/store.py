@@ -57,6 +57,11 @@ def _finite(obj: Any) -> Any:  # numpy scalars
     return obj.item() if hasattr(obj, "item") else str(obj)
 
 
+def _fidelity(doc: Any) -> str:
+    engine = doc.get("engine", {}) if isinstance(doc, dict) else {}
+    return str(engine.get("fidelity", "analytic"))
+
+
 def _clean(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
 
@@ -123,11 +128,30 @@ class Store:
                 [
                     Problem(
                         "--store",
-                        f"{self.path} holds a sweep of another space ({self.meta('source')}); "
-                        "give another --store, or delete this one",
+                        f"{self.path} holds a sweep of another space ({self.meta('source')}, "
+                        f"fidelity {_fidelity(self.meta('space'))}); a store holds "
+                        "one space at one fidelity: give another --store, or delete this one",
                     )
                 ]
             )
+
+    def add_run(self, run: dict[str, Any]) -> None:
+        """Append a sweep run (sampler, budget, seed) to the store's history."""
+        runs = list(self.meta("runs") or [])
+        if not runs or runs[-1] != run:
+            runs.append(run)
+            with self._tx():
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('runs', ?)", (_json(runs),))
+
+    def space(self) -> DesignSpace:
+        """The space this store was made for, rebuilt from its stored document."""
+        from explore.space import DesignSpace
+
+        doc = self.meta("space")
+        if doc is None:
+            raise SpecError([Problem("", "the store holds no sweep yet")], source=str(self.path))
+        source = str(self.meta("source") or self.path)
+        return DesignSpace.from_dict(doc, base_dir=Path(source).parent, source=source)
 
     def objectives(self) -> list[tuple[str, str]]:
         """The stored objectives as (name, sense)."""
@@ -228,29 +252,32 @@ class Store:
 
     def to_frame(self, *, metrics: bool = True) -> pd.DataFrame:
         """One row per point: ``id, index, status``, one column per parameter (its dotted
-        path), derived value and objective, then (``metrics=True``) every other metric,
-        ``message`` and ``elapsed_s``."""
+        path), derived value and objective, ``pareto`` (on the front of the objectives),
+        then (``metrics=True``) every other metric and ``message``."""
         import pandas as pd
+
+        from explore.pareto import front_ids
 
         params = self.parameter_names()
         objs = [n for n, _ in self.objectives()]
         records: list[dict[str, Any]] = []
-        extra: dict[str, None] = {}
-        for r in self.rows():
+        rows = self.rows()
+        front = set(front_ids(rows, self.objectives()))
+        for r in rows:
             rec: dict[str, Any] = {"id": r["id"], "index": r["index"], "status": r["status"]}
             rec.update({p: r["parameters"].get(p) for p in params})
             rec.update(r["derived"])
             rec.update({o: r["objectives"].get(o) for o in objs})
+            rec["pareto"] = r["id"] in front
             if metrics:
                 for k, v in r["metrics"].items():
                     if k not in rec:
                         rec[k] = v
-                        extra[k] = None
                 rec["message"] = r["message"]
             records.append(rec)
         frame = pd.DataFrame.from_records(records)
         if frame.empty:
-            cols = ["id", "index", "status", *params, *objs]
+            cols = ["id", "index", "status", *params, *objs, "pareto"]
             return pd.DataFrame(columns=cols)
         return frame
 

@@ -245,6 +245,7 @@ def sweep(
     t0 = time.perf_counter()
     try:
         st.bind(space)
+        st.add_run({"sampler": name, "budget": budget, "seed": seed})
         n_workers = workers if workers is not None else (os.cpu_count() or 1)
         if isinstance(smp, AdaptiveSampler):
             _adaptive(
