@@ -215,7 +215,6 @@ class SimulateEvaluator(BaseEvaluator):
 
     def evaluate(self, job: Job) -> EvalRecord:
         """Load, build, place (capacity checked first), simulate."""
-        from explore.space import system_overrides
         from hw_models.loader import load_system_dict
         from memsim.policies import CapacityError
         from memsim.simulate import resolve_placement, simulate
@@ -227,9 +226,7 @@ class SimulateEvaluator(BaseEvaluator):
         preset = str(job.system)
         doc = self.space.system_docs[preset]
         try:
-            system = load_system_dict(
-                doc, source=preset, overrides=system_overrides(doc, job.system_overrides)
-            )
+            system = load_system_dict(doc, source=preset, overrides=job.system_overrides)
             w = job.workload
             if int(w["tp"]) * int(w["pp"]) > system.devices:
                 raise SpecError(

@@ -676,7 +676,7 @@ def check_system_values(space: DesignSpace) -> None:
             for preset, doc in space.system_docs.items():
                 try:
                     load_system_dict(
-                        doc, source=preset, overrides=system_overrides(doc, {route.path: value})
+                        doc, source=preset, overrides={route.path: value}
                     )
                 except SpecError as err:
                     msg = "; ".join(str(q) for q in err.problems)
@@ -686,39 +686,3 @@ def check_system_values(space: DesignSpace) -> None:
                     break
     if problems:
         raise SpecError(problems)
-
-
-def system_overrides(doc: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """``overrides``, plus the DRAM data rate that makes a DRAM-backed tier's
-    ``read_bandwidth_bytes_per_s`` override consistent with its devices.
-
-    A tier built from DRAM devices must agree (within 5 %) with count x device peak at
-    ``dram.data_rate_mtps``. Changing its bandwidth means running the devices at another
-    data rate, so the rate is set to ``device rate x new bandwidth / (count x device
-    peak)`` unless the space sets ``tiers.<t>.dram.data_rate_mtps`` itself.
-    """
-    from hw_models.loader import load_dram_device
-
-    out = dict(overrides)
-    tiers = doc.get("tiers") or {}
-    for path, value in overrides.items():
-        parts = path.split(".")
-        if len(parts) != 3 or parts[0] != "tiers" or parts[2] != "read_bandwidth_bytes_per_s":
-            continue
-        tier = tiers.get(parts[1])
-        dram = tier.get("dram") if isinstance(tier, dict) else None
-        rate_path = f"tiers.{parts[1]}.dram.data_rate_mtps"
-        if not isinstance(dram, dict) or rate_path in overrides:
-            continue
-        try:
-            device = load_dram_device(
-                str(overrides.get(f"tiers.{parts[1]}.dram.device", dram["device"]))
-            )
-            count = int(overrides.get(f"tiers.{parts[1]}.dram.count", dram["count"]))
-            bandwidth = _number(value, path)
-        except (SpecError, KeyError, TypeError, ValueError):
-            continue  # the loader reports the bad value itself
-        peak = count * device.peak_bandwidth_bytes_per_s
-        if peak > 0:
-            out[rate_path] = device.data_rate_mtps * bandwidth / peak
-    return out
