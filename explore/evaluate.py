@@ -3,9 +3,10 @@
 Evaluators are registered by name (``evaluator:`` in a space file):
 
 * ``simulate`` (default) loads the system with the point's overrides, builds (or
-  reuses) the workload graph, places the tensors — a point whose tensors do not fit
-  is ``infeasible`` before anything is simulated — and calls
-  :func:`memsim.simulate`; its metrics are every number of ``SimResult.summary()``.
+  reuses) the workload graph and calls :func:`memsim.simulate`, which places the
+  tensors first: a point whose tensors do not fit is ``infeasible`` (a
+  ``CapacityError`` before anything is scheduled). Its metrics are every number of
+  ``SimResult.summary()``.
 * ``formula`` computes metrics from the space's ``formulas`` (expressions over the
   parameters): synthetic spaces with known answers, and overhead benchmarks.
 
@@ -217,7 +218,7 @@ class SimulateEvaluator(BaseEvaluator):
         """Load, build, place (capacity checked first), simulate."""
         from hw_models.loader import load_system_dict
         from memsim.policies import CapacityError
-        from memsim.simulate import resolve_placement, simulate
+        from memsim.simulate import simulate
 
         t0 = time.perf_counter()
         base: dict[str, Any] = dict(
@@ -239,11 +240,12 @@ class SimulateEvaluator(BaseEvaluator):
                     ]
                 )
             graph = self._graph(system, w)
-            placement = resolve_placement(system, graph, job.policy)
+            # placement comes first inside simulate(): tensors that do not fit raise
+            # CapacityError before anything is scheduled
             result = simulate(
                 system,
                 graph,
-                policy=placement,
+                policy=job.policy,
                 fidelity=str(job.engine["fidelity"]),
                 execution=job.engine.get("execution"),
                 seed=job.seed,
