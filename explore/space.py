@@ -139,7 +139,7 @@ def _number(value: Any, path: str) -> float:
         return float(value)
     for kind in ("bytes", "bytes_per_s", "s", "hz", "flops_per_s", "j_per_byte", "j", "w"):
         try:
-            return parse_quantity(value, kind)  # type: ignore[arg-type]
+            return parse_quantity(value, kind)
         except UnitError:
             continue
     raise SpecError([Problem(path, f"expected a number or a quantity, found {value!r}")])
@@ -675,9 +675,7 @@ def check_system_values(space: DesignSpace) -> None:
         for value in p.corners():
             for preset, doc in space.system_docs.items():
                 try:
-                    load_system_dict(
-                        doc, source=preset, overrides={route.path: value}
-                    )
+                    load_system_dict(doc, source=preset, overrides={route.path: value})
                 except SpecError as err:
                     msg = "; ".join(str(q) for q in err.problems)
                     problems.append(

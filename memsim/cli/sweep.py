@@ -222,10 +222,10 @@ def plot(store: Store, args: argparse.Namespace) -> int:
     written = []
     if len(objectives) >= 2:
         ax = plots.pareto_scatter(frame, x=objectives[0][0], y=objectives[1][0])
-        written.append(plots.save_figure(ax.get_figure(root=True), out / "pareto.png"))
+        written.append(_save(ax, out / "pareto.png"))
     cols = [*params, *(n for n, _ in objectives)]
     ax = plots.parallel_coordinates(frame, columns=cols)
-    written.append(plots.save_figure(ax.get_figure(root=True), out / "parallel.png"))
+    written.append(_save(ax, out / "parallel.png"))
     runs = [r.get("sampler") for r in (store.meta("runs") or [])]
     table, value, err = None, "", None
     if "sobol" in runs:
@@ -235,8 +235,7 @@ def plot(store: Store, args: argparse.Namespace) -> int:
     if table is not None:
         for name, _ in objectives:
             ax = plots.sensitivity_bars(table, objective=name, value=value, error=err)
-            fig = ax.get_figure(root=True)
-            written.append(plots.save_figure(fig, out / f"sensitivity_{_safe(name)}.png"))
+            written.append(_save(ax, out / f"sensitivity_{_safe(name)}.png"))
     for p in params:
         if frame[p].map(lambda v: isinstance(v, int | float)).all() and frame[p].nunique() > 1:
             fig = plots.sensitivity_panels(
@@ -245,6 +244,14 @@ def plot(store: Store, args: argparse.Namespace) -> int:
             written.append(plots.save_figure(fig, out / f"curves_{_safe(p)}.png"))
     print("wrote " + ", ".join(str(w) for w in written))
     return 0
+
+
+def _save(ax: Any, path: Path) -> Path:
+    import plots
+
+    fig = ax.get_figure(root=True)
+    assert fig is not None
+    return plots.save_figure(fig, path)
 
 
 def _safe(name: str) -> str:
