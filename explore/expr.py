@@ -17,6 +17,7 @@ objects, no subscripts, no imports. A name is a dotted path, resolved by the cal
 from __future__ import annotations
 
 import ast
+import copy
 import math
 import operator
 from collections.abc import Callable
@@ -101,6 +102,28 @@ def _check(node: ast.AST, path: str, names: list[str]) -> None:
         raise SpecError([Problem(path, f"unsupported expression syntax: {ast.unparse(node)!r}")])
 
 
+class _Names(ast.NodeTransformer):
+    """Rewrite every dotted name ``a.b.c`` as ``_n("a.b.c")`` (after :func:`_check`)."""
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        return self._call(node.id, node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        dotted = _dotted(node)
+        return self._call(dotted, node) if dotted is not None else node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node.args = [self.visit(a) for a in node.args]
+        return node  # the function name stays a name
+
+    @staticmethod
+    def _call(name: str | None, node: ast.AST) -> ast.AST:
+        call = ast.Call(
+            func=ast.Name(id="_n", ctx=ast.Load()), args=[ast.Constant(name)], keywords=[]
+        )
+        return ast.copy_location(call, node)
+
+
 @dataclass(frozen=True, slots=True)
 class Expr:
     """A parsed expression: its text, where it came from (for messages) and its names."""
@@ -123,41 +146,23 @@ class Expr:
         _check(tree, path, names)
         return cls(text=src, path=path, names=tuple(names), tree=tree)
 
+    @property
+    def code(self) -> Any:
+        """The checked expression compiled, dotted names read through ``_n`` (built once
+        per process: code objects do not travel to workers, the tree does)."""
+        code = _CODE.get(self.text)
+        if code is None:
+            tree = ast.fix_missing_locations(_Names().visit(copy.deepcopy(self.tree)))
+            code = _CODE[self.text] = compile(tree, self.path or "<expr>", "eval")
+        return code
+
     def evaluate(self, lookup: Callable[[str], Any]) -> Any:
         """The value, with every dotted name read through ``lookup``."""
         try:
-            return _eval(self.tree.body, lookup)
+            return eval(self.code, {"__builtins__": {}, "_n": lookup, **FUNCTIONS})  # noqa: S307
         except (ArithmeticError, ValueError, TypeError) as err:
             raise SpecError([Problem(self.path, f"cannot evaluate {self.text!r}: {err}")]) from None
 
 
-def _eval(node: ast.AST, lookup: Callable[[str], Any]) -> Any:
-    dotted = _dotted(node)
-    if dotted is not None:
-        return lookup(dotted)
-    if isinstance(node, ast.Constant):
-        return node.value
-    if isinstance(node, ast.BinOp):
-        return _BINOPS[type(node.op)](_eval(node.left, lookup), _eval(node.right, lookup))
-    if isinstance(node, ast.UnaryOp):
-        v = _eval(node.operand, lookup)
-        if isinstance(node.op, ast.Not):
-            return not v
-        return -v if isinstance(node.op, ast.USub) else +v
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, lookup)
-        for op, comp in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comp, lookup)
-            if not _CMPOPS[type(op)](left, right):
-                return False
-            left = right
-        return True
-    if isinstance(node, ast.BoolOp):
-        if isinstance(node.op, ast.And):
-            return all(_eval(v, lookup) for v in node.values)
-        return any(_eval(v, lookup) for v in node.values)
-    if isinstance(node, ast.IfExp):
-        test = _eval(node.test, lookup)
-        return _eval(node.body, lookup) if test else _eval(node.orelse, lookup)
-    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-    return FUNCTIONS[node.func.id](*(_eval(a, lookup) for a in node.args))
+# compiled code by expression text: a pure function of the text (the checked language)
+_CODE: dict[str, Any] = {}

@@ -405,7 +405,7 @@ class DesignSpace:
         workload = WorkloadSpec.parse(f.workload, prefix="workload").model_dump()
         engine = EngineSpec.parse(f.engine, prefix="engine").model_dump()
         space = cls(
-            doc=json.loads(canonical_json(f.model_dump(exclude_none=True))),
+            doc=json.loads(json.dumps(f.model_dump(exclude_none=True), default=_plain)),
             source=source,
             base_dir=str(base_dir),
             evaluator=f.evaluator,
@@ -420,7 +420,7 @@ class DesignSpace:
             routes={},
             objectives=tuple(Objective(n, s) for n, s in f.objectives.items()),  # type: ignore[arg-type]
             prices=dict(f.prices),
-            derived=tuple((n, Expr.parse(e, path=f"derived.{n}")) for n, e in f.derived.items()),
+            derived=_ordered({n: Expr.parse(e, path=f"derived.{n}") for n, e in f.derived.items()}),
             constraints=tuple(
                 Expr.parse(c, path=f"constraints[{i}]") for i, c in enumerate(f.constraints)
             ),
@@ -650,6 +650,32 @@ class DesignSpace:
         payload = evaluator_class(self.evaluator).key_payload(self, job)
         object.__setattr__(job, "key", digest(payload))
         return job
+
+
+def _ordered(derived: dict[str, Expr]) -> tuple[tuple[str, Expr], ...]:
+    """Derived values in an order where each comes after the derived values it reads;
+    a cycle is refused naming its members."""
+    out: list[tuple[str, Expr]] = []
+    done: set[str] = set()
+    visiting: list[str] = []
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        if name in visiting:
+            cycle = " -> ".join([*visiting[visiting.index(name) :], name])
+            raise SpecError([Problem(f"derived.{name}", f"circular definition: {cycle}")])
+        visiting.append(name)
+        for dep in derived[name].names:
+            if dep in derived:
+                visit(dep)
+        visiting.pop()
+        done.add(name)
+        out.append((name, derived[name]))
+
+    for name in derived:
+        visit(name)
+    return tuple(out)
 
 
 def _lookup(doc: Any, path: str) -> Any:

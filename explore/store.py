@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS points (
 """
 
 
-def _json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, allow_nan=False, default=_finite)
+def _json(obj: Any, *, sort: bool = True) -> str:
+    return json.dumps(obj, sort_keys=sort, allow_nan=False, default=_finite)
 
 
 def _finite(obj: Any) -> Any:  # numpy scalars
@@ -120,8 +120,9 @@ class Store:
                     ("parameters", space.names()),
                     ("objectives", [[o.name, o.sense] for o in space.objectives]),
                 ):
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, _json(value))
+                    self._db.execute(  # the space keeps its order (parameters, derived)
+                        "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                        (name, _json(value, sort=False)),
                     )
         elif held != space.digest:
             raise SpecError(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ _WORKER_SPACE: list[DesignSpace] = []  # the space of this pool worker (set by i
 
 
 def _init_worker(space: DesignSpace) -> None:
+    # Ctrl-C reaches the whole process group: the sweep's process stops the pool and
+    # says how to resume; its workers leave that to it instead of printing tracebacks
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _WORKER_SPACE[:] = [space]
 
 
@@ -253,6 +257,9 @@ def sweep(
             )
         else:
             _fixed(space, smp, st, report, seed, n_workers, scheduler, chunk, progress, on_record)
+    except KeyboardInterrupt:
+        report.interrupted = True
+        raise SweepInterruptedError(report) from None
     finally:
         report.elapsed_s = time.perf_counter() - t0
         if own:
@@ -298,7 +305,6 @@ def _fixed(
     bar = _progress(len(seen), len(seen) - len(todo), progress)
     pending: set[Any] = set()
     it = iter(chunks)
-    cancel = False
     try:
         while True:
             while len(pending) < ex.slots:
@@ -316,13 +322,9 @@ def _fixed(
                     bar.update(1)
                     if on_record is not None:
                         on_record(rec)
-    except KeyboardInterrupt:
-        cancel = True
-        report.interrupted = True
-        raise SweepInterruptedError(report) from None
     finally:
         bar.close()
-        ex.close(cancel=cancel or bool(pending))
+        ex.close(cancel=bool(pending))
 
 
 def _values(space: DesignSpace, rec: EvalRecord) -> list[float] | None:
@@ -353,7 +355,7 @@ def _adaptive(
     have = len(stored)
     ex = _executor(space, max(1, min(workers, budget)), scheduler) if have < budget else None
     bar = _progress(budget, min(have, budget), progress)
-    asks, cancel = 0, False
+    asks, finished = 0, False
     try:
         while have < budget and asks < 10 * budget:
             batch: list[tuple[Any, Job]] = []
@@ -390,14 +392,11 @@ def _adaptive(
             for token, job in batch:  # tell in asking order: the same results, the same study
                 smp.tell(token, _values(space, results[job.key]))
         report.points = len(stored)
-    except KeyboardInterrupt:
-        cancel = True
-        report.interrupted = True
-        raise SweepInterruptedError(report) from None
+        finished = True
     finally:
         bar.close()
         if ex is not None:
-            ex.close(cancel=cancel)
+            ex.close(cancel=not finished)
 
 
 def _store(

@@ -152,3 +152,14 @@ def test_serve_parameters_need_a_serving_evaluator() -> None:
     doc = small_decode()
     doc["parameters"]["serve.max_batched_tokens"] = {"values": [512]}
     assert "has no serve settings" in str(_refused(doc))
+
+
+def test_derived_values_may_come_in_any_order_but_not_in_a_circle(tmp_path: Path) -> None:
+    doc = synthetic()
+    doc["derived"] = {"total": "part * 2", "part": "x + 1"}
+    space = DesignSpace.from_dict(doc)
+    assert space.derived_values({"x": 2, "y": 0}) == {"part": 3, "total": 6}
+    # rebuilt from its stored document (as `sweep show` and --fidelity do), the same
+    assert space.with_engine().derived_values({"x": 2, "y": 0})["total"] == 6
+    doc["derived"] = {"a": "b + x", "b": "a * 2"}
+    assert "circular definition: a -> b -> a" in str(_refused(doc))
