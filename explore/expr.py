@@ -159,7 +159,7 @@ class Expr:
     def evaluate(self, lookup: Callable[[str], Any]) -> Any:
         """The value, with every dotted name read through ``lookup``."""
         try:
-            return eval(self.code, {"__builtins__": {}, "_n": lookup, **FUNCTIONS})  # noqa: S307
+            return eval(self.code, {"__builtins__": {}, "_n": lookup, **FUNCTIONS})
         except (ArithmeticError, ValueError, TypeError) as err:
             raise SpecError([Problem(self.path, f"cannot evaluate {self.text!r}: {err}")]) from None
 
