@@ -14,9 +14,10 @@ A serving evaluator registers itself the same way (:func:`register_evaluator`) w
 ``serve`` among its :attr:`BaseEvaluator.sections`.
 
 Each worker (process, or thread of a Dask worker) keeps one evaluator per space in
-:func:`worker_evaluator`; it holds the caches (graphs by workload, model configs)
-that make a point cheap once its workload was built. The caches never change a
-result: they hold immutable values keyed by everything that defines them.
+:func:`worker_evaluator`; it holds the caches that make a point cheap once its
+workload was built: graphs by workload, model configs, and the simulator's own
+:class:`memsim.memo.SimCache` (compiled graphs, layouts, fitted graphs). The caches
+never change a result: they hold immutable values keyed by everything that defines them.
 """
 
 from __future__ import annotations
@@ -144,9 +145,15 @@ class SimulateEvaluator(BaseEvaluator):
     graph_cache_size = 4
 
     def __init__(self, space: DesignSpace) -> None:
+        from memsim.memo import SimCache
+
         super().__init__(space)
         self._graphs: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._models: dict[str, Any] = {}
+        self.cache = SimCache()
+        """The simulator's caller-owned cache (compiled graphs, layouts, DRAM
+        calibrations, fitted graphs), one per worker: results are bit-identical with
+        or without it."""
 
     @classmethod
     def known_metrics(cls, space: DesignSpace) -> set[str]:
@@ -179,11 +186,12 @@ class SimulateEvaluator(BaseEvaluator):
             "seed": job.seed,
         }
 
-    def _graph(self, system: Any, w: Mapping[str, Any]) -> Any:
+    def _graph(self, w: Mapping[str, Any]) -> Any:
+        """The workload's graph, built once per worker (hardware-dependent options such as
+        the attention buffer are left open: ``simulate`` fits them per system)."""
         import workloads
 
-        sram = _attention_buffer(system, str(w["dtype"]))
-        key = (*sorted((k, repr(v)) for k, v in w.items()), sram)
+        key = tuple(sorted((k, repr(v)) for k, v in w.items()))
         graph = self._graphs.get(key)
         if graph is not None:
             self._graphs.move_to_end(key)
@@ -198,7 +206,6 @@ class SimulateEvaluator(BaseEvaluator):
             "tp": int(w["tp"]),
             "pp": int(w["pp"]),
             "attention": w["attention"],
-            "sram_bytes": sram,
         }
         batch = int(w["batch"])
         if w["kind"] == "prefill":
@@ -239,7 +246,7 @@ class SimulateEvaluator(BaseEvaluator):
                         )
                     ]
                 )
-            graph = self._graph(system, w)
+            graph = self._graph(w)
             # placement comes first inside simulate(): tensors that do not fit raise
             # CapacityError before anything is scheduled
             result = simulate(
@@ -250,6 +257,7 @@ class SimulateEvaluator(BaseEvaluator):
                 execution=job.engine.get("execution"),
                 seed=job.seed,
                 dram_config=job.engine.get("dram_config") or None,
+                cache=self.cache,
             )
         except CapacityError as err:
             return EvalRecord(
@@ -273,15 +281,6 @@ class SimulateEvaluator(BaseEvaluator):
             provenance=provenance,
             elapsed_s=time.perf_counter() - t0,
         )
-
-
-def _attention_buffer(system: Any, dtype: str) -> float | None:
-    """``local_sram_bytes`` of one core of the main compute unit (as ``memsim run`` uses)."""
-    try:
-        unit = system.compute[system.main_compute(dtype)]
-    except KeyError:
-        return None
-    return float(unit.local_sram_bytes) if unit.local_sram_bytes else None
 
 
 # ---- formula --------------------------------------------------------------------------
