@@ -8,7 +8,7 @@ better in one; equal points are all on the front.
 >>> pareto_front(np.array([[1, 4], [2, 2], [3, 3], [4, 1]]), ["min", "min"]).tolist()
 [0, 1, 3]
 >>> hypervolume(np.array([[1, 4], [2, 2], [4, 1]]), ["min", "min"], reference=[5, 5])
-10.0
+11.0
 """
 
 from __future__ import annotations
