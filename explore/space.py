@@ -434,6 +434,7 @@ class DesignSpace:
         doc = {k: v for k, v in space.doc.items() if k not in ("sampler", "budget", "seed")}
         object.__setattr__(space, "digest", digest(doc))
         space._check_names()
+        space._check_request_values()
         ev.check_space(space)
         space._check_feasible()
         return space
@@ -483,6 +484,25 @@ class DesignSpace:
                     [Problem(path, f"no such field in system {preset!r} ({bad[0].message})")]
                 )
         return Route("system", sys_path)
+
+    def _check_request_values(self) -> None:
+        """Workload and engine parameters at their extreme values must be valid fields."""
+        problems: list[Problem] = []
+        for p in self.parameters:
+            route = self.routes[p.name]
+            if route.section not in ("workload", "engine") or "." in route.path:
+                continue
+            spec: type[Spec] = WorkloadSpec if route.section == "workload" else EngineSpec
+            base = self.workload if route.section == "workload" else self.engine
+            for value in p.corners():
+                try:
+                    spec.parse({**base, route.path: value})
+                except SpecError as err:
+                    msg = "; ".join(q.message for q in err.problems)
+                    problems.append(Problem(f"parameters.{p.name}", f"at {value!r}: {msg}"))
+                    break
+        if problems:
+            raise SpecError(problems)
 
     def _check_names(self) -> None:
         """Every name an expression reads must be known; objectives must be metrics or derived."""

@@ -163,3 +163,26 @@ def test_derived_values_may_come_in_any_order_but_not_in_a_circle(tmp_path: Path
     assert space.with_engine().derived_values({"x": 2, "y": 0})["total"] == 6
     doc["derived"] = {"a": "b + x", "b": "a * 2"}
     assert "circular definition: a -> b -> a" in str(_refused(doc))
+
+
+def test_workload_values_are_checked_at_the_extremes() -> None:
+    doc = small_decode()
+    doc["parameters"]["workload.batch"] = {"values": [0, 4]}
+    assert "parameters.workload.batch: at 0" in str(_refused(doc))
+    doc["parameters"]["workload.batch"] = {"values": [1]}
+    doc["parameters"]["engine.fidelity"] = {"values": ["analytic", "exact"]}
+    assert "parameters.engine.fidelity: at 'exact'" in str(_refused(doc))
+
+
+def test_the_system_itself_can_be_a_parameter() -> None:
+    doc = small_decode()
+    doc["parameters"] = {
+        "system": {"values": ["h100_sxm", "h200_sxm"]},
+        "tiers.hbm.capacity_bytes": {"values": ["80 GB"]},
+    }
+    space = DesignSpace.from_dict(doc)
+    jobs = [space.job(p, index=i) for i, p in enumerate(space.grid_points())]
+    assert [j.system for j in jobs] == ["h100_sxm", "h200_sxm"]
+    assert jobs[0].key != jobs[1].key
+    doc["parameters"]["tiers.l4.capacity_bytes"] = {"values": [1.0]}
+    assert "parameters.tiers.l4.capacity_bytes" in str(_refused(doc))
