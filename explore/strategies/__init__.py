@@ -82,6 +82,16 @@ def make_sampler(
     return SAMPLERS.create(name, space, seed=seed, budget=budget, error_path="--sampler")
 
 
+def need_extra(module: str, what: str) -> None:
+    """A :class:`SpecError` naming the extra to install when ``module`` is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise SpecError(
+            [Problem("--sampler", f"{what} needs {module} (pip install memsim[explore])")]
+        )
+
+
 def need_budget(name: str, budget: int | None) -> int:
     """``budget``, or a :class:`SpecError` saying the sampler needs one."""
     if budget is None:
@@ -98,5 +108,6 @@ __all__ = [
     "Sampler",
     "make_sampler",
     "need_budget",
+    "need_extra",
     "sampler_names",
 ]

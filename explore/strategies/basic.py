@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from explore.strategies import SAMPLERS, Sampler, need_budget
+from explore.strategies import SAMPLERS, Sampler, need_budget, need_extra
 from hw_models.errors import Problem, SpecError
 
 if TYPE_CHECKING:
@@ -106,6 +106,7 @@ def sobol_base_size(budget: int, d: int) -> int:
 
 def saltelli_unit(d: int, n: int, seed: int) -> np.ndarray:
     """Saltelli's sample (first and total order) in the unit cube, ``n x (d + 2)`` rows."""
+    need_extra("SALib", "the sobol sampler")
     from SALib.sample import sobol
 
     problem = {"num_vars": d, "names": [f"x{i}" for i in range(d)], "bounds": [[0.0, 1.0]] * d}

@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from explore.strategies import SAMPLERS, AdaptiveSampler, need_budget
+from explore.strategies import SAMPLERS, AdaptiveSampler, need_budget, need_extra
 
 if TYPE_CHECKING:
     from explore.space import DesignSpace, Parameter, Point
@@ -49,6 +49,7 @@ class OptunaSampler(AdaptiveSampler):
     """Common ask/tell over an in-memory Optuna study."""
 
     def __init__(self, space: DesignSpace, *, seed: int, budget: int | None) -> None:
+        need_extra("optuna", f"the {self.name} sampler")
         import optuna
 
         super().__init__(space, seed=seed, budget=budget)
