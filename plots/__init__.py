@@ -30,9 +30,10 @@ from plots.memory_wall import (
     system_row,
 )
 from plots.occupancy import occupancy
+from plots.pareto import parallel_coordinates, pareto_scatter
 from plots.report import render_report, write_report
 from plots.roofline import ceilings_frame, roofline, roofline_grid, roofline_points
-from plots.sensitivity import sensitivity, sensitivity_panels
+from plots.sensitivity import sensitivity, sensitivity_bars, sensitivity_panels
 from plots.style import save_figure
 from plots.tables import RunTables
 from plots.timeline import timeline
@@ -80,6 +81,8 @@ __all__ = [
     "memory_wall",
     "model_memory",
     "occupancy",
+    "parallel_coordinates",
+    "pareto_scatter",
     "render_report",
     "roofline",
     "roofline_grid",
@@ -87,6 +90,7 @@ __all__ = [
     "row_outcomes",
     "save_figure",
     "sensitivity",
+    "sensitivity_bars",
     "sensitivity_panels",
     "stacked_bars",
     "system_row",

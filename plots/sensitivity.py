@@ -99,3 +99,46 @@ def sensitivity_panels(
             frame, knob=knob, objective=obj, ax=ax, group=group, logx=logx, title=column_label(obj)
         )
     return fig
+
+
+@styled
+def sensitivity_bars(
+    frame: pd.DataFrame,
+    *,
+    objective: str,
+    value: str = "ST",
+    error: str | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Axes:
+    """Horizontal bars of ``value`` per parameter for one objective, largest on top.
+
+    Reads a sensitivity table (``parameter, objective`` and the value column): Sobol
+    indices (``S1``, ``ST`` with ``S1_conf``/``ST_conf`` as ``error``) or one-at-a-time
+    swings (``relative``, ``swing``). Bars have ``gid`` ``sensitivity:<parameter>``.
+    """
+    cols = ["parameter", "objective", value] + ([error] if error else [])
+    check_columns(frame, cols, table="sensitivity")
+    rows = frame[frame["objective"] == objective]
+    if rows.empty:
+        known = ", ".join(dict.fromkeys(frame["objective"].astype(str)))
+        raise SpecError([Problem("objective", f"no rows for {objective!r} (known: {known})")])
+    rows = rows.sort_values(value, kind="stable")
+    ax = new_axes(ax, figsize=(5.5, 0.5 * len(rows) + 1.5))
+    lk = _CURVE_LOOKS[0]
+    y = np.arange(len(rows))
+    bars = ax.barh(
+        y,
+        rows[value].to_numpy(float),
+        xerr=rows[error].to_numpy(float) if error else None,
+        color=lk.color,
+        hatch=lk.hatch,
+        edgecolor="black",
+        linewidth=0.5,
+    )
+    for bar, name in zip(bars, rows["parameter"], strict=True):
+        bar.set_gid(f"sensitivity:{name}")
+    ax.set_yticks(y, list(rows["parameter"].astype(str)))
+    ax.set_xlabel(value)
+    ax.set_title(title if title is not None else f"Sensitivity of {column_label(objective)}")
+    return ax
