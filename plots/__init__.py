@@ -33,6 +33,13 @@ from plots.occupancy import occupancy
 from plots.report import render_report, write_report
 from plots.roofline import ceilings_frame, roofline, roofline_grid, roofline_points
 from plots.sensitivity import sensitivity, sensitivity_panels
+from plots.serving import (
+    kv_occupancy,
+    latency_cdf,
+    latency_vs_load,
+    write_load_curve_figure,
+    write_serve_figures,
+)
 from plots.style import save_figure
 from plots.tables import RunTables
 from plots.timeline import timeline
@@ -76,6 +83,9 @@ __all__ = [
     "dram_row_breakdown",
     "energy_breakdown",
     "fit_growth",
+    "kv_occupancy",
+    "latency_cdf",
+    "latency_vs_load",
     "load_memory_wall",
     "memory_wall",
     "model_memory",
@@ -92,6 +102,8 @@ __all__ = [
     "system_row",
     "time_breakdown",
     "timeline",
+    "write_load_curve_figure",
     "write_report",
     "write_run_figures",
+    "write_serve_figures",
 ]

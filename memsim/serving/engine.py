@@ -68,11 +68,16 @@ class ServeConfig:
                 problems.append(Problem(name, f"expected an integer >= 1, found {v!r}"))
         if not 0.0 < self.gpu_memory_utilization <= 1.0:
             problems.append(
-                Problem("gpu_memory_utilization", f"expected (0, 1], found {self.gpu_memory_utilization}")
+                Problem(
+                    "gpu_memory_utilization",
+                    f"expected (0, 1], found {self.gpu_memory_utilization}",
+                )
             )
         if self.preemption is not None and self.preemption not in PREEMPTIONS:
             problems.append(
-                Problem("preemption", f"unknown {self.preemption!r} (known: {', '.join(PREEMPTIONS)})")
+                Problem(
+                    "preemption", f"unknown {self.preemption!r} (known: {', '.join(PREEMPTIONS)})"
+                )
             )
         if self.preemption == "swap" and self.kv_swap_tier is None:
             problems.append(Problem("preemption", "swap needs kv_swap_tier"))
@@ -284,7 +289,12 @@ class _Loop:
         self.seqs = [
             Seq(i, a, int(p), int(o))
             for i, (a, p, o) in enumerate(
-                zip(arrivals, requests.prompt_len.tolist(), requests.output_len.tolist(), strict=True)
+                zip(
+                    arrivals,
+                    requests.prompt_len.tolist(),
+                    requests.output_len.tolist(),
+                    strict=True,
+                )
             )
         ]
         self.dropped = np.zeros(len(self.seqs), dtype=bool)
@@ -296,9 +306,9 @@ class _Loop:
     def _admissible(self, s: Seq) -> bool:
         if not self.blocks.fits_ever(s.final_len):
             return False
-        if self.config.scheduler != "chunked" and s.prompt_len > self.config.max_num_batched_tokens:
-            return False
-        return True
+        return not (
+            self.config.scheduler != "chunked" and s.prompt_len > self.config.max_num_batched_tokens
+        )
 
     def run(self) -> None:
         """Advance the clock iteration by iteration until every request is done or dropped."""

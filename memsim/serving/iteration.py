@@ -25,7 +25,6 @@ the iteration). ``benchmarks/bench_serve.py`` measures the error against
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass

@@ -187,7 +187,9 @@ class PagedBlockManager(_Base):
     def __init__(self, geometry: KVGeometry, *, watermark: float = 0.01) -> None:
         super().__init__(geometry)
         if not 0.0 <= watermark < 1.0:
-            raise SpecError([Problem("watermark", f"expected a fraction in [0, 1), found {watermark}")])
+            raise SpecError(
+                [Problem("watermark", f"expected a fraction in [0, 1), found {watermark}")]
+            )
         self.watermark_blocks = int(watermark * geometry.num_blocks)
 
     def fits_ever(self, tokens: int) -> bool:

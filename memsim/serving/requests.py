@@ -123,7 +123,9 @@ def _from_file(args: list[str], path: str) -> LengthSampler:
         try:
             v = int(line)
         except ValueError:
-            raise SpecError([Problem(f"{source}:{i}", f"expected an integer, found {line!r}")])
+            raise SpecError(
+                [Problem(f"{source}:{i}", f"expected an integer, found {line!r}")]
+            ) from None
         if v < 1:
             raise SpecError([Problem(f"{source}:{i}", f"expected a length >= 1, found {v}")])
         values.append(v)
@@ -219,9 +221,7 @@ def _trace_row(rec: Any, keys: tuple[str, str, str], where: str) -> tuple[float,
     except (TypeError, ValueError):
         raise SpecError([Problem(where, f"expected numbers for {', '.join(keys)}")]) from None
     if not (math.isfinite(arrival) and arrival >= 0) or prompt < 1 or output < 1:
-        raise SpecError(
-            [Problem(where, "expected arrival_s >= 0 and prompt_len, output_len >= 1")]
-        )
+        raise SpecError([Problem(where, "expected arrival_s >= 0 and prompt_len, output_len >= 1")])
     return arrival, prompt, output
 
 

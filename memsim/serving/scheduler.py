@@ -25,6 +25,7 @@ does the allocating (CONVENTIONS §13). Registered by name:
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,20 +38,20 @@ class Seq:
     """One request's progress, owned by the engine of one :func:`serve` call."""
 
     __slots__ = (
-        "rid",
         "arrival_s",
-        "prompt_len",
-        "output_len",
         "cached",
-        "target",
-        "generated",
-        "first_token_s",
-        "last_token_s",
-        "finish_s",
-        "scheduled_s",
-        "preemptions",
-        "swapped_bytes",
         "done",
+        "finish_s",
+        "first_token_s",
+        "generated",
+        "last_token_s",
+        "output_len",
+        "preemptions",
+        "prompt_len",
+        "rid",
+        "scheduled_s",
+        "swapped_bytes",
+        "target",
     )
 
     def __init__(self, rid: int, arrival_s: float, prompt_len: int, output_len: int) -> None:
@@ -170,7 +171,7 @@ class _Queues:
         preempted first (vLLM's policy). Returns the token budget left.
         """
         running = self.running
-        if any(a.arrival_s > b.arrival_s for a, b in zip(running, running[1:], strict=False)):
+        if any(a.arrival_s > b.arrival_s for a, b in itertools.pairwise(running)):
             running.sort(key=lambda s: s.arrival_s)
         try_grow = self.blocks.try_grow
         decode = step.decode
