@@ -45,9 +45,9 @@ class Bucketing:
     """simulate every distinct shape as it is (slow, no interpolation error)"""
     exact_below: int = 16
     """every integer up to here is a grid point"""
-    steps_per_octave: int = 4
-    """grid points per doubling of a token or sequence count (4: about 19 % apart)"""
-    context_steps_per_octave: int = 2
+    steps_per_octave: int = 2
+    """grid points per doubling of a token or sequence count (2: about 41 % apart)"""
+    context_steps_per_octave: int = 1
     """grid points per doubling of a context length (cost is affine in it: coarser)"""
 
     def bracket(self, x: float, *, context: bool = False) -> tuple[int, int, float]:
