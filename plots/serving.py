@@ -59,7 +59,7 @@ def latency_vs_load(
     ax.set_yscale("log")
     ax.set_xlabel("arrival rate (requests/s)")
     ax.set_ylabel("latency (s)")
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)
@@ -89,7 +89,7 @@ def latency_cdf(
     ax.set_xlabel("latency (s)")
     ax.set_ylabel("fraction of requests")
     ax.set_ylim(0.0, 1.0)
-    ax.grid(True, which="both", alpha=0.3)
+    ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
     if title:
         ax.set_title(title)

@@ -156,9 +156,7 @@ def test_kv_capacity_limits_the_batch_and_throughput_saturates(system) -> None: 
     )
     doubled = run(160, 80)
     assert doubled.iterations["decode_tokens"].max() == 20
-    assert (
-        doubled.summary()["throughput_tokens_per_s"] > more.summary()["throughput_tokens_per_s"]
-    )
+    assert doubled.summary()["throughput_tokens_per_s"] > more.summary()["throughput_tokens_per_s"]
 
 
 def test_paged_admits_more_than_contiguous_by_reserved_over_used(system) -> None:  # type: ignore[no-untyped-def]
