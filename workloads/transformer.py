@@ -386,9 +386,7 @@ def _layer(
     kv_read = budget.tokens(kv_len) if budget is not None else kv_len
     start = len(b.ops)
     if groups is None:
-        b.attention(
-            li, batch=batch, q_len=q_len, kv_len=kv_read, q=q, k=k, v=v, causal=not encoder
-        )
+        b.attention(li, batch=batch, q_len=q_len, kv_len=kv_read, q=q, k=k, v=v, causal=not encoder)
     if decode and groups is None:
 
         def regen(

@@ -205,7 +205,7 @@ def test_swapping_costs_the_blocks_over_pcie(system) -> None:  # type: ignore[no
 
 
 def test_same_inputs_same_result(system) -> None:  # type: ignore[no-untyped-def]
-    reqs = make_requests(arrival="gamma:20:2", requests=40, seed=5)
+    reqs = make_requests(arrival="gamma:20:2", requests=20, output_len="fixed:16", seed=5)
     a = serve(system, "llama2_7b", reqs).summary()
     b = serve(system, "llama2_7b", reqs).summary()
     assert a == b
