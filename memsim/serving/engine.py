@@ -17,6 +17,7 @@ import numpy as np
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.units import fmt_bytes
+from memsim.graph_fit import attention_buffer_bytes
 from memsim.policies import placeable_tiers
 from memsim.policies.base import transient_peak_bytes
 from memsim.serving.iteration import Bucketing, IterationCost
@@ -91,19 +92,21 @@ class ServeConfig:
             raise SpecError(problems)
 
     def build_options(self, system: System) -> dict[str, Any]:
-        """Keywords for the workloads builders (attention tiles through one core's SRAM)."""
+        """Keywords for the workloads builders.
+
+        The attention buffer is the one :func:`memsim.simulate` would fit
+        (:func:`memsim.graph_fit.attention_buffer_bytes`), given up front so each
+        iteration graph is built once.
+        """
         opts: dict[str, Any] = {
             "dtype": self.dtype,
             "kv_dtype": self.kv_dtype,
             "tp": self.tp,
             "attention": self.attention,
         }
-        try:
-            unit = system.compute[system.main_compute(self.dtype)]
-            if unit.local_sram_bytes:
-                opts["sram_bytes"] = float(unit.local_sram_bytes)
-        except KeyError:
-            pass
+        buffer = attention_buffer_bytes(system, self.dtype)
+        if buffer is not None and self.attention != "unfused":
+            opts["sram_bytes"] = buffer
         return opts
 
 
