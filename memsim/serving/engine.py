@@ -388,6 +388,8 @@ class _Loop:
         row["kv_bytes"].append(used * g.block_bytes)
         row["kv_tokens"].append(self.blocks.used_tokens)
         row["kv_utilization"].append(used / g.num_blocks)
+        slots = used * g.block_size
+        row["kv_fragmentation"].append(1.0 - self.blocks.used_tokens / slots if slots else 0.0)
         row["preempted"].append(step.preempted)
         row["swap_out_bytes"].append(step.swap_out_bytes)
         row["swap_in_bytes"].append(step.swap_in_bytes)
@@ -459,6 +461,7 @@ _ITERATION_COLUMNS = (
     "kv_bytes",
     "kv_tokens",
     "kv_utilization",
+    "kv_fragmentation",
     "preempted",
     "swap_out_bytes",
     "swap_in_bytes",

@@ -64,6 +64,10 @@ class ServeResult:
     one row per iteration (``start_s``, ``duration_s``, ``compute_s``,
     ``swap_s``, token and sequence counts, KV blocks and bytes in use,
     queue lengths, ``in_system``, preemptions and swapped bytes).
+    ``kv_utilization`` is allocated blocks / pool blocks; ``kv_fragmentation``
+    the share of allocated token slots not holding a token (internal
+    fragmentation: the last block of each paged request, the unused part of each
+    contiguous reservation).
     """
 
     requests: Mapping[str, np.ndarray[Any, Any]]
@@ -137,6 +141,9 @@ class ServeResult:
             "peak_kv_bytes": float(kv_bytes.max()),
             "mean_kv_utilization": (
                 float(np.mean(it["kv_utilization"])) if len(it["start_s"]) else None
+            ),
+            "mean_kv_fragmentation": (
+                float(np.mean(it["kv_fragmentation"])) if len(it["start_s"]) else None
             ),
             "iterations": len(it["start_s"]),
             "meta": dict(self.meta),

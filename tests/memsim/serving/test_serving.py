@@ -164,7 +164,7 @@ def test_paged_admits_more_than_contiguous_by_reserved_over_used(system) -> None
     # Contiguous reserves max_seq_len = 1024 tokens (64 blocks): 256 / 64 = 4 at once.
     # Paged holds what is used: 256 / 16 = 16 at once; ratio 16 / 4 = 1024 / 256 reserved/used.
     reqs = _burst(40, 240, 16)
-    peak = {}
+    peak, frag = {}, {}
     for manager in ("paged", "contiguous"):
         config = ServeConfig(
             block_manager=manager,
@@ -176,7 +176,13 @@ def test_paged_admits_more_than_contiguous_by_reserved_over_used(system) -> None
         result = serve(system, "llama2_7b", reqs, config=config)
         _check_conservation(result, reqs)
         peak[manager] = int(result.iterations["decode_tokens"].max())
+        its = result.iterations
+        busy = its["decode_tokens"] == its["decode_tokens"].max()
+        frag[manager] = float(its["kv_fragmentation"][busy][0])
     assert peak == {"paged": 16, "contiguous": 4}
+    # first full decode: 241 tokens each in 16-block (256-slot) pages or 1024-slot reservations
+    assert frag["paged"] == pytest.approx(1 - 241 / 256)
+    assert frag["contiguous"] == pytest.approx(1 - 241 / 1024)
     assert peak["paged"] / peak["contiguous"] == 1024 / 256
 
 
