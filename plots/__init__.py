@@ -34,6 +34,13 @@ from plots.pareto import parallel_coordinates, pareto_scatter
 from plots.report import render_report, write_report
 from plots.roofline import ceilings_frame, roofline, roofline_grid, roofline_points
 from plots.sensitivity import sensitivity, sensitivity_bars, sensitivity_panels
+from plots.serving import (
+    kv_occupancy,
+    latency_cdf,
+    latency_vs_load,
+    write_load_curve_figure,
+    write_serve_figures,
+)
 from plots.style import save_figure
 from plots.tables import RunTables
 from plots.timeline import timeline
@@ -77,6 +84,9 @@ __all__ = [
     "dram_row_breakdown",
     "energy_breakdown",
     "fit_growth",
+    "kv_occupancy",
+    "latency_cdf",
+    "latency_vs_load",
     "load_memory_wall",
     "memory_wall",
     "model_memory",
@@ -96,6 +106,8 @@ __all__ = [
     "system_row",
     "time_breakdown",
     "timeline",
+    "write_load_curve_figure",
     "write_report",
     "write_run_figures",
+    "write_serve_figures",
 ]

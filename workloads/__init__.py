@@ -22,7 +22,7 @@ from workloads.moe import composition_of_experts
 from workloads.options import FFNSparsity, KVBudget, MoERouting
 from workloads.requests import RequestStream, request_stream
 from workloads.training import train_step
-from workloads.transformer import decode, generate, prefill
+from workloads.transformer import batch_step, decode, generate, prefill
 
 
 def trace_module(module: Any, example_inputs: Any, **kwargs: Any) -> Graph:
@@ -48,6 +48,7 @@ __all__ = [
     "RequestStream",
     "Tensor",
     "attention_names",
+    "batch_step",
     "composition_of_experts",
     "decode",
     "from_hf_dict",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from hw_models.errors import Problem, SpecError
@@ -396,25 +396,8 @@ class Builder:
         attrs = {"q_len": q_len, "kv_len": kv_len, "attention": self.o.attention}
         acc = self.acc
         if self.o.attention != "unfused":
-            reads = [acc(q, t.q_read), acc(k, t.k_read), acc(v, t.v_read)]
-            writes = [acc(out, t.o_written)]
-            if t.o_read:
-                reads.append(acc(out, t.o_read))
-            if t.stats_written:
-                stats = self.act("attn_stats", batch * self.H * q_len * 8.0, layer=li)
-                reads.append(acc(stats, t.stats_read))
-                writes.append(acc(stats, t.stats_written))
-            return [
-                self.op(
-                    f"L{li}.attention",
-                    "attention",
-                    flops=t.flops,
-                    reads=tuple(reads),
-                    writes=tuple(writes),
-                    layer=li,
-                    attrs=attrs,
-                )
-            ]
+            stats_bytes = batch * self.H * q_len * 8.0
+            return [self._fused_attention(li, t, q, k, v, out, stats_bytes, attrs)]
         bh = batch * self.H
         scores = self.act("attn_scores", t.scores_written, layer=li)
         probs = self.act("attn_probs", t.probs_written, layer=li)
@@ -450,6 +433,89 @@ class Builder:
                 attrs=attrs,
             ),
         ]
+
+    def _fused_attention(
+        self,
+        li: int,
+        t: AttentionTraffic,
+        q: str,
+        k: str,
+        v: str,
+        out: str,
+        stats_bytes: float,
+        attrs: dict[str, Any],
+    ) -> Op:
+        acc = self.acc
+        reads = [acc(q, t.q_read), acc(k, t.k_read), acc(v, t.v_read)]
+        writes = [acc(out, t.o_written)]
+        if t.o_read:
+            reads.append(acc(out, t.o_read))
+        if t.stats_written:
+            stats = self.act("attn_stats", stats_bytes, layer=li)
+            reads.append(acc(stats, t.stats_read))
+            writes.append(acc(stats, t.stats_written))
+        return self.op(
+            f"L{li}.attention",
+            "attention",
+            flops=t.flops,
+            reads=tuple(reads),
+            writes=tuple(writes),
+            layer=li,
+            attrs=attrs,
+        )
+
+    def attention_groups(
+        self,
+        li: int,
+        groups: tuple[tuple[int, int, int], ...],
+        *,
+        q: str,
+        k: str,
+        v: str,
+        causal: bool,
+    ) -> list[Op]:
+        """Attention of sequences at different positions (``(count, q_len, kv_len)`` groups).
+
+        Fused attention is one kernel over the whole batch (as vLLM's paged
+        attention and FlashAttention's variable-length kernel are): one op whose
+        bytes and FLOPs are the sums of each group's. Unfused attention is
+        emitted per group.
+        """
+        if self.o.attention == "unfused":
+            ops: list[Op] = []
+            for count, q_len, kv_len in groups:
+                ops += self.attention(
+                    li, batch=count, q_len=q_len, kv_len=kv_len, q=q, k=k, v=v, causal=causal
+                )
+            return ops
+        parts = [
+            self.attention_traffic(
+                AttentionShape(
+                    batch=count,
+                    heads=self.H,
+                    kv_heads=self.KV,
+                    head_dim=self.d,
+                    q_len=q_len,
+                    kv_len=kv_len,
+                    causal=causal,
+                    act_bytes=self.ea,
+                    kv_bytes=self.ekv,
+                )
+            )
+            for count, q_len, kv_len in groups
+        ]
+        total = AttentionTraffic(
+            **{f.name: sum(getattr(p, f.name) for p in parts) for f in fields(AttentionTraffic)}
+        )
+        rows = sum(c * q for c, q, _ in groups)
+        out = self.act("attn_out", rows * self.H * self.d * self.ea, layer=li)
+        attrs = {
+            "q_len": max(q for _, q, _ in groups),
+            "kv_len": max(kv for _, _, kv in groups),
+            "sequences": sum(c for c, _, _ in groups),
+            "attention": self.o.attention,
+        }
+        return [self._fused_attention(li, total, q, k, v, out, rows * self.H * 8.0, attrs)]
 
     # ----- feed-forward ------------------------------------------------------------------
     def ffn(self, li: int, *, x: str, rows: float, out: str, decode: bool) -> None:

@@ -23,6 +23,8 @@ core for the fused-attention IO model; None = unbounded), ``kv_budget``
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import fields
 from functools import partial
 from typing import Any
@@ -111,12 +113,23 @@ def forward(
     with_embed: bool = True,
     with_head: bool = True,
     decode: bool = False,
+    groups: tuple[tuple[int, int, int], ...] | None = None,
 ) -> None:
-    """Emit one forward pass of ``batch`` x ``q_len`` new tokens over ``kv_len`` keys."""
+    """Emit one forward pass of ``batch`` x ``q_len`` new tokens over ``kv_len`` keys.
+
+    ``groups`` (``(count, q_len, kv_len)`` each) replaces the single shape with
+    sequences at different positions: the token-wise ops run over all their new
+    tokens together, attention runs per group (see :func:`batch_step`).
+    """
     cfg, h, ea = b.cfg, b.h, b.ea
     L = cfg.num_hidden_layers
     layers = range(L) if layers is None else layers
-    rows = batch * q_len
+    if groups is not None:
+        batch = sum(c for c, _, _ in groups)
+        q_len = max(q for _, q, _ in groups)
+        rows = sum(c * q for c, q, _ in groups)
+    else:
+        rows = batch * q_len
     row_bytes = rows * h * ea
     tp, encoder = b.o.tp, cfg.architecture == "encoder"
     resid = b.act("resid", row_bytes)
@@ -125,7 +138,11 @@ def forward(
     b.nolayer_stage = 0
     if with_embed:
         ids = b.tensor(
-            f"{b.prefix}ids", rows * ID_BYTES, "input", dtype="int64", shape=(batch, q_len)
+            f"{b.prefix}ids",
+            rows * ID_BYTES,
+            "input",
+            dtype="int64",
+            shape=(batch, q_len) if groups is None else (1, rows),
         )
         e_table = b.tensors["embed"].bytes / b.tensors["embed"].shape[0]  # bytes per element
         reads = [acc(ids, rows * ID_BYTES), acc("embed", rows * h * e_table / tp)]
@@ -181,6 +198,7 @@ def forward(
             hn=hn,
             pending=pending,
             decode=decode,
+            groups=groups,
         )
     if layers and layers[-1] != L - 1:
         _send(b, layers[-1], resid, pending, row_bytes)
@@ -268,10 +286,11 @@ def _layer(
     hn: str,
     pending: tuple[str, ...],
     decode: bool,
+    groups: tuple[tuple[int, int, int], ...] | None = None,
 ) -> tuple[str, ...]:
     """One transformer block; returns the branch outputs still to be added to the residual."""
     cfg, h, d, ea, ekv = b.cfg, b.h, b.d, b.ea, b.ekv
-    rows = batch * q_len
+    rows = batch * q_len if groups is None else sum(c * q for c, q, _ in groups)
     row_bytes = rows * h * ea
     tp, acc = b.o.tp, b.acc
     encoder = cfg.architecture == "encoder"
@@ -358,10 +377,17 @@ def _layer(
         )
         q = q_rot
     budget = b.o.kv_budget if decode else None
+    if groups is not None:
+        b.act("attn_out", rows * b.H * d * ea, layer=li)  # all groups' outputs together
+        kept = tuple(
+            (c, gq, budget.tokens(gkv) if budget is not None else gkv) for c, gq, gkv in groups
+        )
+        b.attention_groups(li, kept, q=q, k=k, v=v, causal=not encoder)
     kv_read = budget.tokens(kv_len) if budget is not None else kv_len
     start = len(b.ops)
-    b.attention(li, batch=batch, q_len=q_len, kv_len=kv_read, q=q, k=k, v=v, causal=not encoder)
-    if decode:
+    if groups is None:
+        b.attention(li, batch=batch, q_len=q_len, kv_len=kv_read, q=q, k=k, v=v, causal=not encoder)
+    if decode and groups is None:
 
         def regen(
             step: int, ctx: int, _l: int = li, _q: str = q, _k: str = k, _v: str = v
@@ -490,9 +516,32 @@ def prefill(cfg: ModelConfig, *, batch: int, prompt_len: int, **options: Any) ->
     return Graph(tensors=b.tensors, ops=tuple(b.ops), meta=meta, rebuild=again)
 
 
-def decode(cfg: ModelConfig, *, batch: int, context_len: int, **options: Any) -> Graph:
-    """One decode step: ``batch`` new tokens attending to ``context_len`` cached ones and self."""
+def decode(
+    cfg: ModelConfig, *, batch: int, context_len: int | Sequence[int], **options: Any
+) -> Graph:
+    """One decode step: ``batch`` new tokens attending to ``context_len`` cached ones and self.
+
+    ``context_len`` may give one context per sequence (``batch`` of them): a
+    batch of requests at different positions, as a serving engine runs them.
+    The token-wise ops (projections, FFN, norms) see ``batch`` rows either way;
+    attention runs once per distinct context over the sequences that share it.
+    """
     _decoder_only(cfg, "decode step")
+    if not isinstance(context_len, int):
+        contexts = [int(c) for c in context_len]
+        if len(contexts) != batch:
+            raise SpecError(
+                [
+                    Problem(
+                        "context_len",
+                        f"expected one context per sequence ({batch}), found {len(contexts)}",
+                    )
+                ]
+            )
+        check_positive(batch=batch, **{f"context_len[{i}]": c for i, c in enumerate(contexts)})
+        if len(set(contexts)) > 1:
+            return _step_graph(cfg, [(1, c) for c in contexts], options, kind="decode")
+        context_len = contexts[0]
     check_positive(batch=batch, context_len=context_len)
     o = resolve_options(cfg, **options)
     b = Builder(cfg, o)
@@ -511,6 +560,72 @@ def decode(cfg: ModelConfig, *, batch: int, context_len: int, **options: Any) ->
         context_len=context_len,
     )
     again = partial(decode, cfg, batch=batch, context_len=context_len, **options)
+    return Graph(tensors=b.tensors, ops=tuple(b.ops), meta=meta, rebuild=again)
+
+
+def batch_step(cfg: ModelConfig, *, sequences: Sequence[tuple[int, int]], **options: Any) -> Graph:
+    """One iteration of a serving engine: each sequence feeds ``new`` tokens after ``past``.
+
+    ``sequences`` holds ``(new, past)`` pairs: a prompt (or a chunk of one, as in
+    chunked prefill) is ``(chunk, tokens already cached)``; a decode step is
+    ``(1, context)``. The token-wise ops run over all new tokens together; causal
+    attention runs per distinct ``(new, past)`` over ``past + new`` keys; each
+    sequence yields the logits of its last token. One sequence ``(P, 0)`` builds
+    the same ops as :func:`prefill` with ``batch=1, prompt_len=P``; sequences all
+    ``(1, c)`` the same as :func:`decode` with ``context_len=c``.
+    """
+    _decoder_only(cfg, "serving step")
+    seqs = [(int(n), int(p)) for n, p in sequences]
+    if not seqs:
+        raise SpecError([Problem("sequences", "expected at least one sequence")])
+    problems = [
+        Problem(f"sequences[{i}]", f"expected new >= 1 and past >= 0, found ({n}, {p})")
+        for i, (n, p) in enumerate(seqs)
+        if n < 1 or p < 0
+    ]
+    if problems:
+        raise SpecError(problems)
+    decoding = all(n == 1 for n, _ in seqs)
+    if decoding and all(p >= 1 for _, p in seqs):
+        return _step_graph(cfg, seqs, options, kind="decode")
+    return _step_graph(cfg, seqs, options, kind="step")
+
+
+def _step_graph(
+    cfg: ModelConfig, seqs: list[tuple[int, int]], options: dict[str, Any], *, kind: str
+) -> Graph:
+    o = resolve_options(cfg, **options)
+    b = Builder(cfg, o)
+    declare_weights(b)
+    counts = Counter(seqs)
+    groups = tuple((c, n, p + n) for (n, p), c in sorted(counts.items()))
+    decoding = kind == "decode"
+    kv_tokens = [_kv_tokens(o, kv) if decoding else kv for _, _, kv in groups]
+    if len(groups) == 1:
+        declare_kv_cache(b, batch=groups[0][0], tokens=kv_tokens[0])
+    else:
+        total = sum(c * t for (c, _, _), t in zip(groups, kv_tokens, strict=True))
+        declare_kv_cache(b, batch=1, tokens=total)
+    if decoding:
+        b.phase, b.step, b.prefix = "decode", 1, "d."
+    if len(groups) == 1:
+        c, n, kv = groups[0]
+        forward(b, batch=c, q_len=n, kv_len=kv, decode=decoding)
+    else:
+        forward(b, batch=0, q_len=0, kv_len=0, decode=decoding, groups=groups)
+    new = sum(n for n, _ in seqs)
+    meta = _meta(
+        cfg,
+        o,
+        kind=kind,
+        batch=len(seqs),
+        prompt_len=max(p for _, p in seqs) if decoding else max(n + p for n, p in seqs),
+        gen_len=1 if decoding else 0,
+        tokens=len(seqs) if decoding else 0,
+        new_tokens=new,
+        sequences=len(seqs),
+    )
+    again = partial(batch_step, cfg, sequences=seqs, **options)
     return Graph(tensors=b.tensors, ops=tuple(b.ops), meta=meta, rebuild=again)
 
 

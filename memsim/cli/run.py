@@ -26,6 +26,8 @@ from hw_models.errors import Problem, SpecError
 from hw_models.fileio import make_temp_dir
 from hw_models.units import fmt_bytes, fmt_si
 from memsim.cli._output import add_format_option, print_json, print_table
+from memsim.graph_fit import fit_graph
+from memsim.spill import describe_placement
 
 DEFAULTS: dict[str, Any] = {
     "system": "h100_sxm",
@@ -97,11 +99,12 @@ def run(args: argparse.Namespace) -> int:
 
     system = load_system(args.system, overrides=args.set or None)
     _check_args(system, args)
-    graph = build_graph(args)
+    graph = fit_graph(system, build_graph(args))  # what simulate() would run, placed once
+    placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
     result = simulate(
         system,
         graph,
-        policy=args.policy,
+        policy=placement,
         fidelity=args.fidelity,
         execution=args.execution,
         dram_config=args.dram_config or None,
@@ -112,9 +115,23 @@ def run(args: argparse.Namespace) -> int:
         print_json(result.summary())
     else:
         print_summary(result, args)
+        print("\nPlaced (tensor bytes per tier)")
+        for line in describe_placement(system, graph, placement):
+            print(f"  {line}")
     if args.out:
         print(f"\nwrote {args.out}/ ({', '.join(OUT_FILES)}, ...)")
     return 0
+
+
+def place_or_refuse(system: System, graph: Any, policy: str, *, allow_spill: bool) -> Any:
+    """The placement of ``policy``; a spill off the device stops the run unless allowed."""
+    from memsim.simulate import resolve_placement
+    from memsim.spill import check_no_spill
+
+    placement = resolve_placement(system, graph, policy)
+    if not allow_spill:
+        check_no_spill(system, graph, placement)
+    return placement
 
 
 def print_summary(result: Any, args: argparse.Namespace) -> None:
@@ -255,6 +272,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices")
     p.add_argument("--pp", type=int, default=1, help="pipeline stages (each on its own devices)")
     p.add_argument("--policy", default="fastest_fit", help="placement policy (see docs/engine.md)")
+    p.add_argument(
+        "--allow-spill",
+        action="store_true",
+        help="let fastest_fit put what does not fit on the device in host memory "
+        "(default: stop with exit 2, naming the tier and the shortfall)",
+    )
     p.add_argument("--fidelity", choices=["event", "analytic"], default="event")
     p.add_argument(
         "--execution",
