@@ -215,7 +215,10 @@ def build_result(
         "fidelity": fidelity,
         "policy": plan.placement.policy,
         "execution": plan.execution,
-        "devices": plan.tp * (int(plan.cg.stage.max()) + 1 if plan.cg.n_ops else 1),
+        # tp x pipeline stages x data-parallel ranks (training graphs' ``dp``)
+        "devices": plan.tp
+        * (int(plan.cg.stage.max()) + 1 if plan.cg.n_ops else 1)
+        * int(meta.get("dp", 1)),
     }
     return SimResult(
         system=system,

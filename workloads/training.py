@@ -51,9 +51,10 @@ from typing import Any, Literal
 from hw_models.errors import Problem, SpecError
 from workloads._builder import Builder, check_positive, resolve_options
 from workloads.dtypes import element_bytes
-from workloads.graph import Access, GemmShape, Graph, Op
+from workloads.graph import Access, Collective, GemmShape, Graph, Op
 from workloads.model_config import ModelConfig
 from workloads.transformer import declare_weights, forward
+from workloads.zero import ZERO_STAGES, apply_zero, grad_name
 
 #: FLOPs of one Adam update per parameter (moments, bias corrections, sqrt, divide, decay)
 ADAM_FLOPS_PER_PARAM = 12.0
@@ -85,17 +86,31 @@ def train_step(
     seq_len: int,
     micro_batches: int = 1,
     recompute: Recompute = "none",
+    dp: int = 1,
+    zero: int = 0,
     **options: Any,
 ) -> Graph:
     """One optimizer step over ``batch`` sequences of ``seq_len`` tokens.
 
-    ``micro_batches`` splits the batch (it must divide it); with ``pp`` stages the
-    work follows the 1F1B schedule. Other keywords as for :func:`workloads.prefill`.
+    ``dp`` data-parallel ranks share the batch (the graph is one rank's share, SPMD)
+    with ZeRO stage ``zero`` (0-3, :mod:`workloads.zero`); ``micro_batches`` splits a
+    rank's share (it must divide it); with ``pp`` stages the work follows the 1F1B
+    schedule. Other keywords as for :func:`workloads.prefill`.
     """
-    check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches)
-    if batch % micro_batches:
+    check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches, dp=dp)
+    if zero not in ZERO_STAGES:
+        raise SpecError([Problem("zero", f"expected a ZeRO stage 0, 1, 2 or 3, found {zero!r}")])
+    if batch % dp:
+        raise SpecError([Problem("dp", f"{dp} ranks do not split batch {batch}")])
+    if (batch // dp) % micro_batches:
         raise SpecError(
-            [Problem("micro_batches", f"{micro_batches} does not divide batch {batch}")]
+            [
+                Problem(
+                    "micro_batches",
+                    f"{micro_batches} does not divide batch {batch}"
+                    + (f" / dp {dp} = {batch // dp}" if dp > 1 else ""),
+                )
+            ]
         )
     if recompute not in ("none", "selective", "full"):
         raise SpecError(
@@ -106,7 +121,7 @@ def train_step(
         raise SpecError([Problem("dtype", f"cannot train with {o.dtype} weights")])
     b = Builder(cfg, o, per_layer_acts=True)
     declare_weights(b)
-    mb_batch, pp, L = batch // micro_batches, o.pp, cfg.num_hidden_layers
+    mb_batch, pp, L = batch // dp // micro_batches, o.pp, cfg.num_hidden_layers
     stage_layers = [range(0) for _ in range(pp)]
     for s in range(pp):
         ls = [li for li in range(L) if b.stage_of[li] == s]
@@ -140,8 +155,9 @@ def train_step(
             b.phase = "backward"
             units[("B", s, m)] = _backward(b, fwd, recompute=recompute)
             del b.ops[:]
+    apply_zero(b, units, dp=dp, zero=zero, micro_batches=micro_batches)
     ops = _order(units, one_f_one_b(pp, micro_batches))
-    _optimizer(b, ops)
+    _optimizer(b, ops, dp=dp, zero=zero)
     meta = {
         "model": cfg.name,
         "kind": "train",
@@ -151,6 +167,8 @@ def train_step(
         "gen_len": 0,
         "micro_batches": micro_batches,
         "recompute": recompute,
+        "dp": dp,
+        "zero": zero,
         "dtype": o.dtype,
         "kv_dtype": o.kv_dtype,
         "act_dtype": o.act_dtype,
@@ -476,9 +494,15 @@ def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]]) -> list[Op]:
     return ops
 
 
-def _optimizer(b: Builder, ops: list[Op]) -> None:
-    """One Adam update per layer (and one for other weights) after the stage's last backward."""
+def _optimizer(b: Builder, ops: list[Op], *, dp: int = 1, zero: int = 0) -> None:
+    """One Adam update per layer (and one for other weights) after the stage's last backward.
+
+    With ZeRO stage >= 1 a rank updates its ``1/dp`` shard (its optimizer states and
+    gradient shard, its part of the weights); at stages 1 and 2 it then all-gathers
+    the layer's updated weights (at stage 3 each rank keeps only its shard).
+    """
     mixed = b.o.dtype != "fp32"
+    part = dp if zero >= 1 else 1  # the share of a layer's parameters a rank updates
     groups: dict[tuple[int, int | None], list[str]] = {}
     for t in list(b.tensors.values()):
         if t.kind == "weight" and not t.name.endswith("ffn_cache"):
@@ -490,15 +514,21 @@ def _optimizer(b: Builder, ops: list[Op]) -> None:
     ):
         reads: list[Access] = []
         writes: list[Access] = []
+        gathered: list[tuple[str, float]] = []  # (weight, whole bytes) to all-gather
         params = 0.0
         for n in names:
             t = b.tensors[n]
-            p = math.prod(t.shape) if t.shape else t.bytes / element_bytes(t.dtype)
+            whole = t.bytes * (dp if zero == 3 else 1)  # stage 3 keeps a shard only
+            p = (math.prod(t.shape) if t.shape else whole / element_bytes(t.dtype)) / part
             params += p
-            g = _grad(b, n)
+            g = grad_name(f"grad.{n}", zero=zero)
+            if g not in b.tensors:  # a weight the backward left without gradient
+                g = _grad(b, n) if zero == 0 else b.tensor(g, p * b.ea, "gradient", layer=t.layer)
             states = ["m", "v"] + (["master"] if mixed else [])
-            reads += [b.acc(n, t.bytes), b.acc(g, b.tensors[g].bytes)]
-            writes.append(b.acc(n, t.bytes))
+            reads += [b.acc(n, whole / part), b.acc(g, b.tensors[g].bytes)]
+            writes.append(b.acc(n, whole / part))
+            if zero in (1, 2) and dp > 1:
+                gathered.append((n, whole))
             for st in states:
                 sn = b.tensor(
                     f"opt.{st}.{n}", p * FP32, "optimizer", dtype="fp32", layer=t.layer, stage=stage
@@ -506,9 +536,10 @@ def _optimizer(b: Builder, ops: list[Op]) -> None:
                 reads.append(b.acc(sn, p * FP32))
                 writes.append(b.acc(sn, p * FP32))
         dep = prev.get(stage, last_of_stage.get(stage, -1))
+        label = "L" + str(layer) if layer is not None else "other"
         ops.append(
             Op(
-                name=f"optimizer.{'L' + str(layer) if layer is not None else 'other'}",
+                name=f"optimizer.{label}",
                 kind="optimizer",
                 flops=ADAM_FLOPS_PER_PARAM * params,
                 reads=tuple(reads),
@@ -520,4 +551,20 @@ def _optimizer(b: Builder, ops: list[Op]) -> None:
                 deps=(dep,) if dep >= 0 else (),
             )
         )
+        if gathered:
+            ops.append(
+                Op(
+                    name=f"optimizer.{label}.all_gather",
+                    kind="collective",
+                    collective=Collective(
+                        kind="all_gather", bytes=sum(w for _, w in gathered), group=dp
+                    ),
+                    reads=tuple(b.acc(n, w / dp) for n, w in gathered),
+                    writes=tuple(b.acc(n, w) for n, w in gathered),
+                    layer=layer,
+                    phase="optimizer",
+                    stage=stage,
+                    deps=(len(ops) - 1,),
+                )
+            )
         prev[stage] = len(ops) - 1

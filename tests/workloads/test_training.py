@@ -127,8 +127,20 @@ def test_bad_training_arguments() -> None:
         {"recompute": "selective", "attention": "unfused"},
         {"micro_batches": 2, "pp": 2, "recompute": "full"},
         {"tp": 2, "recompute": "selective"},
+        {"dp": 2, "zero": 1, "micro_batches": 2},
+        {"dp": 2, "zero": 2, "micro_batches": 2, "pp": 2},
+        {"dp": 2, "zero": 3, "micro_batches": 2, "recompute": "full", "tp": 2},
     ],
-    ids=["plain", "full", "selective-unfused", "pp2-mb2-full", "tp2-selective"],
+    ids=[
+        "plain",
+        "full",
+        "selective-unfused",
+        "pp2-mb2-full",
+        "tp2-selective",
+        "zero1-mb2",
+        "zero2-pp2-mb2",
+        "zero3-tp2-full",
+    ],
 )
 def test_every_activation_and_gradient_is_written_before_it_is_read(
     model: str, options: dict[str, object]
@@ -140,7 +152,7 @@ def test_every_activation_and_gradient_is_written_before_it_is_read(
     cfg = load_model(model)
     if options.get("tp") and cfg.num_attention_heads % 2:
         pytest.skip(f"{model}: heads do not split over tp=2")
-    g = train_step(cfg, batch=2, seq_len=32, **options)  # type: ignore[arg-type]
+    g = train_step(cfg, batch=4, seq_len=32, **options)  # type: ignore[arg-type]
     written: set[str] = set()
     unwritten = []
     for op in g.ops:
