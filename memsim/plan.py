@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from hw_models import Link, System
+from hw_models import ComputeUnit, Link, System
+from hw_models.engine_profile import EngineProfile, load_engine_profile
 from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
@@ -44,6 +45,8 @@ if TYPE_CHECKING:  # the DRAM controller (numba) loads only when a tier needs it
     from memsim.request_fidelity import TierCalibration
 
 EXECUTIONS: tuple[str, ...] = ("kernel", "dataflow")
+#: the engine profile calibrated units are priced for when the system names none
+DEFAULT_ENGINE = "cuda_graphs"
 MATRIX_KINDS = ("gemm", "attention")
 
 
@@ -322,6 +325,53 @@ class ComputeCost:
     seconds: FloatArray
     overhead: FloatArray
     tiling: FloatArray  # read traffic of tiled GEMMs over their compulsory reads (>= 1)
+    # calibrated units: the engine profile they were priced for (None: none calibrated)
+    profile: EngineProfile | None = None
+
+
+def _calibrated_times(
+    system: System,
+    cg: CompiledGraph,
+    unit: ComputeUnit,
+    m: npt.NDArray[np.bool_],
+    dtype: str,
+    profile: EngineProfile,
+    nbytes: FloatArray,
+) -> tuple[FloatArray, FloatArray]:
+    """(device, eager host) seconds of the ops ``m`` on a calibrated ``unit`` (memsim/cost.py)."""
+    assert unit.efficiency is not None
+    idx: Any = slice(None) if m.all() else np.flatnonzero(m)
+    return cost.calibrated_op_times(
+        unit.efficiency.values(),
+        profile,
+        kind=cg.kind[idx],
+        kind_names=cg.kind_names,
+        family=cg.gemm_family[idx],
+        prefix=cg.gemm_prefix[idx],
+        step=cg.step[idx],
+        phase=cg.phase[idx],
+        flops=cg.flops[idx],
+        nbytes=nbytes[idx],
+        gemm_m=cg.gemm_m[idx],
+        gemm_n=cg.gemm_n[idx],
+        gemm_k=cg.gemm_k[idx],
+        gemm_batch=cg.gemm_batch[idx],
+        q_len=cg.attn_q_len[idx],
+        kv_len=cg.attn_kv_len[idx],
+        dtype=dtype,
+        peak=cost.unit_peak(unit, dtype),
+        mem_bw=cost.device_memory_bandwidth(system),
+        sms=unit.count,
+    )
+
+
+def step_starts(cg: CompiledGraph) -> IntArray:
+    """Index of the first op of every (phase, step) of ``cg``."""
+    if not cg.n_ops:
+        return np.zeros(0, dtype=np.int64)
+    change = np.ones(cg.n_ops, dtype=bool)
+    change[1:] = (cg.step[1:] != cg.step[:-1]) | (cg.phase[1:] != cg.phase[:-1])
+    return np.flatnonzero(change).astype(np.int64)
 
 
 def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> ComputeCost:
@@ -333,6 +383,11 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     compute_s = np.zeros(n)
     overhead = np.zeros(n)
     tiling = np.ones(n)
+    profile: EngineProfile | None = None
+    nbytes = np.zeros(0)
+    if any(u.efficiency is not None for u in system.compute.values()):
+        profile = system.engine or load_engine_profile(DEFAULT_ENGINE)
+        nbytes = np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=n)
     for di, dtype in enumerate(cg.dtype_names):
         sel = cg.dtype == di
         try:
@@ -383,7 +438,13 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
             with np.errstate(divide="ignore", invalid="ignore"):
                 f = np.where(compulsory_reads > 0, (full - e * gm * gn) / compulsory_reads, 1.0)
             tiling[has_shape] = np.maximum(f, 1.0)
-    return ComputeCost(op_unit=op_unit, seconds=compute_s, overhead=overhead, tiling=tiling)
+            if unit.efficiency is not None and profile is not None:  # calibrated kernels
+                dev, host = _calibrated_times(system, cg, unit, m, dtype, profile, nbytes)
+                compute_s[m] = np.maximum(compute_s[m], dev)
+                overhead[m] = host
+    return ComputeCost(
+        op_unit=op_unit, seconds=compute_s, overhead=overhead, tiling=tiling, profile=profile
+    )
 
 
 @dataclass(slots=True, kw_only=True)
@@ -633,6 +694,8 @@ def build_plan(
     dem = _access_demand(cg, res, routes, lay, comp)
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
+    if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
+        op_latency[step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)
     grp = _groups(cg, execution, lay, dem.demand, op_latency, comp.overhead)
     dma_routes, jobs = _dma_jobs(system, cg, placement, res, lay.op_group, tp, calibration)
