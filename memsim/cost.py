@@ -657,8 +657,8 @@ def calibrated_op_times(
     peak: float,
     mem_bw: float,
     sms: int,
-) -> tuple[FloatArray, FloatArray]:
-    """(device seconds, eager host seconds) of each op of one dtype on a calibrated unit.
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
 
     GEMMs: :func:`calibrated_gemm_time_array` (GEMMs the profile fuses are priced as
     one GEMM of the summed width, its time shared by width); fused attention:
@@ -666,11 +666,13 @@ def calibrated_op_times(
     :func:`calibrated_decode_attention_time_array`; memory-bound kinds: the
     profile's kernel groups (:func:`memory_bound_time_array`). Other ops (collectives,
     optimizer) get 0 here and keep their analytic cost. The host seconds are the
-    eager launch floor (0 under CUDA graphs).
+    eager launch floor (0 under CUDA graphs). An op is memory-bound when its calibrated
+    time is set by bytes (below the calibrated ridge point; decode attention; norms).
     """
     n = kind.size
     dev = np.zeros(n)
     host = np.zeros(n)
+    mem = np.zeros(n, dtype=bool)
     eager = profile.launch == "eager"
 
     def of_kind(name: str) -> npt.NDArray[np.bool_]:
@@ -684,6 +686,9 @@ def calibrated_op_times(
     if gi.size:
         flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
         host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]] if eager else 0.0
+        eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
+        ridge = peak * eff / (mem_bw * p["gemm.bandwidth_fraction"])
+        mem[gi] = flops[gi] < ridge * nbytes[gi]
         solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
         dev[solo] = calibrated_gemm_time_array(
             p,
@@ -724,6 +729,7 @@ def calibrated_op_times(
             p, flops=flops[ai], kv_len=np.where(kv_len[ai] > 0, kv_len[ai], 1.0), peak=peak
         )
         dev[ai] = np.where(dec, d_t, p_t)
+        mem[ai] = dec
         if eager:
             host[ai] = np.where(dec, p[EAGER_HOST["decode_attention"]], p[EAGER_HOST["attention"]])
     for kind_name in MEMORY_BOUND_KINDS:
@@ -733,6 +739,7 @@ def calibrated_op_times(
         groups = profile.ops.get(kind_name) or [
             KernelGroup(kernel_class="elementwise", kernels=1, traffic_factor=1.0)
         ]
+        mem[ki] = True
         for grp in groups:
             k = np.full(ki.size, float(grp.kernels))
             dev[ki] += memory_bound_time_array(
@@ -744,4 +751,4 @@ def calibrated_op_times(
             )
             if eager:
                 host[ki] += k * p[EAGER_HOST[grp.kernel_class]]
-    return dev, host
+    return dev, host, mem

@@ -325,8 +325,11 @@ class ComputeCost:
     seconds: FloatArray
     overhead: FloatArray
     tiling: FloatArray  # read traffic of tiled GEMMs over their compulsory reads (>= 1)
-    # calibrated units: the engine profile they were priced for (None: none calibrated)
+    # calibrated units: the engine profile they were priced for (None: none calibrated),
+    # the calibrated device seconds per op (0: priced analytically) and whether bytes set them
     profile: EngineProfile | None = None
+    calibrated: FloatArray | None = None
+    calibrated_memory: npt.NDArray[np.bool_] | None = None
 
 
 def _calibrated_times(
@@ -337,8 +340,8 @@ def _calibrated_times(
     dtype: str,
     profile: EngineProfile,
     nbytes: FloatArray,
-) -> tuple[FloatArray, FloatArray]:
-    """(device, eager host) seconds of the ops ``m`` on a calibrated ``unit`` (memsim/cost.py)."""
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(device s, eager host s, memory-bound?) of the ops ``m`` on a calibrated ``unit``."""
     assert unit.efficiency is not None
     idx: Any = slice(None) if m.all() else np.flatnonzero(m)
     return cost.calibrated_op_times(
@@ -385,9 +388,13 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     tiling = np.ones(n)
     profile: EngineProfile | None = None
     nbytes = np.zeros(0)
+    calibrated: FloatArray | None = None
+    calibrated_memory: npt.NDArray[np.bool_] | None = None
     if any(u.efficiency is not None for u in system.compute.values()):
         profile = system.engine or load_engine_profile(DEFAULT_ENGINE)
         nbytes = np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=n)
+        calibrated = np.zeros(n)
+        calibrated_memory = np.zeros(n, dtype=bool)
     for di, dtype in enumerate(cg.dtype_names):
         sel = cg.dtype == di
         try:
@@ -439,12 +446,43 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
                 f = np.where(compulsory_reads > 0, (full - e * gm * gn) / compulsory_reads, 1.0)
             tiling[has_shape] = np.maximum(f, 1.0)
             if unit.efficiency is not None and profile is not None:  # calibrated kernels
-                dev, host = _calibrated_times(system, cg, unit, m, dtype, profile, nbytes)
-                compute_s[m] = np.maximum(compute_s[m], dev)
+                assert calibrated is not None and calibrated_memory is not None
+                dev, host, mem = _calibrated_times(system, cg, unit, m, dtype, profile, nbytes)
+                calibrated[m] = dev
+                calibrated_memory[m] = mem
                 overhead[m] = host
     return ComputeCost(
-        op_unit=op_unit, seconds=compute_s, overhead=overhead, tiling=tiling, profile=profile
+        op_unit=op_unit,
+        seconds=compute_s,
+        overhead=overhead,
+        tiling=tiling,
+        profile=profile,
+        calibrated=calibrated,
+        calibrated_memory=calibrated_memory,
     )
+
+
+def _apply_calibrated(comp: ComputeCost, res: ResourceTable, demand: FloatArray) -> None:
+    """Raise each calibrated op's busiest resource to its calibrated device time.
+
+    Compute-bound ops (by the calibrated model) raise their compute unit; memory-bound
+    ones raise the tier they move the most through, so time is reported where it is
+    spent and a faster tier (more bandwidth) never makes them slower.
+    """
+    t, mem = comp.calibrated, comp.calibrated_memory
+    if t is None or mem is None or not t.size:
+        return
+    ops = np.arange(t.size)
+    on = t > 0
+    cu = on & ~mem
+    demand[comp.op_unit[cu], ops[cu]] = np.maximum(demand[comp.op_unit[cu], ops[cu]], t[cu])
+    mb = np.flatnonzero(on & mem)
+    if not mb.size:
+        return
+    tiers = np.asarray(res.tier_res, dtype=np.int64)
+    sub = demand[np.ix_(tiers, mb)]
+    busiest = tiers[np.argmax(sub, axis=0)]
+    demand[busiest, mb] = np.maximum(demand[busiest, mb], t[mb])
 
 
 @dataclass(slots=True, kw_only=True)
@@ -693,6 +731,7 @@ def build_plan(
     lay = _layout(system, cg, placement, execution, res.tier_names, routes.granularity, comp.tiling)
     dem = _access_demand(cg, res, routes, lay, comp)
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
+    _apply_calibrated(comp, res, dem.demand)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
     if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
         op_latency[step_starts(cg)] += comp.profile.step_overhead_s

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     """Simulate and print (and optionally write) the result."""
     from memsim.simulate import simulate
 
-    system = load_system(args.system, overrides=args.set or None)
+    system = with_engine(load_system(args.system, overrides=args.set or None), args.engine)
     _check_args(system, args)
     graph = build_graph(args)
     result = simulate(
@@ -106,15 +106,73 @@ def run(args: argparse.Namespace) -> int:
         execution=args.execution,
         dram_config=args.dram_config or None,
     )
+    summary = result.summary()
+    fidelity = calibration_summary(system, graph, summary, args)
     if args.out:
         write_run(result, Path(args.out))
     if args.format == "json":
-        print_json(result.summary())
+        print_json({**summary, **fidelity})
     else:
         print_summary(result, args)
+        print_calibration(fidelity)
     if args.out:
         print(f"\nwrote {args.out}/ ({', '.join(OUT_FILES)}, ...)")
     return 0
+
+
+def with_engine(system: System, engine: str | None) -> System:
+    """``system`` priced for the engine profile ``engine`` (a name or a YAML file)."""
+    if engine is None:
+        return system
+    from hw_models import load_system_dict
+    from hw_models.engine_profile import load_engine_profile
+
+    profile = load_engine_profile(engine)
+    data = system.model_dump(mode="json", exclude_none=True)
+    data["engine"] = profile.model_dump(mode="json", exclude_none=True)
+    return load_system_dict(data, source=system.name)
+
+
+def calibration_summary(
+    system: System, graph: Any, summary: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """``calibrated``, ``engine`` and ``intervals`` (memsim.uncertainty) of a run."""
+    from memsim.plan import DEFAULT_ENGINE
+    from memsim.uncertainty import intervals
+
+    calibrated = system.calibrated
+    iv = intervals(
+        system,
+        graph,
+        figures=summary,
+        policy=args.policy,
+        execution=args.execution,
+        dram_config=args.dram_config or None,
+    )
+    engine = (system.engine.name if system.engine else DEFAULT_ENGINE) if calibrated else None
+    return {"calibrated": calibrated, "engine": engine, "intervals": iv}
+
+
+def print_calibration(fid: dict[str, Any]) -> None:
+    """One line on calibration and the intervals of the headline figures."""
+    if not fid["calibrated"]:
+        print(
+            "\nuncalibrated system: analytic roofline efficiencies (assumed), no interval; "
+            "calibrate it with `memsim calibrate`"
+        )
+        return
+    print(
+        f"\ncalibrated system, engine profile {fid['engine']}; 95 % intervals from the "
+        "calibration's parameter uncertainty:"
+    )
+    names = {"ttft_s": "TTFT", "tpot_s": "TPOT", "tokens_per_s": "throughput"}
+    rows = []
+    for key, (lo, hi) in (fid["intervals"] or {}).items():
+        if key == "tokens_per_s":
+            rows.append([names[key], f"{lo:.1f} - {hi:.1f} tokens/s"])
+        else:
+            rows.append([names[key], f"{_t(lo)} - {_t(hi)}"])
+    print_table(rows, ["figure", "interval"])
 
 
 def print_summary(result: Any, args: argparse.Namespace) -> None:
@@ -268,6 +326,14 @@ def add_parser(sub: Any) -> None:
         metavar="NAME",
         help="attention cost model: fused (tiles K/V through the main compute unit's "
         "local SRAM), fused_fa2, unfused (scores go to memory)",
+    )
+    p.add_argument(
+        "--engine",
+        default=None,
+        metavar="NAME|FILE.yaml",
+        help="software stack calibrated systems are priced for: cuda_graphs (default; "
+        "PyTorch ops with fused QKV/gate-up, SDPA, one CUDA graph per step), eager, fused, "
+        "or an engine-profile YAML",
     )
     p.add_argument(
         "--set",
