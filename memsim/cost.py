@@ -417,7 +417,10 @@ def calibrated_prefill_attention_time_array(
     kernel's pipeline start-up is amortised over the ``L`` keys it streams.
     """
     kv = np.maximum(np.asarray(kv_len, dtype=np.float64), 1.0)
-    eff = p["attention.prefill_efficiency"] * kv / (kv + p["attention.prefill_half_tokens"])
+    half = p["attention.prefill_half_tokens"]
+    with np.errstate(invalid="ignore"):
+        roll = np.where(np.isinf(kv), 1.0, kv / (kv + half))
+    eff = p["attention.prefill_efficiency"] * roll
     return np.asarray(p["attention.fixed_s"] + np.asarray(flops) / (peak * eff), np.float64)
 
 
@@ -725,8 +728,9 @@ def calibrated_op_times(
     if ai.size:
         dec = q_len[ai] <= 1.0
         d_t = calibrated_decode_attention_time_array(p, nbytes=nbytes[ai], mem_bw=mem_bw)
+        # key length unknown (a traced or hand-made op without attrs): no roll-off
         p_t = calibrated_prefill_attention_time_array(
-            p, flops=flops[ai], kv_len=np.where(kv_len[ai] > 0, kv_len[ai], 1.0), peak=peak
+            p, flops=flops[ai], kv_len=np.where(kv_len[ai] > 0, kv_len[ai], np.inf), peak=peak
         )
         dev[ai] = np.where(dec, d_t, p_t)
         mem[ai] = dec

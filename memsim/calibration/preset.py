@@ -73,7 +73,7 @@ def calibrate_system(
     unit = system.compute[hw.unit]
     previous = unit.efficiency
     result = fit(rows, hw, start=previous.values() if previous else None)
-    eff = _efficiency(result, measurements=Path(measurements).name, date=date, previous=previous)
+    eff = _efficiency(result, measurements=str(measurements), date=date, previous=previous)
     data: dict[str, Any] = system.model_dump(mode="json", exclude_none=True)
     data["compute"][hw.unit]["efficiency"] = eff.model_dump(mode="json", exclude_none=True)
     if name:
