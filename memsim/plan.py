@@ -392,7 +392,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     calibrated_memory: npt.NDArray[np.bool_] | None = None
     if any(u.efficiency is not None for u in system.compute.values()):
         profile = system.engine or load_engine_profile(DEFAULT_ENGINE)
-        nbytes = np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=n)
+        nbytes = np.asarray(np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=n), np.float64)
         calibrated = np.zeros(n)
         calibrated_memory = np.zeros(n, dtype=bool)
     for di, dtype in enumerate(cg.dtype_names):

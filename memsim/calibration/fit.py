@@ -92,8 +92,8 @@ def fit(
     values: dict[str, float] = {k: v[0] for k, v in ASSUMED.items()}
     stds: dict[str, float] = dict.fromkeys(values, 0.0)
     for model in SECTION_MODELS.values():
-        for name, (x0, _, _) in model.free.items():
-            values[name] = x0
+        for name, (start_value, _, _) in model.free.items():
+            values[name] = start_value
     if start:
         values.update({k: float(v) for k, v in start.items() if k in values})
     present = {r.section for r in rows}
@@ -116,14 +116,14 @@ def fit(
             continue
         names = list(model.free)
         meas = np.array([r.time_s for r in sel])
-        lo = np.log([model.free[n][1] for n in names])
-        hi = np.log([model.free[n][2] for n in names])
-        x0 = np.clip(np.log([max(values[n], 1e-300) for n in names]), lo + 1e-9, hi - 1e-9)
+        lo_b = np.log([model.free[n][1] for n in names])
+        hi_b = np.log([model.free[n][2] for n in names])
+        x0 = np.clip(np.log([max(values[n], 1e-300) for n in names]), lo_b + 1e-9, hi_b - 1e-9)
 
         resid = _residual_fn(values, names, sel, meas, model.predict, hw)
 
         res = least_squares(
-            resid, x0, bounds=(lo, hi), loss="soft_l1", f_scale=NOISE_SCALE, x_scale=1.0
+            resid, x0, bounds=(lo_b, hi_b), loss="soft_l1", f_scale=NOISE_SCALE, x_scale=1.0
         )
         x = res.x
         for n, v in zip(names, x, strict=True):

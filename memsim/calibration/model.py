@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw_models import System
+from hw_models.efficiency import ProvenanceKind
 from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.calibration.measurements import Measurement
@@ -263,7 +264,7 @@ SECTION_MODELS: dict[str, Section] = {
 }
 
 #: parameters no section fits: value, provenance kind, source
-ASSUMED: dict[str, tuple[float, str, str]] = {
+ASSUMED: dict[str, tuple[float, ProvenanceKind, str]] = {
     "gemm.tile_m": (
         128.0,
         "assumed",

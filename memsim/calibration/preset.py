@@ -45,7 +45,7 @@ def _efficiency(
             params[name] = previous.params[name]
         else:
             _, kind, why = ASSUMED[name]
-            params[name] = Fitted(value=value, std=0.0, provenance=kind, source=why)  # type: ignore[arg-type]
+            params[name] = Fitted(value=value, std=0.0, provenance=kind, source=why)
     summary = FitSummary(
         measurements=measurements,
         date=date,

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         "Generated file: re-run memsim calibrate rather than editing the fitted values."
     )
     atomic_write_text(out, system_yaml(data, header=header))
-    sections = {
+    sections: dict[str, dict[str, Any]] = {
         s: {
             "median_abs_error": f.median_abs_error,
             "p90_abs_error": f.p90_abs_error,
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     }
     unit = next(u for u in system.compute.values() if u.efficiency is not None)
     assert unit.efficiency is not None
-    params = {
+    params: dict[str, dict[str, Any]] = {
         k: {"value": p.value, "std": p.std, "provenance": p.provenance, "source": p.source}
         for k, p in unit.efficiency.params.items()
     }
