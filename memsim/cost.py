@@ -35,6 +35,7 @@ import numpy.typing as npt
 from hw_models import DTYPE_BYTES, ComputeUnit, Link, MemoryTier, System
 from hw_models.engine_profile import MEMORY_BOUND_KINDS, EngineProfile, KernelGroup
 from hw_models.errors import Problem, SpecError
+from memsim.compiled import FUSABLE_GEMM_FAMILIES
 from workloads.graph import GemmShape
 
 FloatArray = npt.NDArray[np.float64]
@@ -562,7 +563,8 @@ def _fusion_groups(
     if not families or not idx.size:
         return empty, empty
     fam = family[idx]
-    fam = np.where(np.isin(fam, list(families)), fam, -1)
+    if len(families) < len(FUSABLE_GEMM_FAMILIES):  # keep only the fused families
+        fam = np.where(fam == next(iter(families)), fam, -1)
     if not (fam >= 0).any():
         return empty, empty
     pre, st, ph = prefix[idx], step[idx], phase[idx]
@@ -606,17 +608,18 @@ def _price_fused(
     The fused GEMM reads the shared input once (not once per projection). Groups whose
     members differ in ``m`` or ``k`` (not one input) are left as they are.
     """
+    gid = np.repeat(np.arange(lens.size), lens)
     starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    m, k = gemm_m[flat], gemm_k[flat]
-    same = (np.maximum.reduceat(m, starts) == np.minimum.reduceat(m, starts)) & (
-        np.maximum.reduceat(k, starts) == np.minimum.reduceat(k, starts)
-    )
     first = flat[starts]
-    width = np.add.reduceat(gemm_n[flat], starts)
+    # one input (same m and k as the group's first member), else left unfused
+    odd = (gemm_m[flat] != gemm_m[first][gid]) | (gemm_k[flat] != gemm_k[first][gid])
+    same = np.bincount(gid, weights=odd, minlength=lens.size) == 0
+    width = np.bincount(gid, weights=gemm_n[flat], minlength=lens.size)
     shared_x = gemm_m[first] * gemm_k[first] * elem * gemm_batch[first]
+    member_bytes = nbytes[flat]
     fused_bytes = np.maximum(
-        np.add.reduceat(nbytes[flat], starts) - shared_x * (lens - 1),
-        np.maximum.reduceat(nbytes[flat], starts),
+        np.bincount(gid, weights=member_bytes, minlength=lens.size) - shared_x * (lens - 1),
+        member_bytes[starts],
     )
     t = calibrated_gemm_time_array(
         p,
@@ -631,7 +634,6 @@ def _price_fused(
         fp8=np.full(first.size, narrow),
         nbytes=fused_bytes,
     )
-    gid = np.repeat(np.arange(lens.size), lens)
     ok = same[gid]
     share = gemm_n[flat] / width[gid]
     dev[flat[ok]] = (t[gid] * share)[ok]

@@ -158,7 +158,8 @@ def print_calibration(fid: dict[str, Any]) -> None:
     if not fid["calibrated"]:
         print(
             "\nuncalibrated system: analytic roofline efficiencies (assumed), no interval; "
-            "calibrate it with `memsim calibrate`"
+            "calibrate it with `memsim calibrate` (engine profiles apply to calibrated "
+            "systems only)"
         )
         return
     print(
