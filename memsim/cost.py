@@ -614,7 +614,7 @@ def _price_fused(
     # one input (same m and k as the group's first member), else left unfused
     odd = (gemm_m[flat] != gemm_m[first][gid]) | (gemm_k[flat] != gemm_k[first][gid])
     same = np.bincount(gid, weights=odd, minlength=lens.size) == 0
-    width = np.bincount(gid, weights=gemm_n[flat], minlength=lens.size)
+    width = np.asarray(np.bincount(gid, weights=gemm_n[flat], minlength=lens.size), np.float64)
     shared_x = gemm_m[first] * gemm_k[first] * elem * gemm_batch[first]
     member_bytes = nbytes[flat]
     fused_bytes = np.maximum(

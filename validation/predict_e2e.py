@@ -23,7 +23,7 @@ import numpy as np
 import memsim
 import workloads
 from hw_models import load_system
-from memsim.cli.run import attention_buffer_bytes, with_engine
+from memsim.cli.run import with_engine
 
 
 def main() -> None:
@@ -35,7 +35,6 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="write rows and summary as JSON here")
     args = ap.parse_args()
     system = with_engine(load_system(args.system), args.engine)
-    sram = attention_buffer_bytes(system, "bf16")
     with open(args.csv, newline="") as f:
         rows = list(csv.DictReader(f))
     out = []
@@ -43,9 +42,9 @@ def main() -> None:
         cfg = workloads.load_model(r["model"])
         b, n = int(r["batch"]), int(r["prompt_or_context"])
         if r["phase"] == "prefill":
-            g = workloads.prefill(cfg, batch=b, prompt_len=n, sram_bytes=sram)
+            g = workloads.prefill(cfg, batch=b, prompt_len=n)
         else:
-            g = workloads.decode(cfg, batch=b, context_len=n, sram_bytes=sram)
+            g = workloads.decode(cfg, batch=b, context_len=n)
         t = memsim.simulate(system, g, fidelity="analytic").makespan_s
         m = float(r["time_s"])
         out.append({**r, "predicted_s": t, "error": t / m - 1.0})
