@@ -103,10 +103,41 @@ class FitSummary(Spec):
     )
 
 
+class GemmShapeTable(Spec):
+    """Measured/modelled time ratios of one GEMM shape (``n x k``, dtype) by ``m``.
+
+    The parametric GEMM model misses kernel-selection effects of particular shapes
+    (cuBLAS picks a slow kernel for Llama-2-7B's 4096 x 4096 projection at small M).
+    For a GEMM of this ``n``, ``k`` and ``dtype`` the model's time is multiplied by the
+    ratio interpolated linearly in ``log m`` (held at the end values outside the
+    measured range); other shapes keep the model.
+    """
+
+    dtype: str = Field(min_length=1)
+    n: int = Field(gt=0)
+    k: int = Field(gt=0)
+    m: list[float] = Field(min_length=1)
+    ratio: list[float] = Field(min_length=1, description="measured time / model time")
+    source: str = Field(min_length=1, description="file, lines and date of the rows")
+
+    @model_validator(mode="after")
+    def _aligned(self) -> GemmShapeTable:
+        if len(self.m) != len(self.ratio):
+            raise ValueError("m and ratio have different lengths")
+        if any(b <= a for a, b in zip(self.m, self.m[1:], strict=False)):
+            raise ValueError("m must increase")
+        if any(not (r > 0 and math.isfinite(r)) for r in self.ratio):
+            raise ValueError("ratios must be finite and > 0")
+        return self
+
+
 class Efficiency(Spec):
     """Calibrated efficiency parameters of one compute unit (see module doc)."""
 
     params: dict[str, Fitted] = Field(min_length=1)
+    gemm_shapes: list[GemmShapeTable] = Field(
+        default_factory=list, description="per-shape corrections measured on the GEMM rows"
+    )
     fit: FitSummary | None = None
 
     @model_validator(mode="after")

@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hw_models import DTYPE_BYTES, ComputeUnit, Link, MemoryTier, System
+from hw_models.efficiency import GemmShapeTable
 from hw_models.engine_profile import MEMORY_BOUND_KINDS, EngineProfile, KernelGroup
 from hw_models.errors import Problem, SpecError
 from memsim.compiled import FUSABLE_GEMM_FAMILIES
@@ -409,6 +410,52 @@ def calibrated_gemm_time_array(
     )
 
 
+def gemm_shape_ratio_array(
+    shapes: Sequence[GemmShapeTable], dtype: str, *, m: FloatArray, n: FloatArray, k: FloatArray
+) -> FloatArray:
+    """Measured/model ratio of each GEMM from the shape tables (1 where none applies).
+
+    Interpolated linearly in ``log m`` between the measured ``m``, held at the end
+    values outside them (:class:`hw_models.efficiency.GemmShapeTable`).
+    """
+    out = np.ones(np.shape(m))
+    if not shapes or not out.size:
+        return out
+    m = np.asarray(m, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    for tab in shapes:
+        if tab.dtype != dtype:
+            continue
+        sel = (n == tab.n) & (k == tab.k)
+        if sel.any():
+            lm = np.log(np.maximum(m[sel], 1.0))
+            out[sel] = np.exp(np.interp(lm, np.log(tab.m), np.log(tab.ratio)))
+    return out
+
+
+def _corrected_gemm(
+    t: FloatArray,
+    shapes: Sequence[GemmShapeTable],
+    dtype: str,
+    *,
+    m: FloatArray,
+    n: FloatArray,
+    k: FloatArray,
+    batch: FloatArray,
+    nbytes: FloatArray,
+    peak: float,
+    mem_bw: float,
+) -> FloatArray:
+    """``t`` times the shape tables' ratio (single GEMMs only), never below the roofline."""
+    if not shapes:
+        return t
+    r = gemm_shape_ratio_array(shapes, dtype, m=m, n=n, k=k)
+    r = np.where(np.asarray(batch) > 1.0, 1.0, r)
+    bound = np.maximum(2.0 * m * n * k * batch / peak, np.asarray(nbytes) / mem_bw)
+    return np.asarray(np.maximum(t * r, bound), dtype=np.float64)
+
+
 def calibrated_prefill_attention_time_array(
     p: Mapping[str, float], *, flops: FloatArray, kv_len: FloatArray, peak: float
 ) -> FloatArray:
@@ -602,6 +649,8 @@ def _price_fused(
     mem_bw: float,
     sms: int,
     narrow: bool,
+    shapes: Sequence[GemmShapeTable] = (),
+    dtype: str = "bf16",
 ) -> None:
     """Price each group as one GEMM of the summed width; share its time by width.
 
@@ -634,6 +683,18 @@ def _price_fused(
         fp8=np.full(first.size, narrow),
         nbytes=fused_bytes,
     )
+    t = _corrected_gemm(
+        t,
+        shapes,
+        dtype,
+        m=gemm_m[first],
+        n=width,
+        k=gemm_k[first],
+        batch=gemm_batch[first],
+        nbytes=fused_bytes,
+        peak=peak,
+        mem_bw=mem_bw,
+    )
     ok = same[gid]
     share = gemm_n[flat] / width[gid]
     dev[flat[ok]] = (t[gid] * share)[ok]
@@ -662,6 +723,7 @@ def calibrated_op_times(
     peak: float,
     mem_bw: float,
     sms: int,
+    shapes: Sequence[GemmShapeTable] = (),
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
 
@@ -708,6 +770,18 @@ def calibrated_op_times(
             fp8=np.full(solo.size, narrow),
             nbytes=nbytes[solo],
         )
+        dev[solo] = _corrected_gemm(
+            dev[solo],
+            shapes,
+            dtype,
+            m=gemm_m[solo],
+            n=gemm_n[solo],
+            k=gemm_k[solo],
+            batch=gemm_batch[solo],
+            nbytes=nbytes[solo],
+            peak=peak,
+            mem_bw=mem_bw,
+        )
         if lens.size:
             _price_fused(
                 p,
@@ -725,6 +799,8 @@ def calibrated_op_times(
                 mem_bw=mem_bw,
                 sms=sms,
                 narrow=narrow,
+                shapes=shapes,
+                dtype=dtype,
             )
     ai = np.flatnonzero(of_kind("attention"))
     if ai.size:

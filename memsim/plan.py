@@ -365,6 +365,7 @@ def _calibrated_times(
         peak=cost.unit_peak(unit, dtype),
         mem_bw=cost.device_memory_bandwidth(system),
         sms=unit.count,
+        shapes=unit.efficiency.gemm_shapes,
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
+from hw_models.efficiency import GemmShapeTable
 from hw_models.errors import Problem, SpecError
 from memsim.calibration.measurements import Measurement
 from memsim.calibration.model import ASSUMED, SECTION_MODELS, Hardware, Predictor
@@ -160,3 +161,67 @@ def fit(
         fitted_by=fitted_by,
         predictions=predict(values, rows, hw),
     )
+
+
+def gemm_shape_tables(
+    rows: Sequence[Measurement],
+    values: Mapping[str, float],
+    hw: Hardware,
+    *,
+    measurements: str,
+    date: str,
+) -> list[GemmShapeTable]:
+    """Per-shape ratios measured / model of the 16-bit GEMM rows (after the fit).
+
+    One table per (dtype, n, k), ratios by ``m`` (the median where an ``m`` repeats).
+    Rows the model says are host-bound (eager launch slower than the kernel) and rows
+    with a ``note`` (e.g. fp8 rows whose weights were not rotated past the L2) are left
+    out. Shapes not measured keep the parametric model.
+    """
+    gemm = [
+        r
+        for r in rows
+        if r.section == "gemm" and str(r.params.get("dtype")) in ("bf16", "fp16")
+        and "note" not in r.params
+    ]  # fmt: skip
+    if not gemm:
+        return []
+    pred = SECTION_MODELS["gemm"].predict(values, gemm, hw)
+    host = values["kernel.eager_s"]
+    by: dict[tuple[str, int, int], dict[float, list[float]]] = {}
+    lines: dict[tuple[str, int, int], list[int]] = {}
+    for r, t in zip(gemm, pred, strict=True):
+        if t <= host * (1 + 1e-9):
+            continue
+        key = (str(r.params["dtype"]), int(r.params["n"]), int(r.params["k"]))
+        by.setdefault(key, {}).setdefault(float(r.params["m"]), []).append(r.time_s / float(t))
+        lines.setdefault(key, []).append(r.line)
+    out = []
+    for (dtype, n, k), ms in sorted(by.items()):
+        m_sorted = sorted(ms)
+        out.append(
+            GemmShapeTable(
+                dtype=dtype,
+                n=n,
+                k=k,
+                m=m_sorted,
+                ratio=[float(np.median(ms[m])) for m in m_sorted],
+                source=f"{measurements} (gemm lines {line_ranges(lines[(dtype, n, k)])}; "
+                f"measured {date})",
+            )
+        )
+    return out
+
+
+def line_ranges(lines: Sequence[int]) -> str:
+    """``[2, 3, 4, 9]`` -> ``"2-4, 9"``."""
+    out: list[str] = []
+    ls = sorted(set(lines))
+    i = 0
+    while i < len(ls):
+        j = i
+        while j + 1 < len(ls) and ls[j + 1] == ls[j] + 1:
+            j += 1
+        out.append(str(ls[i]) if i == j else f"{ls[i]}-{ls[j]}")
+        i = j + 1
+    return ", ".join(out)

@@ -7,28 +7,19 @@ from pathlib import Path
 from typing import Any
 
 from hw_models import System, load_system_dict
-from hw_models.efficiency import Efficiency, FitSummary, Fitted
-from memsim.calibration.fit import CalibrationFit, fit
+from hw_models.efficiency import Efficiency, FitSummary, Fitted, GemmShapeTable
+from memsim.calibration.fit import CalibrationFit, fit, gemm_shape_tables, line_ranges
 from memsim.calibration.measurements import Measurement
 from memsim.calibration.model import ASSUMED, hardware_of
 
 
-def line_ranges(lines: Sequence[int]) -> str:
-    """``[2, 3, 4, 9]`` -> ``"2-4, 9"``."""
-    out: list[str] = []
-    ls = sorted(set(lines))
-    i = 0
-    while i < len(ls):
-        j = i
-        while j + 1 < len(ls) and ls[j + 1] == ls[j] + 1:
-            j += 1
-        out.append(str(ls[i]) if i == j else f"{ls[i]}-{ls[j]}")
-        i = j + 1
-    return ", ".join(out)
-
-
 def _efficiency(
-    result: CalibrationFit, *, measurements: str, date: str, previous: Efficiency | None
+    result: CalibrationFit,
+    *,
+    measurements: str,
+    date: str,
+    previous: Efficiency | None,
+    shapes: list[GemmShapeTable],
 ) -> Efficiency:
     params: dict[str, Fitted] = {}
     for name, value in result.values.items():
@@ -54,7 +45,7 @@ def _efficiency(
             for s, f in result.sections.items()
         },
     )
-    return Efficiency(params=params, fit=summary)
+    return Efficiency(params=params, gemm_shapes=shapes, fit=summary)
 
 
 def calibrate_system(
@@ -64,16 +55,27 @@ def calibrate_system(
     measurements: str | Path,
     date: str,
     name: str | None = None,
+    gemm_shapes: bool = False,
 ) -> tuple[System, CalibrationFit]:
     """``system`` with its bf16 compute unit calibrated on ``rows``, and the fit.
 
     Sections without rows keep the values of an already calibrated ``system``.
+    ``gemm_shapes``: also store per-shape measured/model ratios of the 16-bit GEMM rows
+    (:func:`memsim.calibration.fit.gemm_shape_tables`), which the cost model then
+    applies to GEMMs of exactly those shapes.
     """
     hw = hardware_of(system)
     unit = system.compute[hw.unit]
     previous = unit.efficiency
     result = fit(rows, hw, start=previous.values() if previous else None)
-    eff = _efficiency(result, measurements=str(measurements), date=date, previous=previous)
+    shapes = (
+        gemm_shape_tables(rows, result.values, hw, measurements=str(measurements), date=date)
+        if gemm_shapes
+        else []
+    )
+    eff = _efficiency(
+        result, measurements=str(measurements), date=date, previous=previous, shapes=shapes
+    )
     data: dict[str, Any] = system.model_dump(mode="json", exclude_none=True)
     data["compute"][hw.unit]["efficiency"] = eff.model_dump(mode="json", exclude_none=True)
     if name:

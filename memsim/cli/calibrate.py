@@ -48,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
     rows = read_measurements(path)
     date = args.date or _date_of(path)
     name = args.name or out.stem
-    system, result = calibrate_system(base, rows, measurements=path, date=date, name=name)
+    system, result = calibrate_system(
+        base, rows, measurements=path, date=date, name=name, gemm_shapes=args.gemm_shapes
+    )
     data = system.model_dump(mode="json", exclude_none=True)
     header = (
         f"{name}: {base.name} calibrated by `memsim calibrate` on {path.name} ({date}).\n"
@@ -130,6 +132,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--date", default=None, help="when the measurements were taken (default: file date)"
+    )
+    p.add_argument(
+        "--gemm-shapes",
+        action="store_true",
+        help="also store per-shape measured/model ratios of the GEMM rows and apply them "
+        "to GEMMs of exactly those shapes (default: the parametric model alone)",
     )
     add_format_option(p)
     p.set_defaults(func=run)

@@ -234,3 +234,44 @@ def test_shipped_data_is_the_shared_measurement_file() -> None:
         rows = list(csv.DictReader(f))
     assert len(rows) == 353
     assert {r["section"] for r in rows} >= {"gemm", "attention", "launch"}
+
+
+def test_gemm_shape_tables_reproduce_their_shapes_and_leave_others(calibrated, rows) -> None:  # type: ignore[no-untyped-def]
+    """--gemm-shapes: Llama-2-7B's 4096 x 4096 projection at M = 1 takes 33.8 us measured
+    (1 TB/s), where the parametric model says about 16 us; the table brings the model to
+    the row, interpolates between measured M, and leaves unmeasured shapes alone."""
+    from memsim import cost
+    from memsim.calibration import calibrate_system
+
+    system, _ = calibrate_system(
+        load_system("h200_sxm"), rows, measurements=DATA, date="2026-12", gemm_shapes=True
+    )
+    eff = system.compute["tensor"].efficiency
+    assert eff is not None and eff.gemm_shapes
+    p = eff.values()
+
+    def t(m: float, n: int, k: int) -> float:
+        args = dict(
+            m=np.array([m]), n=np.array([float(n)]), k=np.array([float(k)]),
+            batch=np.ones(1), nbytes=np.array([2.0 * (m * k + n * k + m * n)]),
+        )  # fmt: skip
+        base = cost.calibrated_gemm_time_array(
+            p, elem=np.array([2.0]), peak=np.array([989.4e12]), mem_bw=4.8e12, sms=132,
+            fp8=np.array([False]), **args,
+        )  # fmt: skip
+        out = cost._corrected_gemm(
+            base, eff.gemm_shapes, "bf16", peak=989.4e12, mem_bw=4.8e12, **args
+        )
+        return float(out[0])
+
+    assert t(1, 4096, 4096) == pytest.approx(3.37968e-05, rel=0.02)
+    # between M = 1 (33.8 us) and M = 8 (33.5 us): in between
+    assert 3.3e-5 < t(4, 4096, 4096) < 3.42e-5
+    # an unmeasured shape keeps the parametric model
+    no_table = calibrated.compute["tensor"].efficiency.values()
+    plain = cost.calibrated_gemm_time_array(
+        no_table, m=np.array([1.0]), n=np.array([3000.0]), k=np.array([3000.0]),
+        batch=np.ones(1), elem=np.array([2.0]), peak=np.array([989.4e12]), mem_bw=4.8e12,
+        sms=132, fp8=np.array([False]),
+    )[0]  # fmt: skip
+    assert t(1, 3000, 3000) == pytest.approx(plain, rel=0.02)
