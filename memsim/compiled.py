@@ -81,6 +81,10 @@ class CompiledGraph:
     # and a code of the op-name prefix (``L3`` of ``L3.q``)
     gemm_family: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     gemm_prefix: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # weight-only quantised GEMMs (weights int8/int4, math in a wider dtype): the bytes of
+    # quantised weights each reads, and their element bytes (0: none) for dequant costs
+    gemm_qweight_bytes: FloatArray = field(default_factory=lambda: np.zeros(0))
+    gemm_qweight_elem: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def op_bytes_read(self) -> FloatArray:
@@ -98,6 +102,8 @@ class CompiledGraph:
 #: GEMMs an engine profile may fuse, by op-name suffix: 0 = QKV, 1 = gate-up
 FUSABLE_GEMM_FAMILIES: tuple[str, ...] = ("qkv", "gate_up")
 FUSABLE_GEMM_CODES: dict[str, int] = {"q": 0, "k": 0, "v": 0, "gate": 1, "up": 1}
+#: weight dtypes that a wider-math GEMM dequantises, with their bytes per element
+QUANT_WEIGHT_BYTES: dict[str, float] = {"int8": 1.0, "int4": 0.5}
 
 
 def _codes(values: list[str]) -> tuple[IntArray, tuple[str, ...]]:
@@ -126,6 +132,8 @@ def _compile(graph: Graph) -> CompiledGraph:
     fam = np.full(n, -1, dtype=np.int64)
     pre = np.zeros(n, dtype=np.int64)
     prefixes: dict[str, int] = {}
+    qwb = np.zeros(n)
+    qwe = np.zeros(n)
     ck: list[str | None] = [None] * n
     deps: list[tuple[int, ...]] = []
     sequential = True
@@ -148,6 +156,11 @@ def _compile(graph: Graph) -> CompiledGraph:
             if f is not None:
                 fam[i] = f
                 pre[i] = prefixes.setdefault(prefix, len(prefixes))
+            for acc in op.reads:
+                t = graph.tensors[acc.tensor]
+                if t.kind == "weight" and t.dtype in QUANT_WEIGHT_BYTES and t.dtype != op.dtype:
+                    qwb[i] += acc.bytes
+                    qwe[i] = QUANT_WEIGHT_BYTES[t.dtype]
         c = op.collective
         if c is not None:
             ck[i], cb[i], cg[i] = c.kind, c.bytes, c.group
@@ -196,7 +209,7 @@ def _compile(graph: Graph) -> CompiledGraph:
     h = hashlib.sha256()
     arrays: list[np.ndarray] = [flops, np.asarray(acc_b), np.asarray(acc_w), a_op, a_t]
     arrays += [t_bytes, kind, phase, step, stage, layer, segment, dtype, gm, gn, gk, gb, cb, cg]
-    arrays += [aq, akv]
+    arrays += [aq, akv, qwb, qwe]
     for arr in arrays:
         h.update(np.ascontiguousarray(arr).tobytes())
     h.update(repr((phase_names, kind_names, dtype_names, t_kind, tensor_names)).encode())
@@ -227,6 +240,8 @@ def _compile(graph: Graph) -> CompiledGraph:
         attn_kv_len=akv,
         gemm_family=fam,
         gemm_prefix=pre,
+        gemm_qweight_bytes=qwb,
+        gemm_qweight_elem=qwe,
         fuse_group=tuple(op.fuse_group for op in ops),
         unit_attr=unit_attr,
         any_unit_attr=any(u is not None for u in unit_attr),

@@ -573,6 +573,23 @@ def device_memory_bandwidth(system: System) -> float:
     return float(system.tiers[drams[0]].read_bandwidth_bytes_per_s)
 
 
+def dequant_time_array(
+    p: Mapping[str, float], *, weight_bytes: FloatArray, weight_elem: FloatArray, mem_bw: float
+) -> FloatArray:
+    """Extra seconds of weight-only quantised GEMMs: ``penalty x weight bytes / GEMM bw``.
+
+    ``weight_elem`` is 0.5 (int4), 1 (int8) or 0 (not quantised: no extra time). The
+    penalties are assumed (``dequant.*``; no microbenchmark measures them).
+    """
+    pen = np.where(
+        weight_elem == 0.5,
+        p["dequant.int4_bandwidth_penalty"],
+        np.where(weight_elem == 1.0, p["dequant.int8_bandwidth_penalty"], 0.0),
+    )
+    bw = mem_bw * p["gemm.bandwidth_fraction"]
+    return np.asarray(pen * np.asarray(weight_bytes) / bw, dtype=np.float64)
+
+
 def dequant_penalty(p: Mapping[str, float], dtype: str) -> float:
     """Extra time per weight byte of weight-only ``int4``/``int8`` GEMMs (0 otherwise)."""
     if dtype == "int4":
@@ -724,6 +741,8 @@ def calibrated_op_times(
     mem_bw: float,
     sms: int,
     shapes: Sequence[GemmShapeTable] = (),
+    qweight_bytes: FloatArray | None = None,
+    qweight_elem: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
 
@@ -802,6 +821,10 @@ def calibrated_op_times(
                 shapes=shapes,
                 dtype=dtype,
             )
+    if gi.size and qweight_bytes is not None and qweight_elem is not None:
+        dev[gi] += dequant_time_array(
+            p, weight_bytes=qweight_bytes[gi], weight_elem=qweight_elem[gi], mem_bw=mem_bw
+        )
     ai = np.flatnonzero(of_kind("attention"))
     if ai.size:
         dec = q_len[ai] <= 1.0

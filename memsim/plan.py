@@ -366,6 +366,8 @@ def _calibrated_times(
         mem_bw=cost.device_memory_bandwidth(system),
         sms=unit.count,
         shapes=unit.efficiency.gemm_shapes,
+        qweight_bytes=cg.gemm_qweight_bytes[idx],
+        qweight_elem=cg.gemm_qweight_elem[idx],
     )
 
 

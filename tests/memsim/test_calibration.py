@@ -275,3 +275,29 @@ def test_gemm_shape_tables_reproduce_their_shapes_and_leave_others(calibrated, r
         sms=132, fp8=np.array([False]),
     )[0]  # fmt: skip
     assert t(1, 3000, 3000) == pytest.approx(plain, rel=0.02)
+
+
+def test_weight_only_int4_pays_the_dequantisation_penalty(calibrated) -> None:  # type: ignore[no-untyped-def]
+    """int4 weights with bf16 math: each quantised GEMM costs penalty x its int4 weight
+    bytes / (4.8 TB/s x gemm.bandwidth_fraction) more than with a zero penalty."""
+    g = workloads.decode(workloads.load_model("llama2_7b"), batch=1, context_len=128, dtype="int4")
+    data = calibrated.model_dump(mode="json", exclude_none=True)
+    data["compute"]["tensor"]["efficiency"]["params"]["dequant.int4_bandwidth_penalty"]["value"] = (
+        0.0
+    )
+    free = load_system_dict(data)
+    with_pen = memsim.simulate(calibrated, g, fidelity="analytic").makespan_s
+    without = memsim.simulate(free, g, fidelity="analytic").makespan_s
+    p = _params(calibrated)
+    qbytes = sum(
+        a.bytes
+        for op in g.ops
+        if op.kind == "gemm"
+        for a in op.reads
+        if g.tensors[a.tensor].kind == "weight" and g.tensors[a.tensor].dtype == "int4"
+    )
+    expected = (
+        p["dequant.int4_bandwidth_penalty"] * qbytes / (4.8e12 * p["gemm.bandwidth_fraction"])
+    )
+    assert qbytes > 3e9  # the 32 layers' linear weights at 4.x bits
+    assert with_pen - without == pytest.approx(expected, rel=1e-6)
