@@ -97,3 +97,24 @@ def intervals(
         half = z * math.sqrt(var[f])
         out[f] = [max(float(value) - half, 0.0), float(value) + half]
     return out
+
+
+def calibration_fields(
+    system: System,
+    graph: Graph,
+    summary: Mapping[str, Any],
+    *,
+    policy: PolicyLike = None,
+    execution: str | None = None,
+    dram_config: DramConfigLike = None,
+) -> dict[str, Any]:
+    """``calibrated``, ``engine`` and ``intervals`` of a run (what ``memsim run`` adds to
+    :meth:`SimResult.summary` in its JSON): the engine profile's name when calibrated."""
+    from memsim.plan import DEFAULT_ENGINE
+
+    calibrated = system.calibrated
+    iv = intervals(
+        system, graph, figures=summary, policy=policy, execution=execution, dram_config=dram_config
+    )
+    engine = (system.engine.name if system.engine else DEFAULT_ENGINE) if calibrated else None
+    return {"calibrated": calibrated, "engine": engine, "intervals": iv}

@@ -136,21 +136,17 @@ def with_engine(system: System, engine: str | None) -> System:
 def calibration_summary(
     system: System, graph: Any, summary: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
-    """``calibrated``, ``engine`` and ``intervals`` (memsim.uncertainty) of a run."""
-    from memsim.plan import DEFAULT_ENGINE
-    from memsim.uncertainty import intervals
+    """``calibrated``, ``engine``, ``intervals``: :func:`memsim.uncertainty.calibration_fields`."""
+    from memsim.uncertainty import calibration_fields
 
-    calibrated = system.calibrated
-    iv = intervals(
+    return calibration_fields(
         system,
         graph,
-        figures=summary,
+        summary,
         policy=args.policy,
         execution=args.execution,
         dram_config=args.dram_config or None,
     )
-    engine = (system.engine.name if system.engine else DEFAULT_ENGINE) if calibrated else None
-    return {"calibrated": calibrated, "engine": engine, "intervals": iv}
 
 
 def print_calibration(fid: dict[str, Any]) -> None:
