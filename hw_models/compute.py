@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from hw_models.base import Spec
+from hw_models.efficiency import Efficiency
 from hw_models.units import Bytes, FlopsPerS, Hertz, Seconds
 
 ComputeKind = Literal["simt", "systolic", "dataflow", "cpu", "vector"]
@@ -56,6 +57,11 @@ class ComputeUnit(Spec):
     )
     energy_j_per_flop_by_dtype: dict[DType, float] = Field(
         default_factory=dict, description="measured energy per FLOP (OP) of given dtypes"
+    )
+    efficiency: Efficiency | None = Field(
+        default=None,
+        description="calibrated efficiency parameters with provenance (None: uncalibrated, "
+        "priced by the analytic roofline); see hw_models/efficiency.py",
     )
 
     @model_validator(mode="after")

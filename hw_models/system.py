@@ -11,6 +11,7 @@ from pydantic import Field, PositiveInt, model_validator
 
 from hw_models.base import Source, Spec
 from hw_models.compute import DTYPES, ComputeUnit
+from hw_models.engine_profile import EngineProfile
 from hw_models.errors import Problem, join_path
 from hw_models.link import Link
 from hw_models.tier import MemoryTier
@@ -67,6 +68,11 @@ class System(Spec):
     compute: dict[str, ComputeUnit] = Field(min_length=1)
     tiers: dict[str, MemoryTier] = Field(min_length=1)
     links: dict[str, Link] = Field(default_factory=dict)
+    engine: EngineProfile | None = Field(
+        default=None,
+        description="the software stack calibrated units are priced for (None: cuda_graphs); "
+        "see hw_models/engine_profile.py",
+    )
     notes: str | None = None
 
     @model_validator(mode="before")
@@ -100,6 +106,11 @@ class System(Spec):
             return self.tiers[name]
         except KeyError:
             raise KeyError(f"unknown tier {name!r} (known: {', '.join(self.tiers)})") from None
+
+    @property
+    def calibrated(self) -> bool:
+        """True if every compute unit carries calibrated efficiency parameters."""
+        return all(u.efficiency is not None for u in self.compute.values())
 
     def tiers_by_speed(self) -> list[str]:
         """Tier names, fastest (highest read bandwidth) first; device tiers before host."""

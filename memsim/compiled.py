@@ -8,7 +8,7 @@ about 80 000 ops, and a design-space sweep reuses one graph across many systems.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -74,6 +74,17 @@ class CompiledGraph:
     deps: tuple[tuple[int, ...], ...]
     tp: int
     fingerprint: str
+    # attention ops: query and key lengths from ``Op.attrs`` (0 elsewhere; calibrated cost)
+    attn_q_len: FloatArray = field(default_factory=lambda: np.zeros(0))
+    attn_kv_len: FloatArray = field(default_factory=lambda: np.zeros(0))
+    # GEMMs an engine profile may fuse (FUSABLE_GEMM_CODES): family code (-1: none)
+    # and a code of the op-name prefix (``L3`` of ``L3.q``)
+    gemm_family: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    gemm_prefix: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # weight-only quantised GEMMs (weights int8/int4, math in a wider dtype): the bytes of
+    # quantised weights each reads, and their element bytes (0: none) for dequant costs
+    gemm_qweight_bytes: FloatArray = field(default_factory=lambda: np.zeros(0))
+    gemm_qweight_elem: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def op_bytes_read(self) -> FloatArray:
@@ -86,6 +97,13 @@ class CompiledGraph:
         """Logical bytes written per op (the graph's ``Op.bytes_written``)."""
         w = np.where(self.acc_write, self.acc_bytes, 0.0)
         return np.asarray(np.bincount(self.acc_op, weights=w, minlength=self.n_ops), np.float64)
+
+
+#: GEMMs an engine profile may fuse, by op-name suffix: 0 = QKV, 1 = gate-up
+FUSABLE_GEMM_FAMILIES: tuple[str, ...] = ("qkv", "gate_up")
+FUSABLE_GEMM_CODES: dict[str, int] = {"q": 0, "k": 0, "v": 0, "gate": 1, "up": 1}
+#: weight dtypes that a wider-math GEMM dequantises, with their bytes per element
+QUANT_WEIGHT_BYTES: dict[str, float] = {"int8": 1.0, "int4": 0.5}
 
 
 def _codes(values: list[str]) -> tuple[IntArray, tuple[str, ...]]:
@@ -109,6 +127,13 @@ def _compile(graph: Graph) -> CompiledGraph:
     gb = np.zeros(n)
     cb = np.zeros(n)
     cg = np.ones(n, dtype=np.int64)
+    aq = np.zeros(n)
+    akv = np.zeros(n)
+    fam = np.full(n, -1, dtype=np.int64)
+    pre = np.zeros(n, dtype=np.int64)
+    prefixes: dict[str, int] = {}
+    qwb = np.zeros(n)
+    qwe = np.zeros(n)
     ck: list[str | None] = [None] * n
     deps: list[tuple[int, ...]] = []
     sequential = True
@@ -126,9 +151,22 @@ def _compile(graph: Graph) -> CompiledGraph:
         g = op.gemm
         if g is not None:
             gm[i], gn[i], gk[i], gb[i] = g.m, g.n, g.k, g.batch
+            prefix, _, suffix = op.name.rpartition(".")
+            f = FUSABLE_GEMM_CODES.get(suffix)
+            if f is not None:
+                fam[i] = f
+                pre[i] = prefixes.setdefault(prefix, len(prefixes))
+            for acc in op.reads:
+                t = graph.tensors[acc.tensor]
+                if t.kind == "weight" and t.dtype in QUANT_WEIGHT_BYTES and t.dtype != op.dtype:
+                    qwb[i] += acc.bytes
+                    qwe[i] = QUANT_WEIGHT_BYTES[t.dtype]
         c = op.collective
         if c is not None:
             ck[i], cb[i], cg[i] = c.kind, c.bytes, c.group
+        if op.kind == "attention" and op.attrs:
+            aq[i] = float(op.attrs.get("q_len", 0) or 0)
+            akv[i] = float(op.attrs.get("kv_len", 0) or 0)
         d = graph.dependencies(i)
         deps.append(d)
         if d != ((i - 1,) if i else ()):
@@ -171,6 +209,7 @@ def _compile(graph: Graph) -> CompiledGraph:
     h = hashlib.sha256()
     arrays: list[np.ndarray] = [flops, np.asarray(acc_b), np.asarray(acc_w), a_op, a_t]
     arrays += [t_bytes, kind, phase, step, stage, layer, segment, dtype, gm, gn, gk, gb, cb, cg]
+    arrays += [aq, akv, qwb, qwe]
     for arr in arrays:
         h.update(np.ascontiguousarray(arr).tobytes())
     h.update(repr((phase_names, kind_names, dtype_names, t_kind, tensor_names)).encode())
@@ -197,6 +236,12 @@ def _compile(graph: Graph) -> CompiledGraph:
         coll_kind=tuple(ck),
         coll_bytes=cb,
         coll_group=cg,
+        attn_q_len=aq,
+        attn_kv_len=akv,
+        gemm_family=fam,
+        gemm_prefix=pre,
+        gemm_qweight_bytes=qwb,
+        gemm_qweight_elem=qwe,
         fuse_group=tuple(op.fuse_group for op in ops),
         unit_attr=unit_attr,
         any_unit_attr=any(u is not None for u in unit_attr),

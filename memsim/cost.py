@@ -27,12 +27,16 @@ Formulas (see docs/engine.md for the derivations and sources):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from hw_models import DTYPE_BYTES, ComputeUnit, Link, MemoryTier
+from hw_models import DTYPE_BYTES, ComputeUnit, Link, MemoryTier, System
+from hw_models.efficiency import GemmShapeTable
+from hw_models.engine_profile import MEMORY_BOUND_KINDS, EngineProfile, KernelGroup
 from hw_models.errors import Problem, SpecError
+from memsim.compiled import FUSABLE_GEMM_FAMILIES
 from workloads.graph import GemmShape
 
 FloatArray = npt.NDArray[np.float64]
@@ -325,3 +329,531 @@ def tier_energy(tier: MemoryTier, *, read_bytes: float, written_bytes: float) ->
 def compute_energy(unit: ComputeUnit, flops: float, dtype: str = "bf16") -> float:
     """Joules for ``flops`` in ``dtype`` on ``unit`` (:meth:`ComputeUnit.energy_per_flop`)."""
     return flops * unit.energy_per_flop(dtype)
+
+
+# ---- calibrated efficiency models (hw_models/efficiency.py; docs/calibration.md) ----------
+#
+# Every function below takes the parameter values ``p`` (``Efficiency.values()``: name ->
+# value) and returns *device* seconds of real kernels. They never beat the roofline: every
+# efficiency is <= 1 and fixed costs only add. The same functions price the graph in
+# ``memsim.plan`` and predict the microbenchmarks in ``memsim.calibration`` (one model).
+
+
+def smooth_max_array(a: FloatArray, b: FloatArray, sharpness: float) -> FloatArray:
+    """``(a^p + b^p)^(1/p)``: a smooth ``max(a, b)`` (never below it; ``p -> inf`` is max).
+
+    Real kernels near the ridge point are slower than either bound alone (neither the
+    memory nor the math pipe is saturated while the other drains); ``p`` is fitted.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    hi = np.maximum(a, b)
+    safe = np.where(hi > 0, hi, 1.0)
+    out = safe * ((a / safe) ** sharpness + (b / safe) ** sharpness) ** (1.0 / sharpness)
+    return np.asarray(np.where(hi > 0, out, 0.0), dtype=np.float64)
+
+
+def wave_utilization_array(
+    p: Mapping[str, float], m: FloatArray, n: FloatArray, batch: FloatArray, sms: int
+) -> FloatArray:
+    """Soft wave quantisation of ``tile_m x tile_n`` CTA tiles over ``sms`` multiprocessors.
+
+    ``u = 1 - w (1 - tiles / (ceil(tiles / sms) sms))``: ``w = gemm.wave_weight`` (cuBLAS
+    softens the last-wave loss with split-K / stream-K, so the hard loss is weighted).
+    """
+    tm, tn = p["gemm.tile_m"], p["gemm.tile_n"]
+    tiles = np.ceil(np.maximum(m, 1.0) / tm) * np.ceil(np.maximum(n, 1.0) / tn)
+    tiles = tiles * np.maximum(batch, 1.0)
+    hard = tiles / (np.ceil(tiles / sms) * sms)
+    return np.asarray(1.0 - p["gemm.wave_weight"] * (1.0 - hard), dtype=np.float64)
+
+
+def calibrated_gemm_time_array(
+    p: Mapping[str, float],
+    *,
+    m: FloatArray,
+    n: FloatArray,
+    k: FloatArray,
+    batch: FloatArray,
+    elem: FloatArray,
+    peak: FloatArray,
+    mem_bw: float,
+    sms: int,
+    fp8: npt.NDArray[np.bool_] | None = None,
+    nbytes: FloatArray | None = None,
+) -> FloatArray:
+    """Device seconds of GEMMs ``(batch x) m x n x k``: fixed cost + smooth roofline.
+
+    ``t = gemm.fixed_s + smooth_max(2mnk / (peak eff u_wave), bytes /
+    (mem_bw gemm.bandwidth_fraction); gemm.sharpness)``, ``eff`` =
+    ``gemm.fp8_efficiency`` for 8-bit and narrower GEMMs, else ``gemm.efficiency``;
+    ``bytes`` = ``nbytes`` (what the op really moves, e.g. int4 weights) or
+    ``e (mk + nk + mn)``.
+    """
+    m = np.maximum(np.asarray(m, dtype=np.float64), 1.0)
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    k = np.maximum(np.asarray(k, dtype=np.float64), 1.0)
+    batch = np.maximum(np.asarray(batch, dtype=np.float64), 1.0)
+    eff = np.full(m.shape, p["gemm.efficiency"])
+    if fp8 is not None:
+        eff = np.where(fp8, p["gemm.fp8_efficiency"], eff)
+    u = wave_utilization_array(p, m, n, batch, sms)
+    t_math = 2.0 * m * n * k * batch / (np.asarray(peak) * eff * u)
+    if nbytes is None:
+        t_mem = np.asarray(elem) * (m * k + n * k + m * n) * batch
+    else:
+        t_mem = np.asarray(nbytes, dtype=np.float64)
+    t_mem = t_mem / (mem_bw * p["gemm.bandwidth_fraction"])
+    return np.asarray(
+        p["gemm.fixed_s"] + smooth_max_array(t_math, t_mem, p["gemm.sharpness"]),
+        dtype=np.float64,
+    )
+
+
+def gemm_shape_ratio_array(
+    shapes: Sequence[GemmShapeTable], dtype: str, *, m: FloatArray, n: FloatArray, k: FloatArray
+) -> FloatArray:
+    """Measured/model ratio of each GEMM from the shape tables (1 where none applies).
+
+    Interpolated linearly in ``log m`` between the measured ``m``, held at the end
+    values outside them (:class:`hw_models.efficiency.GemmShapeTable`).
+    """
+    out = np.ones(np.shape(m))
+    if not shapes or not out.size:
+        return out
+    m = np.asarray(m, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    for tab in shapes:
+        if tab.dtype != dtype:
+            continue
+        sel = (n == tab.n) & (k == tab.k)
+        if sel.any():
+            lm = np.log(np.maximum(m[sel], 1.0))
+            out[sel] = np.exp(np.interp(lm, np.log(tab.m), np.log(tab.ratio)))
+    return out
+
+
+def _corrected_gemm(
+    t: FloatArray,
+    shapes: Sequence[GemmShapeTable],
+    dtype: str,
+    *,
+    m: FloatArray,
+    n: FloatArray,
+    k: FloatArray,
+    batch: FloatArray,
+    nbytes: FloatArray,
+    peak: float,
+    mem_bw: float,
+) -> FloatArray:
+    """``t`` times the shape tables' ratio (single GEMMs only), never below the roofline."""
+    if not shapes:
+        return t
+    r = gemm_shape_ratio_array(shapes, dtype, m=m, n=n, k=k)
+    r = np.where(np.asarray(batch) > 1.0, 1.0, r)
+    bound = np.maximum(2.0 * m * n * k * batch / peak, np.asarray(nbytes) / mem_bw)
+    return np.asarray(np.maximum(t * r, bound), dtype=np.float64)
+
+
+def calibrated_prefill_attention_time_array(
+    p: Mapping[str, float], *, flops: FloatArray, kv_len: FloatArray, peak: float
+) -> FloatArray:
+    """Device seconds of fused (flash) attention with many queries.
+
+    ``t = attention.fixed_s + flops / (peak eff L / (L + L_half))``: per query tile the
+    kernel's pipeline start-up is amortised over the ``L`` keys it streams.
+    """
+    kv = np.maximum(np.asarray(kv_len, dtype=np.float64), 1.0)
+    half = p["attention.prefill_half_tokens"]
+    with np.errstate(invalid="ignore"):
+        roll = np.where(np.isinf(kv), 1.0, kv / (kv + half))
+    eff = p["attention.prefill_efficiency"] * roll
+    return np.asarray(p["attention.fixed_s"] + np.asarray(flops) / (peak * eff), np.float64)
+
+
+def calibrated_decode_attention_time_array(
+    p: Mapping[str, float], *, nbytes: FloatArray, mem_bw: float
+) -> FloatArray:
+    """Device seconds of decode attention (one query per sequence): reads K and V once.
+
+    ``t = attention.decode_fixed_s + bytes / (mem_bw attention.decode_bandwidth_fraction)``.
+    """
+    bw = mem_bw * p["attention.decode_bandwidth_fraction"]
+    return np.asarray(p["attention.decode_fixed_s"] + np.asarray(nbytes) / bw, dtype=np.float64)
+
+
+#: memory-bound kernel class -> (bandwidth-fraction parameter, fixed-cost parameter)
+KERNEL_CLASSES: dict[str, tuple[str, str]] = {
+    "elementwise": ("elementwise.bandwidth_fraction", "kernel.graph_s"),
+    "norm": ("norm.bandwidth_fraction", "kernel.graph_s"),
+    "activation": ("activation.bandwidth_fraction", "kernel.graph_s"),
+    "copy": ("memory.copy_bandwidth_fraction", "memory.copy_fixed_s"),
+    "read": ("memory.read_bandwidth_fraction", "memory.read_fixed_s"),
+}
+
+#: kernel class -> eager host time per kernel parameter
+EAGER_HOST: dict[str, str] = {
+    "elementwise": "eager.elementwise_s",
+    "norm": "eager.norm_s",
+    "activation": "eager.activation_s",
+    "copy": "eager.copy_s",
+    "read": "eager.read_s",
+    "attention": "eager.attention_s",
+    "decode_attention": "eager.decode_attention_s",
+    "gemm": "kernel.eager_s",
+    "fp8_gemm": "eager.fp8_gemm_s",
+}
+
+
+def memory_bound_time_array(
+    p: Mapping[str, float],
+    kernel_class: str,
+    *,
+    traffic: FloatArray,
+    kernels: FloatArray,
+    mem_bw: float,
+) -> FloatArray:
+    """Device seconds of memory-bound kernels: fixed costs **add** to the streaming time.
+
+    ``t = kernels x fixed + traffic / (mem_bw x fraction)`` with the class's
+    parameters (:data:`KERNEL_CLASSES`): the effective bandwidth grows with size.
+    """
+    frac_name, fixed_name = KERNEL_CLASSES[kernel_class]
+    return np.asarray(
+        np.asarray(kernels) * p[fixed_name] + np.asarray(traffic) / (mem_bw * p[frac_name]),
+        dtype=np.float64,
+    )
+
+
+def eager_time_array(
+    p: Mapping[str, float], kernel_class: str, *, kernels: FloatArray, device: FloatArray
+) -> FloatArray:
+    """Seconds of back-to-back eager calls: the host launches while the device runs.
+
+    ``max(kernels x host time per kernel, device time)`` (host and device overlap; the
+    slower one sets the rate).
+    """
+    host = np.asarray(kernels, dtype=np.float64) * p[EAGER_HOST[kernel_class]]
+    return np.asarray(np.maximum(host, np.asarray(device)), dtype=np.float64)
+
+
+def host_copy_time_array(
+    p: Mapping[str, float], *, nbytes: FloatArray, link_bw: float, pinned: bool
+) -> FloatArray:
+    """Seconds of host<->device copies of ``nbytes`` over a link of ``link_bw`` (peak).
+
+    Pinned: ``fixed + bytes / (bw x pinned fraction)``; pageable copies are staged
+    through a pinned bounce buffer by the driver: ``bytes / (bw x pageable fraction)``
+    after the same fixed cost.
+    """
+    frac = p[
+        "host_link.pinned_bandwidth_fraction" if pinned else "host_link.pageable_bandwidth_fraction"
+    ]
+    nb = np.asarray(nbytes, dtype=np.float64)
+    return np.asarray(p["host_link.pinned_fixed_s"] + nb / (link_bw * frac), dtype=np.float64)
+
+
+def load_latency_array(
+    p: Mapping[str, float], *, footprint: FloatArray, l2_bytes: float
+) -> FloatArray:
+    """Load-to-use latency of dependent loads over a ``footprint``: L2 hit if it fits."""
+    fp = np.asarray(footprint, dtype=np.float64)
+    return np.asarray(
+        np.where(fp <= l2_bytes, p["latency.l2_s"], p["latency.memory_s"]), dtype=np.float64
+    )
+
+
+def device_memory_bandwidth(system: System) -> float:
+    """Peak read bandwidth of the fastest device-scope memory that is not SRAM."""
+    dev = [t for t in system.tiers_by_speed() if system.tiers[t].scope == "device"]
+    drams = [t for t in dev if system.tiers[t].kind != "sram"] or dev
+    if not drams:
+        raise SpecError([Problem("tiers", "calibrated pricing needs a device memory tier")])
+    return float(system.tiers[drams[0]].read_bandwidth_bytes_per_s)
+
+
+def dequant_time_array(
+    p: Mapping[str, float], *, weight_bytes: FloatArray, weight_elem: FloatArray, mem_bw: float
+) -> FloatArray:
+    """Extra seconds of weight-only quantised GEMMs: ``penalty x weight bytes / GEMM bw``.
+
+    ``weight_elem`` is 0.5 (int4), 1 (int8) or 0 (not quantised: no extra time). The
+    penalties are assumed (``dequant.*``; no microbenchmark measures them).
+    """
+    pen = np.where(
+        weight_elem == 0.5,
+        p["dequant.int4_bandwidth_penalty"],
+        np.where(weight_elem == 1.0, p["dequant.int8_bandwidth_penalty"], 0.0),
+    )
+    bw = mem_bw * p["gemm.bandwidth_fraction"]
+    return np.asarray(pen * np.asarray(weight_bytes) / bw, dtype=np.float64)
+
+
+def dequant_penalty(p: Mapping[str, float], dtype: str) -> float:
+    """Extra time per weight byte of weight-only ``int4``/``int8`` GEMMs (0 otherwise)."""
+    if dtype == "int4":
+        return p["dequant.int4_bandwidth_penalty"]
+    if dtype == "int8":
+        return p["dequant.int8_bandwidth_penalty"]
+    return 0.0
+
+
+def _fused_families(profile: EngineProfile) -> frozenset[int]:
+    """Codes (``memsim.compiled.FUSABLE_GEMM_FAMILIES``) of the GEMM families fused."""
+    fams = set()
+    if profile.fused_qkv:
+        fams.add(0)
+    if profile.fused_gate_up:
+        fams.add(1)
+    return frozenset(fams)
+
+
+def _fusion_groups(
+    idx: npt.NDArray[np.int64],
+    family: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64],
+    step: npt.NDArray[np.int64],
+    phase: npt.NDArray[np.int64],
+    families: frozenset[int],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Runs of adjacent GEMMs of one fused family in one layer and step (L3.q/k/v).
+
+    ``family``/``prefix`` are per-op codes (``CompiledGraph.gemm_family/gemm_prefix``).
+    Returns ``(members, lengths)``: the op indices of all groups of two or more, group
+    after group, and each group's size.
+    """
+    empty = np.zeros(0, dtype=np.int64)
+    if not families or not idx.size:
+        return empty, empty
+    fam = family[idx]
+    if len(families) < len(FUSABLE_GEMM_FAMILIES):  # keep only the fused families
+        fam = np.where(fam == next(iter(families)), fam, -1)
+    if not (fam >= 0).any():
+        return empty, empty
+    pre, st, ph = prefix[idx], step[idx], phase[idx]
+    same = np.zeros(idx.size, dtype=bool)
+    same[1:] = (
+        (fam[1:] == fam[:-1])
+        & (fam[1:] >= 0)
+        & (pre[1:] == pre[:-1])
+        & (st[1:] == st[:-1])
+        & (ph[1:] == ph[:-1])
+        & (idx[1:] == idx[:-1] + 1)
+    )
+    gid = np.cumsum(~same) - 1
+    sizes = np.bincount(gid)
+    keep = sizes[gid] > 1  # a run of two or more only forms of one family (>= 0)
+    members = idx[keep]
+    lens = sizes[sizes > 1]
+    return members.astype(np.int64), lens.astype(np.int64)
+
+
+def _price_fused(
+    p: Mapping[str, float],
+    flat: npt.NDArray[np.int64],
+    lens: npt.NDArray[np.int64],
+    dev: FloatArray,
+    host: FloatArray,
+    gemm_m: FloatArray,
+    gemm_n: FloatArray,
+    gemm_k: FloatArray,
+    gemm_batch: FloatArray,
+    nbytes: FloatArray,
+    *,
+    elem: float,
+    peak: float,
+    mem_bw: float,
+    sms: int,
+    narrow: bool,
+    shapes: Sequence[GemmShapeTable] = (),
+    dtype: str = "bf16",
+) -> None:
+    """Price each group as one GEMM of the summed width; share its time by width.
+
+    The fused GEMM reads the shared input once (not once per projection). Groups whose
+    members differ in ``m`` or ``k`` (not one input) are left as they are.
+    """
+    gid = np.repeat(np.arange(lens.size), lens)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    first = flat[starts]
+    # one input (same m and k as the group's first member), else left unfused
+    odd = (gemm_m[flat] != gemm_m[first][gid]) | (gemm_k[flat] != gemm_k[first][gid])
+    same = np.bincount(gid, weights=odd, minlength=lens.size) == 0
+    width = np.asarray(np.bincount(gid, weights=gemm_n[flat], minlength=lens.size), np.float64)
+    shared_x = gemm_m[first] * gemm_k[first] * elem * gemm_batch[first]
+    member_bytes = nbytes[flat]
+    fused_bytes = np.maximum(
+        np.bincount(gid, weights=member_bytes, minlength=lens.size) - shared_x * (lens - 1),
+        member_bytes[starts],
+    )
+    t = calibrated_gemm_time_array(
+        p,
+        m=gemm_m[first],
+        n=width,
+        k=gemm_k[first],
+        batch=gemm_batch[first],
+        elem=np.full(first.size, elem),
+        peak=np.full(first.size, peak),
+        mem_bw=mem_bw,
+        sms=sms,
+        fp8=np.full(first.size, narrow),
+        nbytes=fused_bytes,
+    )
+    t = _corrected_gemm(
+        t,
+        shapes,
+        dtype,
+        m=gemm_m[first],
+        n=width,
+        k=gemm_k[first],
+        batch=gemm_batch[first],
+        nbytes=fused_bytes,
+        peak=peak,
+        mem_bw=mem_bw,
+    )
+    ok = same[gid]
+    share = gemm_n[flat] / width[gid]
+    dev[flat[ok]] = (t[gid] * share)[ok]
+    host[flat[ok]] = (host[flat] * share)[ok]
+
+
+def calibrated_op_times(
+    p: Mapping[str, float],
+    profile: EngineProfile,
+    *,
+    kind: npt.NDArray[np.int64],
+    kind_names: Sequence[str],
+    family: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64],
+    step: npt.NDArray[np.int64],
+    phase: npt.NDArray[np.int64],
+    flops: FloatArray,
+    nbytes: FloatArray,
+    gemm_m: FloatArray,
+    gemm_n: FloatArray,
+    gemm_k: FloatArray,
+    gemm_batch: FloatArray,
+    q_len: FloatArray,
+    kv_len: FloatArray,
+    dtype: str,
+    peak: float,
+    mem_bw: float,
+    sms: int,
+    shapes: Sequence[GemmShapeTable] = (),
+    qweight_bytes: FloatArray | None = None,
+    qweight_elem: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
+
+    GEMMs: :func:`calibrated_gemm_time_array` (GEMMs the profile fuses are priced as
+    one GEMM of the summed width, its time shared by width); fused attention:
+    :func:`calibrated_prefill_attention_time_array` or, with one query,
+    :func:`calibrated_decode_attention_time_array`; memory-bound kinds: the
+    profile's kernel groups (:func:`memory_bound_time_array`). Other ops (collectives,
+    optimizer) get 0 here and keep their analytic cost. The host seconds are the
+    eager launch floor (0 under CUDA graphs). An op is memory-bound when its calibrated
+    time is set by bytes (below the calibrated ridge point; decode attention; norms).
+    """
+    n = kind.size
+    dev = np.zeros(n)
+    host = np.zeros(n)
+    mem = np.zeros(n, dtype=bool)
+    eager = profile.launch == "eager"
+
+    def of_kind(name: str) -> npt.NDArray[np.bool_]:
+        if name not in kind_names:
+            return np.zeros(n, dtype=bool)
+        return np.asarray(kind == kind_names.index(name), dtype=bool)
+
+    narrow = elem_bytes(dtype) <= 1.0
+    is_gemm = of_kind("gemm") & (np.asarray(gemm_m) > 0)
+    gi = np.flatnonzero(is_gemm)
+    if gi.size:
+        flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
+        host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]] if eager else 0.0
+        eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
+        ridge = peak * eff / (mem_bw * p["gemm.bandwidth_fraction"])
+        mem[gi] = flops[gi] < ridge * nbytes[gi]
+        solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
+        dev[solo] = calibrated_gemm_time_array(
+            p,
+            m=gemm_m[solo],
+            n=gemm_n[solo],
+            k=gemm_k[solo],
+            batch=gemm_batch[solo],
+            elem=np.full(solo.size, elem_bytes(dtype)),
+            peak=np.full(solo.size, peak),
+            mem_bw=mem_bw,
+            sms=sms,
+            fp8=np.full(solo.size, narrow),
+            nbytes=nbytes[solo],
+        )
+        dev[solo] = _corrected_gemm(
+            dev[solo],
+            shapes,
+            dtype,
+            m=gemm_m[solo],
+            n=gemm_n[solo],
+            k=gemm_k[solo],
+            batch=gemm_batch[solo],
+            nbytes=nbytes[solo],
+            peak=peak,
+            mem_bw=mem_bw,
+        )
+        if lens.size:
+            _price_fused(
+                p,
+                flat,
+                lens,
+                dev,
+                host,
+                gemm_m,
+                gemm_n,
+                gemm_k,
+                gemm_batch,
+                nbytes,
+                elem=elem_bytes(dtype),
+                peak=peak,
+                mem_bw=mem_bw,
+                sms=sms,
+                narrow=narrow,
+                shapes=shapes,
+                dtype=dtype,
+            )
+    if gi.size and qweight_bytes is not None and qweight_elem is not None:
+        dev[gi] += dequant_time_array(
+            p, weight_bytes=qweight_bytes[gi], weight_elem=qweight_elem[gi], mem_bw=mem_bw
+        )
+    ai = np.flatnonzero(of_kind("attention"))
+    if ai.size:
+        dec = q_len[ai] <= 1.0
+        d_t = calibrated_decode_attention_time_array(p, nbytes=nbytes[ai], mem_bw=mem_bw)
+        # key length unknown (a traced or hand-made op without attrs): no roll-off
+        p_t = calibrated_prefill_attention_time_array(
+            p, flops=flops[ai], kv_len=np.where(kv_len[ai] > 0, kv_len[ai], np.inf), peak=peak
+        )
+        dev[ai] = np.where(dec, d_t, p_t)
+        mem[ai] = dec
+        if eager:
+            host[ai] = np.where(dec, p[EAGER_HOST["decode_attention"]], p[EAGER_HOST["attention"]])
+    for kind_name in MEMORY_BOUND_KINDS:
+        ki = np.flatnonzero(of_kind(kind_name))
+        if not ki.size:
+            continue
+        groups = profile.ops.get(kind_name) or [
+            KernelGroup(kernel_class="elementwise", kernels=1, traffic_factor=1.0)
+        ]
+        mem[ki] = True
+        for grp in groups:
+            k = np.full(ki.size, float(grp.kernels))
+            dev[ki] += memory_bound_time_array(
+                p,
+                grp.kernel_class,
+                traffic=grp.traffic_factor * nbytes[ki],
+                kernels=k,
+                mem_bw=mem_bw,
+            )
+            if eager:
+                host[ki] += k * p[EAGER_HOST[grp.kernel_class]]
+    return dev, host, mem

@@ -26,12 +26,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
-from hw_models import Link, System
+from hw_models import ComputeUnit, Link, System
+from hw_models.engine_profile import EngineProfile, load_engine_profile
 from hw_models.errors import Problem, SpecError
 from memsim import cost
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
@@ -44,6 +45,8 @@ if TYPE_CHECKING:  # the DRAM controller (numba) loads only when a tier needs it
     from memsim.request_fidelity import TierCalibration
 
 EXECUTIONS: tuple[str, ...] = ("kernel", "dataflow")
+#: the engine profile calibrated units are priced for when the system names none
+DEFAULT_ENGINE = "cuda_graphs"
 MATRIX_KINDS = ("gemm", "attention")
 
 
@@ -322,6 +325,59 @@ class ComputeCost:
     seconds: FloatArray
     overhead: FloatArray
     tiling: FloatArray  # read traffic of tiled GEMMs over their compulsory reads (>= 1)
+    # calibrated units: the engine profile they were priced for (None: none calibrated),
+    # the calibrated device seconds per op (0: priced analytically) and whether bytes set them
+    profile: EngineProfile | None = None
+    calibrated: FloatArray | None = None
+    calibrated_memory: npt.NDArray[np.bool_] | None = None
+
+
+def _calibrated_times(
+    system: System,
+    cg: CompiledGraph,
+    unit: ComputeUnit,
+    m: npt.NDArray[np.bool_],
+    dtype: str,
+    profile: EngineProfile,
+    nbytes: FloatArray,
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
+    """(device s, eager host s, memory-bound?) of the ops ``m`` on a calibrated ``unit``."""
+    assert unit.efficiency is not None
+    idx: Any = slice(None) if m.all() else np.flatnonzero(m)
+    return cost.calibrated_op_times(
+        unit.efficiency.values(),
+        profile,
+        kind=cg.kind[idx],
+        kind_names=cg.kind_names,
+        family=cg.gemm_family[idx],
+        prefix=cg.gemm_prefix[idx],
+        step=cg.step[idx],
+        phase=cg.phase[idx],
+        flops=cg.flops[idx],
+        nbytes=nbytes[idx],
+        gemm_m=cg.gemm_m[idx],
+        gemm_n=cg.gemm_n[idx],
+        gemm_k=cg.gemm_k[idx],
+        gemm_batch=cg.gemm_batch[idx],
+        q_len=cg.attn_q_len[idx],
+        kv_len=cg.attn_kv_len[idx],
+        dtype=dtype,
+        peak=cost.unit_peak(unit, dtype),
+        mem_bw=cost.device_memory_bandwidth(system),
+        sms=unit.count,
+        shapes=unit.efficiency.gemm_shapes,
+        qweight_bytes=cg.gemm_qweight_bytes[idx],
+        qweight_elem=cg.gemm_qweight_elem[idx],
+    )
+
+
+def step_starts(cg: CompiledGraph) -> IntArray:
+    """Index of the first op of every (phase, step) of ``cg``."""
+    if not cg.n_ops:
+        return np.zeros(0, dtype=np.int64)
+    change = np.ones(cg.n_ops, dtype=bool)
+    change[1:] = (cg.step[1:] != cg.step[:-1]) | (cg.phase[1:] != cg.phase[:-1])
+    return np.flatnonzero(change).astype(np.int64)
 
 
 def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> ComputeCost:
@@ -333,6 +389,15 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     compute_s = np.zeros(n)
     overhead = np.zeros(n)
     tiling = np.ones(n)
+    profile: EngineProfile | None = None
+    nbytes = np.zeros(0)
+    calibrated: FloatArray | None = None
+    calibrated_memory: npt.NDArray[np.bool_] | None = None
+    if any(u.efficiency is not None for u in system.compute.values()):
+        profile = system.engine or load_engine_profile(DEFAULT_ENGINE)
+        nbytes = np.asarray(np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=n), np.float64)
+        calibrated = np.zeros(n)
+        calibrated_memory = np.zeros(n, dtype=bool)
     for di, dtype in enumerate(cg.dtype_names):
         sel = cg.dtype == di
         try:
@@ -383,7 +448,44 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
             with np.errstate(divide="ignore", invalid="ignore"):
                 f = np.where(compulsory_reads > 0, (full - e * gm * gn) / compulsory_reads, 1.0)
             tiling[has_shape] = np.maximum(f, 1.0)
-    return ComputeCost(op_unit=op_unit, seconds=compute_s, overhead=overhead, tiling=tiling)
+            if unit.efficiency is not None and profile is not None:  # calibrated kernels
+                assert calibrated is not None and calibrated_memory is not None
+                dev, host, mem = _calibrated_times(system, cg, unit, m, dtype, profile, nbytes)
+                calibrated[m] = dev
+                calibrated_memory[m] = mem
+                overhead[m] = host
+    return ComputeCost(
+        op_unit=op_unit,
+        seconds=compute_s,
+        overhead=overhead,
+        tiling=tiling,
+        profile=profile,
+        calibrated=calibrated,
+        calibrated_memory=calibrated_memory,
+    )
+
+
+def _apply_calibrated(comp: ComputeCost, res: ResourceTable, demand: FloatArray) -> None:
+    """Raise each calibrated op's busiest resource to its calibrated device time.
+
+    Compute-bound ops (by the calibrated model) raise their compute unit; memory-bound
+    ones raise the tier they move the most through, so time is reported where it is
+    spent and a faster tier (more bandwidth) never makes them slower.
+    """
+    t, mem = comp.calibrated, comp.calibrated_memory
+    if t is None or mem is None or not t.size:
+        return
+    ops = np.arange(t.size)
+    on = t > 0
+    cu = on & ~mem
+    demand[comp.op_unit[cu], ops[cu]] = np.maximum(demand[comp.op_unit[cu], ops[cu]], t[cu])
+    mb = np.flatnonzero(on & mem)
+    if not mb.size:
+        return
+    tiers = np.asarray(res.tier_res, dtype=np.int64)
+    sub = demand[np.ix_(tiers, mb)]
+    busiest = tiers[np.argmax(sub, axis=0)]
+    demand[busiest, mb] = np.maximum(demand[busiest, mb], t[mb])
 
 
 @dataclass(slots=True, kw_only=True)
@@ -632,7 +734,10 @@ def build_plan(
     lay = _layout(system, cg, placement, execution, res.tier_names, routes.granularity, comp.tiling)
     dem = _access_demand(cg, res, routes, lay, comp)
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
+    _apply_calibrated(comp, res, dem.demand)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
+    if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
+        op_latency[step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)
     grp = _groups(cg, execution, lay, dem.demand, op_latency, comp.overhead)
     dma_routes, jobs = _dma_jobs(system, cg, placement, res, lay.op_group, tp, calibration)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_models import System, load_system
+from hw_models.engine_profile import with_engine
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import make_temp_dir
 from hw_models.units import fmt_bytes, fmt_si
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     """Simulate and print (and optionally write) the result."""
     from memsim.simulate import simulate
 
-    system = load_system(args.system, overrides=args.set or None)
+    system = with_engine(load_system(args.system, overrides=args.set or None), args.engine)
     _check_args(system, args)
     graph = fit_graph(system, build_graph(args))  # what simulate() would run, placed once
     placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
@@ -109,15 +110,18 @@ def run(args: argparse.Namespace) -> int:
         execution=args.execution,
         dram_config=args.dram_config or None,
     )
+    summary = result.summary()
+    fidelity = calibration_summary(system, graph, summary, args)
     if args.out:
         write_run(result, Path(args.out))
     if args.format == "json":
-        print_json(result.summary())
+        print_json({**summary, **fidelity})
     else:
         print_summary(result, args)
         print("\nPlaced (tensor bytes per tier)")
         for line in describe_placement(system, graph, placement):
             print(f"  {line}")
+        print_calibration(fidelity)
     if args.out:
         print(f"\nwrote {args.out}/ ({', '.join(OUT_FILES)}, ...)")
     return 0
@@ -132,6 +136,45 @@ def place_or_refuse(system: System, graph: Any, policy: str, *, allow_spill: boo
     if not allow_spill:
         check_no_spill(system, graph, placement)
     return placement
+
+
+def calibration_summary(
+    system: System, graph: Any, summary: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """``calibrated``, ``engine``, ``intervals``: :func:`memsim.uncertainty.calibration_fields`."""
+    from memsim.uncertainty import calibration_fields
+
+    return calibration_fields(
+        system,
+        graph,
+        summary,
+        policy=args.policy,
+        execution=args.execution,
+        dram_config=args.dram_config or None,
+    )
+
+
+def print_calibration(fid: dict[str, Any]) -> None:
+    """One line on calibration and the intervals of the headline figures."""
+    if not fid["calibrated"]:
+        print(
+            "\nuncalibrated system: analytic roofline efficiencies (assumed), no interval; "
+            "calibrate it with `memsim calibrate` (engine profiles apply to calibrated "
+            "systems only)"
+        )
+        return
+    print(
+        f"\ncalibrated system, engine profile {fid['engine']}; 95 % intervals from the "
+        "calibration's parameter uncertainty:"
+    )
+    names = {"ttft_s": "TTFT", "tpot_s": "TPOT", "tokens_per_s": "throughput"}
+    rows = []
+    for key, (lo, hi) in (fid["intervals"] or {}).items():
+        if key == "tokens_per_s":
+            rows.append([names[key], f"{lo:.1f} - {hi:.1f} tokens/s"])
+        else:
+            rows.append([names[key], f"{_t(lo)} - {_t(hi)}"])
+    print_table(rows, ["figure", "interval"])
 
 
 def print_summary(result: Any, args: argparse.Namespace) -> None:
@@ -291,6 +334,14 @@ def add_parser(sub: Any) -> None:
         metavar="NAME",
         help="attention cost model: fused (tiles K/V through the main compute unit's "
         "local SRAM), fused_fa2, unfused (scores go to memory)",
+    )
+    p.add_argument(
+        "--engine",
+        default=None,
+        metavar="NAME|FILE.yaml",
+        help="software stack calibrated systems are priced for: cuda_graphs (default; "
+        "PyTorch ops with fused QKV/gate-up, SDPA, one CUDA graph per step), eager, fused, "
+        "or an engine-profile YAML",
     )
     p.add_argument(
         "--set",

@@ -57,6 +57,8 @@ HAND_DERIVED_DRAM_PEAK = {
     ("dgx_h100", "ddr"): 16 * 8 * 4800e6,  # two sockets: 614.4 GB/s
     # H200: 6 HBM3E stacks x 1024 bit at 6.25 Gb/s
     ("h200_sxm", "hbm"): 6 * 128 * 6250e6,  # 4.8 TB/s
+    ("h200_sxm_calibrated", "hbm"): 6 * 128 * 6250e6,  # the same H200, calibrated
+    ("h200_sxm_calibrated", "ddr"): 8 * 8 * 4800e6,
     # B200: 8 HBM3E stacks x 1024 bit at 7.8125 Gb/s
     ("b200", "hbm"): 8 * 128 * 7812.5e6,  # 8.0 TB/s
     # Xeon 8570: 8 channels DDR5-5600
@@ -83,6 +85,7 @@ GOLDEN = {
     "h100_sxm": (989.4e12, 80 * GB, 3.35 * TB),
     # H200 datasheet (SXM): same 989.4 dense BF16, 141 GB HBM3e, 4.8 TB/s
     "h200_sxm": (989.4e12, 141 * GB, 4.8 * TB),
+    "h200_sxm_calibrated": (989.4e12, 141 * GB, 4.8 * TB),
     # HGX B200 datasheet: 36 PFLOPS FP16/BF16 sparse over 8 GPUs -> 2.25 PF dense per GPU;
     # 1,440 GB and 64 TB/s over 8 GPUs -> 180 GB and 8 TB/s per GPU
     "b200": (2.25e15, 180 * GB, 8 * TB),

@@ -15,6 +15,7 @@ import workloads
 from hw_models import load_system
 from memsim import simulate
 from memsim.cli.main import main
+from memsim.uncertainty import calibration_fields
 
 CASES = [
     # (CLI arguments, the same run through the API)
@@ -61,7 +62,10 @@ def test_cli_json_equals_api_summary(
     kw = dict(build)
     system = load_system(str(kw.pop("system")))
     graph = workloads.generate(workloads.load_model(str(kw.pop("model"))), **kw)  # type: ignore[arg-type]
-    api = json.loads(json.dumps(simulate(system, graph, **options).summary()))  # type: ignore[arg-type]
+    summary = simulate(system, graph, **options).summary()  # type: ignore[arg-type]
+    # the CLI's JSON adds calibration and intervals (memsim.uncertainty), also an API call
+    extra = calibration_fields(system, graph, summary, policy=options.get("policy"))  # type: ignore[arg-type]
+    api = json.loads(json.dumps({**summary, **extra}))
     assert cli == api
     # the attention buffer was the system's (one core's local SRAM), not unbounded
     unit = system.compute[system.main_compute(str(build.get("dtype", "bf16")))]

@@ -19,6 +19,7 @@ BOARD = {
     "h100_sxm": (700.0, 140.0),  # H100 datasheet TDP; gpu-burn #114: 140-145 W at P0, 0 % util
     "dgx_h100": (700.0, 140.0),  # per GPU, as h100_sxm
     "h200_sxm": (700.0, 143.0),  # H200 datasheet "up to 700W"; idle ESTIMATE (H100 die + 6 stacks)
+    "h200_sxm_calibrated": (700.0, 143.0),  # the same H200, with fitted efficiencies
     "a100_80gb_sxm": (400.0, 60.0),  # A100 datasheet "400W"; idle ESTIMATE (nvidia-smi 50-65 W)
     "b200": (1000.0, 137.0),  # HGX B200 1000 W per GPU; ROCm #5219: air-cooled B200 idle 137 W
     "mi300x": (750.0, 190.0),  # MI300X data sheet 750 W; ROCm #5231: 191 W at 0 % GPU
