@@ -25,6 +25,9 @@ from typing import Any
 from hw_models import load_system
 from hw_models.errors import Problem, SpecError
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"plot": "draw a figure (roofline, memory wall, timeline, ...)"}
+
 KINDS = ("roofline", "memory-wall", "timeline", "occupancy", "breakdown", "sensitivity", "dram")
 
 
@@ -273,7 +276,7 @@ def _output(p: argparse.ArgumentParser) -> None:
 
 def add_parser(sub: Any) -> None:
     """Register ``plot`` and its kinds."""
-    p = sub.add_parser("plot", help="draw a figure (roofline, memory wall, timeline, ...)")
+    p = sub.add_parser("plot", help=COMMANDS["plot"])
     kinds = p.add_subparsers(dest="kind", metavar="KIND", required=True)
 
     r = kinds.add_parser("roofline", help="hierarchical roofline of a run or of systems")
