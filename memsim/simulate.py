@@ -12,7 +12,7 @@ from hw_models.errors import Problem, SpecError
 from memsim.assemble import build_result
 from memsim.compiled import compile_graph
 from memsim.graph_fit import fit_graph
-from memsim.memo import SimCache, using
+from memsim.memo import SimCache, memo, using
 from memsim.plan import EXECUTIONS, Plan, build_plan
 from memsim.policies import Explicit, Placement, check_capacity, make_policy
 from memsim.result import SimResult
@@ -30,7 +30,12 @@ def resolve_placement(system: System, graph: Graph, policy: PolicyLike) -> Place
     if policy is None:
         policy = "fastest_fit"
     if isinstance(policy, str):
-        return make_policy(policy).place(system, graph)
+        # a registered policy reads only the tiers (capacity, kind, scope, speed order),
+        # the devices and the links' topology: a sweep over bandwidths or FLOP/s that
+        # keeps those reuses the placement (memoised in the active SimCache, if any)
+        name = policy
+        key = (name, id(graph), _placement_facts(system))
+        return memo("placement", key, lambda: make_policy(name).place(system, graph), pin=graph)
     if isinstance(policy, Placement):
         check_capacity(system, graph, policy)
         return policy
@@ -46,6 +51,17 @@ def resolve_placement(system: System, graph: Graph, policy: PolicyLike) -> Place
         return placement
     raise SpecError(
         [Problem("policy", f"expected a policy name, a Policy or a mapping, found {policy!r}")]
+    )
+
+
+def _placement_facts(system: System) -> tuple[Any, ...]:
+    """What a registered placement policy may read of ``system``."""
+    return (
+        system.name,
+        system.devices,
+        tuple((n, t.kind, t.scope, t.capacity_bytes) for n, t in system.tiers.items()),
+        tuple(system.tiers_by_speed()),
+        tuple((n, tuple(lk.between)) for n, lk in system.links.items()),
     )
 
 
