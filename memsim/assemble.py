@@ -7,7 +7,7 @@ here once, so the two fidelities cannot disagree in their bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,11 +124,40 @@ def _occupancy_events(
     return t[order], k[order], d[order], st[order]
 
 
+class LazyMapping(Mapping[str, Any]):
+    """A read-only mapping whose items are computed on first access (then kept).
+
+    Sweeps read a result's summary, not its per-(op, resource) traffic table: the
+    table is built only if something reads it, so the result's contents (and type)
+    do not depend on a flag.
+    """
+
+    def __init__(self, make: Callable[[], Mapping[str, Any]]) -> None:
+        self._make: Callable[[], Mapping[str, Any]] | None = make
+        self._data: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._data is None:
+            assert self._make is not None
+            self._data, self._make = self._make(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 def device_peaks(plan: Plan, sched: Schedule, peaks: FloatArray) -> FloatArray:
     """Per tier, the peak one device holds: a device-scope tier's largest peak over
     pipeline stages (each stage has its own devices); ``peaks`` (all stages
     together) for host tiers and single-stage graphs."""
-    if len(np.unique(plan.cg.stage)) < 2:
+    stage = plan.cg.stage
+    if not stage.size or stage.min() == stage.max():
         return peaks
     t, k, d, st = _occupancy_events(
         plan, sched.group_t0, sched.group_t1, sched.fetch_t0, sched.wb_t1
@@ -199,7 +228,7 @@ def build_result(
     )
     ops = _ops_table(plan, start, end)
     dma = _dma_transfers(plan, sched)
-    traffic = _traffic(plan, dma)
+    traffic = LazyMapping(lambda: _traffic(plan, dma))  # per-op tables: built when read
     busy = _busy(plan)
     energy = _energy(plan, dma, makespan)
     energy_rows = tuple((c, k, p, float(e)) for (c, k, p), e in energy.items() if e)
@@ -246,6 +275,8 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
     n = plan.cg.n_ops
     if not n:
         return np.zeros(0), np.zeros(0)
+    if plan.n_groups == n:  # one op per group (kernel execution): the group's own span
+        return sched.group_t0.copy(), sched.group_t1.copy()
     solo = plan.op_latency + plan.op_demand.max(axis=0)
     solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
     g = plan.op_group
