@@ -17,6 +17,7 @@ from memsim.compiled import FloatArray, IntArray
 from memsim.dataflow import transient_spans
 from memsim.plan import Plan
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
+from workloads.graph import GraphMeta
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -237,7 +238,7 @@ def build_result(
     full_meta = {
         "system": system.name,
         "system_hash": system.spec_hash,
-        "model": meta.get("model"),
+        "model": GraphMeta.of(meta).model,
         "graph_hash": plan.cg.fingerprint,
         "version": __version__,
         "seed": seed,
@@ -566,9 +567,8 @@ def _llm_metrics(
         t0 = ttft if ttft is not None else float(start[dec].min())
         steps = int(np.count_nonzero(np.bincount(cg.step[dec])))
         tpot = (float(end[dec].max()) - t0) / max(steps, 1)
-    batch = meta.get("batch")
-    gen = meta.get("gen_len")
-    tokens = meta.get("tokens")
+    info = GraphMeta.of(meta)
+    batch, gen, tokens = info.batch, info.gen_len, info.tokens
     if tokens is None and batch is not None and gen is not None:
         tokens = batch * gen
     tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
@@ -588,7 +588,7 @@ def _llm_metrics(
     busiest = {k: v for k, v in busiest.items() if v > 0}
     bottleneck = max(busiest, key=lambda k: busiest[k]) if busiest else None
     common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
-    dtype = str(meta.get("dtype") or common)
+    dtype = info.dtype or common
     try:
         peak = plan.system.peak_flops_per_s(dtype)
     except KeyError:

@@ -16,7 +16,7 @@ from memsim.memo import SimCache, memo, using
 from memsim.plan import EXECUTIONS, Plan, build_plan
 from memsim.policies import Explicit, Placement, check_capacity, make_policy
 from memsim.result import SimResult
-from workloads.graph import Graph
+from workloads.graph import Graph, GraphMeta
 
 FIDELITIES: tuple[str, ...] = ("event", "analytic")
 
@@ -68,7 +68,7 @@ def _placement_facts(system: System) -> tuple[Any, ...]:
 def default_execution(system: System, graph: Graph) -> str:
     """``dataflow`` on systems whose main compute unit is a dataflow unit, else ``kernel``
     (a modelling choice of the system and the graph, never of a front end)."""
-    dtype = str(graph.meta.get("dtype", "bf16"))
+    dtype = GraphMeta.of(graph.meta).dtype or "bf16"
     try:
         main = system.main_compute(dtype)
     except KeyError:
