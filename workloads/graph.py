@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from hw_models.errors import Problem, SpecError
 
@@ -203,7 +203,7 @@ class GraphMeta:
                 want = " or ".join(t.__name__ for t in types)
                 problems.append(Problem(f"meta.{key}", f"expected {want}, found {v!r}"))
             else:
-                values[key] = float(v) if key == "sram_bytes" else v
+                values[key] = float(cast(float, v)) if key == "sram_bytes" else v
         if problems:
             raise SpecError(problems)
         return cls(**values)
