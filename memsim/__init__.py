@@ -11,11 +11,16 @@ on first use of :func:`simulate` and friends.
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 _LAZY = {
+    "simulate": "memsim.simulate",
+    "make_plan": "memsim.simulate",
+    "SimCache": "memsim.memo",
     "SimResult": "memsim.result",
     "Placement": "memsim.policies",
     "CapacityError": "memsim.policies",
@@ -31,6 +36,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from memsim.memo import SimCache
     from memsim.policies import (
         POLICIES,
         ActivationSwap,
@@ -45,12 +51,21 @@ if TYPE_CHECKING:
         policy_names,
     )
     from memsim.result import SimResult
+    from memsim.simulate import make_plan, simulate
 
-# Imported eagerly: the submodule ``memsim.simulate`` would otherwise shadow the
-# function as soon as anything imports it. It loads numpy and the specs, not
-# pandas, simpy or any plotting package.
-from memsim.memo import SimCache  # noqa: E402
-from memsim.simulate import make_plan, simulate  # noqa: E402
+
+class _Package(types.ModuleType):
+    """``memsim`` itself: the function ``simulate`` keeps its name when the submodule
+    ``memsim.simulate`` is imported (the import system would otherwise set the package
+    attribute to the module). The submodule stays importable by its dotted name."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "simulate" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

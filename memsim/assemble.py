@@ -7,7 +7,7 @@ here once, so the two fidelities cannot disagree in their bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ from memsim.compiled import FloatArray, IntArray
 from memsim.dataflow import transient_spans
 from memsim.plan import Plan
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
+from workloads.graph import GraphMeta
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,11 +125,40 @@ def _occupancy_events(
     return t[order], k[order], d[order], st[order]
 
 
+class LazyMapping(Mapping[str, Any]):
+    """A read-only mapping whose items are computed on first access (then kept).
+
+    Sweeps read a result's summary, not its per-(op, resource) traffic table: the
+    table is built only if something reads it, so the result's contents (and type)
+    do not depend on a flag.
+    """
+
+    def __init__(self, make: Callable[[], Mapping[str, Any]]) -> None:
+        self._make: Callable[[], Mapping[str, Any]] | None = make
+        self._data: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._data is None:
+            assert self._make is not None
+            self._data, self._make = self._make(), None
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
 def device_peaks(plan: Plan, sched: Schedule, peaks: FloatArray) -> FloatArray:
     """Per tier, the peak one device holds: a device-scope tier's largest peak over
     pipeline stages (each stage has its own devices); ``peaks`` (all stages
     together) for host tiers and single-stage graphs."""
-    if len(np.unique(plan.cg.stage)) < 2:
+    stage = plan.cg.stage
+    if not stage.size or stage.min() == stage.max():
         return peaks
     t, k, d, st = _occupancy_events(
         plan, sched.group_t0, sched.group_t1, sched.fetch_t0, sched.wb_t1
@@ -199,7 +229,7 @@ def build_result(
     )
     ops = _ops_table(plan, start, end)
     dma = _dma_transfers(plan, sched)
-    traffic = _traffic(plan, dma)
+    traffic = LazyMapping(lambda: _traffic(plan, dma))  # per-op tables: built when read
     busy = _busy(plan)
     energy = _energy(plan, dma, makespan)
     energy_rows = tuple((c, k, p, float(e)) for (c, k, p), e in energy.items() if e)
@@ -208,7 +238,7 @@ def build_result(
     full_meta = {
         "system": system.name,
         "system_hash": system.spec_hash,
-        "model": meta.get("model"),
+        "model": GraphMeta.of(meta).model,
         "graph_hash": plan.cg.fingerprint,
         "version": __version__,
         "seed": seed,
@@ -246,6 +276,8 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
     n = plan.cg.n_ops
     if not n:
         return np.zeros(0), np.zeros(0)
+    if plan.n_groups == n:  # one op per group (kernel execution): the group's own span
+        return sched.group_t0.copy(), sched.group_t1.copy()
     solo = plan.op_latency + plan.op_demand.max(axis=0)
     solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
     g = plan.op_group
@@ -535,9 +567,8 @@ def _llm_metrics(
         t0 = ttft if ttft is not None else float(start[dec].min())
         steps = int(np.count_nonzero(np.bincount(cg.step[dec])))
         tpot = (float(end[dec].max()) - t0) / max(steps, 1)
-    batch = meta.get("batch")
-    gen = meta.get("gen_len")
-    tokens = meta.get("tokens")
+    info = GraphMeta.of(meta)
+    batch, gen, tokens = info.batch, info.gen_len, info.tokens
     if tokens is None and batch is not None and gen is not None:
         tokens = batch * gen
     tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
@@ -557,7 +588,7 @@ def _llm_metrics(
     busiest = {k: v for k, v in busiest.items() if v > 0}
     bottleneck = max(busiest, key=lambda k: busiest[k]) if busiest else None
     common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
-    dtype = str(meta.get("dtype") or common)
+    dtype = info.dtype or common
     try:
         peak = plan.system.peak_flops_per_s(dtype)
     except KeyError:

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memsim.memo import memo
-from workloads.graph import Graph
+from workloads.graph import Graph, GraphMeta
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -260,7 +260,7 @@ def _compile(graph: Graph) -> CompiledGraph:
         n_segments=n_seg,
         sequential=sequential,
         deps=tuple(deps),
-        tp=_tp(graph.meta.get("tp"), cg[cb > 0]),
+        tp=_tp(GraphMeta.of(graph.meta).tp, cg[cb > 0]),
         fingerprint=h.hexdigest()[:16],
     )
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from hw_models import System
 from memsim.memo import memo
-from workloads.graph import Graph
+from workloads.graph import Graph, GraphMeta
 
 
 def attention_buffer_bytes(system: System, dtype: str) -> float | None:
@@ -45,15 +45,11 @@ def fit_graph(system: System, graph: Graph) -> Graph:
     Returns ``graph`` itself when nothing is left open. The rebuilt graph is memoised
     per (graph, buffer) in the active :class:`~memsim.memo.SimCache`, if any.
     """
-    meta = graph.meta
+    meta = GraphMeta.of(graph.meta)
     rebuild = graph.rebuild
-    if (
-        rebuild is None
-        or meta.get("sram_bytes") is not None
-        or meta.get("attention", "fused") == "unfused"
-    ):
+    if rebuild is None or meta.sram_bytes is not None or meta.attention == "unfused":
         return graph
-    buffer = attention_buffer_bytes(system, str(meta.get("dtype", "bf16")))
+    buffer = attention_buffer_bytes(system, meta.dtype or "bf16")
     if buffer is None:
         return graph
 

@@ -82,7 +82,9 @@ class SimCache:
 
 
 def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, tuple) and isinstance(b, tuple):
+    if a is b:
+        return True
+    if type(a) is tuple and type(b) is tuple:
         return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
     return a is b
 

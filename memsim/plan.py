@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -380,11 +381,55 @@ def step_starts(cg: CompiledGraph) -> IntArray:
     return np.flatnonzero(change).astype(np.int64)
 
 
-def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> ComputeCost:
-    """Compute time per op on its unit (GEMM utilisation, vector rate) and GEMM re-reads."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _UnitOps:
+    """Graph-only facts: the ops of one dtype on one compute unit, by cost class."""
+
+    dtype: str
+    unit: str | None  # an op's ``attrs.unit``; None: the dtype's main unit
+    ops: IntArray  # every op of this (dtype, unit)
+    gemm: IntArray  # matrix ops with a GEMM shape
+    matrix: IntArray  # matrix ops without one
+    vector: IntArray  # everything else
+    compulsory_reads: FloatArray  # per ``gemm`` op: e (M K + K N)
+
+
+def _unit_ops(cg: CompiledGraph) -> list[_UnitOps]:
+    """The ops of ``cg`` split by (dtype, named unit) and cost class (graph-only)."""
     n = cg.n_ops
     kind_is_matrix = np.array([k in MATRIX_KINDS for k in cg.kind_names], dtype=bool)
     is_matrix = kind_is_matrix[cg.kind] if n else np.zeros(0, dtype=bool)
+    out = []
+    for di, dtype in enumerate(cg.dtype_names):
+        sel = cg.dtype == di
+        if cg.any_unit_attr:
+            idx = np.flatnonzero(sel)
+            named = np.array([cg.unit_attr[i] or "" for i in idx], dtype=object)
+            parts = [(u or None, idx[named == u]) for u in sorted(set(named.tolist()))]
+        else:
+            parts = [(None, np.flatnonzero(sel))]
+        e = cost.elem_bytes(dtype)
+        for unit, ops in parts:
+            mat = ops[is_matrix[ops]]
+            gemm = mat[cg.gemm_m[mat] > 0]
+            gm, gn, gk = cg.gemm_m[gemm], cg.gemm_n[gemm], cg.gemm_k[gemm]
+            out.append(
+                _UnitOps(
+                    dtype=dtype,
+                    unit=unit,
+                    ops=ops,
+                    gemm=gemm,
+                    matrix=mat[cg.gemm_m[mat] <= 0],
+                    vector=ops[~is_matrix[ops]],
+                    compulsory_reads=e * (gm * gk + gk * gn),
+                )
+            )
+    return out
+
+
+def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> ComputeCost:
+    """Compute time per op on its unit (GEMM utilisation, vector rate) and GEMM re-reads."""
+    n = cg.n_ops
     op_unit = np.zeros(n, dtype=np.int64)
     compute_s = np.zeros(n)
     overhead = np.zeros(n)
@@ -395,65 +440,58 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     calibrated_memory: npt.NDArray[np.bool_] | None = None
     if any(u.efficiency is not None for u in system.compute.values()):
         profile = system.engine or load_engine_profile(DEFAULT_ENGINE)
-        nbytes = np.asarray(np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=n), np.float64)
+        nbytes = memo("graph_facts", ("op_bytes", id(cg)), partial(_op_bytes, cg), pin=cg)
         calibrated = np.zeros(n)
         calibrated_memory = np.zeros(n, dtype=bool)
-    for di, dtype in enumerate(cg.dtype_names):
-        sel = cg.dtype == di
+    parts = memo("graph_facts", ("unit_ops", id(cg)), partial(_unit_ops, cg), pin=cg)
+    on_unit: dict[tuple[str, str], list[IntArray]] = {}  # (dtype, unit) -> its ops
+    for part in parts:
+        dtype = part.dtype
         try:
             main = system.main_compute(dtype)
         except KeyError:
             raise SpecError(
                 [Problem("compute", f"no compute unit of {system.name} supports dtype {dtype}")]
             ) from None
-        if cg.any_unit_attr:
-            named = [cg.unit_attr[i] or main for i in np.flatnonzero(sel)]
-            units = np.array(named, dtype=object)
-        else:
-            units = None
-        for uname in set(units.tolist()) if units is not None else {main}:
-            if uname not in system.compute:
-                raise SpecError(
-                    [
-                        Problem(
-                            "ops.attrs.unit",
-                            f"unknown compute unit {uname!r} (known: {', '.join(system.compute)})",
-                        )
-                    ]
-                )
-            unit = system.compute[uname]
-            if units is None:
-                m = sel
-            else:
-                m = np.zeros(n, dtype=bool)
-                m[np.flatnonzero(sel)[units == uname]] = True
-            op_unit[m] = res.unit_res[uname]
-            overhead[m] = unit.kernel_launch_overhead_s
-            peak = cost.unit_peak(unit, dtype, unit_name=uname)
-            vec = cost.vector_rate(unit, dtype)
-            mm = m & is_matrix
-            has_shape = mm & (cg.gemm_m > 0)
-            util = cost.gemm_utilization_array(
-                unit, cg.gemm_m[has_shape], cg.gemm_n[has_shape], cg.gemm_batch[has_shape]
+        uname = part.unit or main
+        if uname not in system.compute:
+            raise SpecError(
+                [
+                    Problem(
+                        "ops.attrs.unit",
+                        f"unknown compute unit {uname!r} (known: {', '.join(system.compute)})",
+                    )
+                ]
             )
-            compute_s[has_shape] = cg.flops[has_shape] / (peak * util)
-            compute_s[mm & ~has_shape] = cg.flops[mm & ~has_shape] / peak
-            compute_s[m & ~is_matrix] = cg.flops[m & ~is_matrix] / vec
-            # tiled GEMM re-reads: reads scaled by tiled / compulsory operand traffic
-            e = cost.elem_bytes(dtype)
-            gm, gn, gk = cg.gemm_m[has_shape], cg.gemm_n[has_shape], cg.gemm_k[has_shape]
-            buf = _on_chip_buffer(system, uname)
-            full = cost.tiled_gemm_traffic_array(gm, gn, gk, np.full(gm.shape, e), buf)
-            compulsory_reads = e * (gm * gk + gk * gn)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                f = np.where(compulsory_reads > 0, (full - e * gm * gn) / compulsory_reads, 1.0)
-            tiling[has_shape] = np.maximum(f, 1.0)
-            if unit.efficiency is not None and profile is not None:  # calibrated kernels
-                assert calibrated is not None and calibrated_memory is not None
-                dev, host, mem = _calibrated_times(system, cg, unit, m, dtype, profile, nbytes)
-                calibrated[m] = dev
-                calibrated_memory[m] = mem
-                overhead[m] = host
+        unit = system.compute[uname]
+        op_unit[part.ops] = res.unit_res[uname]
+        overhead[part.ops] = unit.kernel_launch_overhead_s
+        peak = cost.unit_peak(unit, dtype, unit_name=uname)
+        vec = cost.vector_rate(unit, dtype)
+        g = part.gemm
+        util = cost.gemm_utilization_array(unit, cg.gemm_m[g], cg.gemm_n[g], cg.gemm_batch[g])
+        compute_s[g] = cg.flops[g] / (peak * util)
+        compute_s[part.matrix] = cg.flops[part.matrix] / peak
+        compute_s[part.vector] = cg.flops[part.vector] / vec
+        # tiled GEMM re-reads: reads scaled by tiled / compulsory operand traffic
+        buf = _on_chip_buffer(system, uname)
+        tiling[g] = memo(
+            "graph_facts", ("tiling", id(part), buf), partial(_tiling, cg, part, buf), pin=part
+        )
+        on_unit.setdefault((dtype, uname), []).append(part.ops)
+    if profile is not None:  # calibrated kernels, per (dtype, unit) as one selection
+        assert calibrated is not None and calibrated_memory is not None
+        for (dtype, uname), chunks in on_unit.items():
+            unit = system.compute[uname]
+            if unit.efficiency is None:
+                continue
+            m = np.zeros(n, dtype=bool)
+            for ops in chunks:
+                m[ops] = True
+            dev, host, mem = _calibrated_times(system, cg, unit, m, dtype, profile, nbytes)
+            calibrated[m] = dev
+            calibrated_memory[m] = mem
+            overhead[m] = host
     return ComputeCost(
         op_unit=op_unit,
         seconds=compute_s,
@@ -463,6 +501,11 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         calibrated=calibrated,
         calibrated_memory=calibrated_memory,
     )
+
+
+def _op_bytes(cg: CompiledGraph) -> FloatArray:
+    """Bytes each op reads and writes (graph-only)."""
+    return np.asarray(np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=cg.n_ops), np.float64)
 
 
 def _apply_calibrated(comp: ComputeCost, res: ResourceTable, demand: FloatArray) -> None:
@@ -486,6 +529,18 @@ def _apply_calibrated(comp: ComputeCost, res: ResourceTable, demand: FloatArray)
     sub = demand[np.ix_(tiers, mb)]
     busiest = tiers[np.argmax(sub, axis=0)]
     demand[busiest, mb] = np.maximum(demand[busiest, mb], t[mb])
+
+
+def _tiling(cg: CompiledGraph, part: _UnitOps, buf: float) -> FloatArray:
+    """Tiled over compulsory read traffic of ``part``'s GEMMs with ``buf`` bytes on chip."""
+    e = cost.elem_bytes(part.dtype)
+    g = part.gemm
+    gm, gn, gk = cg.gemm_m[g], cg.gemm_n[g], cg.gemm_k[g]
+    full = cost.tiled_gemm_traffic_array(gm, gn, gk, np.full(gm.shape, e), buf)
+    compulsory_reads = part.compulsory_reads
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(compulsory_reads > 0, (full - e * gm * gn) / compulsory_reads, 1.0)
+    return np.asarray(np.maximum(f, 1.0), dtype=np.float64)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -565,15 +620,35 @@ def _request_fidelity(
     return calibration
 
 
+def _collective_batches(
+    cg: CompiledGraph,
+) -> tuple[IntArray, list[tuple[str, int, IntArray]]] | None:
+    """Graph-only facts of the collectives: the ops that need a link (group > 1), and
+    them batched by (kind, group). None when the graph has no collective."""
+    coll = np.flatnonzero(cg.coll_bytes > 0)
+    if not coll.size:
+        return None
+    needs = coll[cg.coll_group[coll] > 1]
+    kinds = np.array([cg.coll_kind[i] or "all_reduce" for i in needs.tolist()], dtype=object)
+    groups = cg.coll_group[needs]
+    batches = []
+    for kind in sorted(set(kinds.tolist())):
+        for group in np.unique(groups).tolist():
+            sel = needs[(kinds == kind) & (groups == group)]
+            if sel.size:
+                batches.append((str(kind), int(group), sel))
+    return needs, batches
+
+
 def _collectives(
     system: System, cg: CompiledGraph, res: ResourceTable, dem: OpDemand, op_latency: FloatArray
 ) -> None:
     """Collectives over the device-to-device link: link demand, bytes and step latency."""
-    coll = np.flatnonzero(cg.coll_bytes > 0)
-    if not coll.size:
+    batches = memo("graph_facts", ("collectives", id(cg)), lambda: _collective_batches(cg), pin=cg)
+    if batches is None:
         return
+    needs, by_kind_group = batches
     peers = [name for name, lk in system.links.items() if lk.peer_to_peer]
-    needs = coll[cg.coll_group[coll] > 1]
     if needs.size and not peers:
         raise SpecError(
             [
@@ -587,29 +662,25 @@ def _collectives(
     lk_name = peers[0] if peers else ""
     ids = res.link_res[res.link_names.index(lk_name)] if peers else ()
     peer: Link | None = system.links[lk_name] if peers else None
-    kinds = np.array([cg.coll_kind[i] or "all_reduce" for i in needs.tolist()], dtype=object)
-    groups = cg.coll_group[needs]
-    for kind in set(kinds.tolist()):
-        for group in np.unique(groups).tolist():
-            sel = needs[(kinds == kind) & (groups == group)]
-            if not sel.size or peer is None:
-                continue
-            # bytes each device sends and the latency steps of the link's algorithm
-            # (ring, one_shot, two_shot, or auto = the cheapest per message)
-            bw = peer.effective_bandwidth_bytes_per_s
-            sent, steps_lat, _ = cost.collective_cost_array(
-                kind,
-                cg.coll_bytes[sel],
-                group=group,
-                algorithm=peer.collective_algorithm,
-                bandwidth=bw,
-                latency=peer.latency_s,
-            )
-            link_sec = sent / bw
-            for r in ids:
-                dem.demand[r, sel] += link_sec
-                dem.written[r, sel] += sent / len(ids)
-            op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
+    for kind, group, sel in by_kind_group:
+        if peer is None:
+            continue
+        # bytes each device sends and the latency steps of the link's algorithm
+        # (ring, one_shot, two_shot, or auto = the cheapest per message)
+        bw = peer.effective_bandwidth_bytes_per_s
+        sent, steps_lat, _ = cost.collective_cost_array(
+            kind,
+            cg.coll_bytes[sel],
+            group=group,
+            algorithm=peer.collective_algorithm,
+            bandwidth=bw,
+            latency=peer.latency_s,
+        )
+        link_sec = sent / bw
+        for r in ids:
+            dem.demand[r, sel] += link_sec
+            dem.written[r, sel] += sent / len(ids)
+        op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -810,10 +881,11 @@ def _layout(
     srams = tuple(
         (t, system.tiers[t].capacity_bytes) for t in tier_names if system.tiers[t].kind == "sram"
     )
+    # the graph and placement by identity (both frozen; the placement is memoised per
+    # graph and capacities, so a sweep over bandwidths and FLOP/s hits this entry)
     key = (
-        cg.fingerprint,
-        tuple(placement.home.items()),
-        tuple(placement.staged.items()),
+        id(cg),
+        id(placement),
         execution,
         tier_names,
         gran.tobytes(),
@@ -824,6 +896,7 @@ def _layout(
         "layout",
         key,
         lambda: _compute_layout(system, cg, placement, execution, tier_names, gran, tiling),
+        pin=(cg, placement),
     )
 
 

@@ -12,11 +12,11 @@ from hw_models.errors import Problem, SpecError
 from memsim.assemble import build_result
 from memsim.compiled import compile_graph
 from memsim.graph_fit import fit_graph
-from memsim.memo import SimCache, using
+from memsim.memo import SimCache, memo, using
 from memsim.plan import EXECUTIONS, Plan, build_plan
 from memsim.policies import Explicit, Placement, check_capacity, make_policy
 from memsim.result import SimResult
-from workloads.graph import Graph
+from workloads.graph import Graph, GraphMeta
 
 FIDELITIES: tuple[str, ...] = ("event", "analytic")
 
@@ -30,7 +30,12 @@ def resolve_placement(system: System, graph: Graph, policy: PolicyLike) -> Place
     if policy is None:
         policy = "fastest_fit"
     if isinstance(policy, str):
-        return make_policy(policy).place(system, graph)
+        # a registered policy reads only the tiers (capacity, kind, scope, speed order),
+        # the devices and the links' topology: a sweep over bandwidths or FLOP/s that
+        # keeps those reuses the placement (memoised in the active SimCache, if any)
+        name = policy
+        key = (name, id(graph), _placement_facts(system))
+        return memo("placement", key, lambda: make_policy(name).place(system, graph), pin=graph)
     if isinstance(policy, Placement):
         check_capacity(system, graph, policy)
         return policy
@@ -49,10 +54,21 @@ def resolve_placement(system: System, graph: Graph, policy: PolicyLike) -> Place
     )
 
 
+def _placement_facts(system: System) -> tuple[Any, ...]:
+    """What a registered placement policy may read of ``system``."""
+    return (
+        system.name,
+        system.devices,
+        tuple((n, t.kind, t.scope, t.capacity_bytes) for n, t in system.tiers.items()),
+        tuple(system.tiers_by_speed()),
+        tuple((n, tuple(lk.between)) for n, lk in system.links.items()),
+    )
+
+
 def default_execution(system: System, graph: Graph) -> str:
     """``dataflow`` on systems whose main compute unit is a dataflow unit, else ``kernel``
     (a modelling choice of the system and the graph, never of a front end)."""
-    dtype = str(graph.meta.get("dtype", "bf16"))
+    dtype = GraphMeta.of(graph.meta).dtype or "bf16"
     try:
         main = system.main_compute(dtype)
     except KeyError:

@@ -11,6 +11,8 @@ tensor's home tier.
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -64,7 +66,27 @@ class Options:
     moe: MoERouting = field(default_factory=MoERouting)
 
 
-def resolve_options(
+def resolve_options(cfg: ModelConfig, **options: Any) -> Options:
+    """Check the builder keywords against ``cfg`` and fill the defaults.
+
+    An unknown keyword (a misspelt option) is a :class:`SpecError` naming it and the
+    closest known option, not a ``TypeError``.
+    """
+    known = _OPTION_NAMES
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        problems = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            problems.append(
+                Problem(k, f"unknown builder option {k!r}{hint} (known: {', '.join(known)})")
+            )
+        raise SpecError(problems)
+    return _resolve_options(cfg, **options)
+
+
+def _resolve_options(
     cfg: ModelConfig,
     *,
     dtype: str = "bf16",
@@ -80,7 +102,6 @@ def resolve_options(
     quant_group_size: int = 128,
     quant_zero_point: bool = False,
 ) -> Options:
-    """Check the builder keywords against ``cfg`` and fill the defaults."""
     check_dtype(dtype, field="dtype")
     act = act_dtype or default_act_dtype(dtype)
     check_dtype(act, field="act_dtype")
@@ -125,6 +146,14 @@ def resolve_options(
         ffn_sparsity=ffn_sparsity,
         moe=moe or MoERouting(),
     )
+
+
+#: every keyword a builder accepts besides its own sizes (batch, lengths, ...)
+_OPTION_NAMES: tuple[str, ...] = tuple(
+    p.name
+    for p in inspect.signature(_resolve_options).parameters.values()
+    if p.kind is inspect.Parameter.KEYWORD_ONLY
+)
 
 
 def check_positive(**values: int) -> None:

@@ -28,7 +28,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
+
+from hw_models.errors import Problem, SpecError
 
 TensorKind = Literal["weight", "kv", "activation", "gradient", "optimizer", "logits", "input"]
 TENSOR_KINDS: tuple[TensorKind, ...] = get_args(TensorKind)
@@ -147,6 +149,64 @@ class Op:
         """Arithmetic intensity in FLOP per byte moved (inf if it moves nothing)."""
         moved = self.bytes_moved
         return self.flops / moved if moved else float("inf")
+
+
+_META_TYPES: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "kind": (str,),
+    "dtype": (str,),
+    "kv_dtype": (str,),
+    "attention": (str,),
+    "tp": (int,),
+    "pp": (int,),
+    "batch": (int,),
+    "prompt_len": (int,),
+    "gen_len": (int,),
+    "tokens": (int,),
+    "sram_bytes": (int, float),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GraphMeta:
+    """The typed view of the ``Graph.meta`` entries the simulator reads.
+
+    ``Graph.meta`` stays a free mapping (the builders and graph files may record more);
+    :meth:`of` checks the entries below and :func:`memsim.simulate` reads only these.
+    ``None``: not recorded. ``sram_bytes=None`` also means "left to the hardware".
+    """
+
+    model: str | None = None
+    kind: str | None = None  # prefill, decode, generate, train, ...
+    dtype: str | None = None  # weights / compute
+    kv_dtype: str | None = None
+    attention: str | None = None  # attention model name
+    tp: int | None = None  # devices one shard stands for
+    pp: int | None = None
+    batch: int | None = None
+    prompt_len: int | None = None
+    gen_len: int | None = None
+    tokens: int | None = None  # tokens the run produces (for tokens/s)
+    sram_bytes: float | None = None  # fused-attention buffer
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any]) -> GraphMeta:
+        """The typed entries of ``meta``; a wrongly typed one is a :class:`SpecError`
+        naming it (``meta.tp``)."""
+        values: dict[str, Any] = {}
+        problems = []
+        for key, types in _META_TYPES.items():
+            v: Any = meta.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, types):
+                want = " or ".join(t.__name__ for t in types)
+                problems.append(Problem(f"meta.{key}", f"expected {want}, found {v!r}"))
+            else:
+                values[key] = float(cast(float, v)) if key == "sram_bytes" else v
+        if problems:
+            raise SpecError(problems)
+        return cls(**values)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

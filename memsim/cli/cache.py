@@ -14,13 +14,19 @@ it replaces the single-level options. A trace file has one access a line:
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hw_models.cache import CacheSpec
 from hw_models.errors import Problem, SpecError
 from hw_models.units import UnitError, fmt_bytes, parse_quantity
-from memsim.cache import CacheHierarchy, read_address_trace, synthetic_stream
 from memsim.cli._output import add_format_option, print_json, print_table
+
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {
+    "cache": "set-associative caches (LRU/FIFO/random/SRRIP) over synthetic streams or traces"
+}
+
+if TYPE_CHECKING:
+    from hw_models.cache import CacheSpec
 
 
 def _bytes(text: str, option: str) -> int:
@@ -41,6 +47,8 @@ def _int(text: str, option: str) -> int:
 
 
 def _specs(args: argparse.Namespace) -> list[CacheSpec]:
+    from hw_models.cache import CacheSpec
+
     common = {"write_back": not args.write_through, "write_allocate": not args.no_write_allocate}
     if not args.levels:
         data = {
@@ -80,6 +88,8 @@ def _specs(args: argparse.Namespace) -> list[CacheSpec]:
 
 def run(args: argparse.Namespace) -> int:
     """Simulate and print per-level counts."""
+    from memsim.cache import CacheHierarchy, read_address_trace, synthetic_stream  # numba
+
     if args.seed < 0:
         raise SpecError([Problem("--seed", f"expected an integer >= 0, found {args.seed}")])
     specs = _specs(args)
@@ -162,7 +172,7 @@ def add_parser(sub: Any) -> None:
     """Register ``cache``."""
     p = sub.add_parser(
         "cache",
-        help="set-associative caches (LRU/FIFO/random/SRRIP) over synthetic streams or traces",
+        help=COMMANDS["cache"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -34,6 +34,9 @@ from hw_models import load_dram_device
 from hw_models.errors import Problem, SpecError
 from memsim.cli._output import add_format_option, print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"dram": "simulate a DRAM device request by request (JEDEC timing, scheduler, energy)"}
+
 #: A run delivering less than this share of the offered bandwidth is saturated.
 SATURATION_THRESHOLD = 0.9
 
@@ -209,7 +212,7 @@ def add_parser(sub: Any) -> None:
 
     p = sub.add_parser(
         "dram",
-        help="simulate a DRAM device request by request (JEDEC timing, scheduler, energy)",
+        help=COMMANDS["dram"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -25,7 +25,11 @@ from hw_models.errors import Problem, SpecError
 from hw_models.flash_presets import flash_device_names, load_flash_device
 from hw_models.units import UnitError, fmt_bytes, fmt_si, parse_quantity
 from memsim.cli._output import add_format_option, print_json, print_table
-from memsim.flash import simulate_flash_reads, simulate_flash_writes
+
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {
+    "flash": "flash device: read throughput vs request size and queue depth, or writes with GC"
+}
 
 
 def _sizes(text: str, option: str) -> list[int]:
@@ -91,6 +95,8 @@ def _list(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run the flash model and print the result."""
+    from memsim.flash import simulate_flash_reads, simulate_flash_writes  # numba, scipy
+
     if args.list:
         return _list(args)
     if args.device is None:
@@ -185,7 +191,7 @@ def add_parser(sub: Any) -> None:
     """Register ``flash``."""
     p = sub.add_parser(
         "flash",
-        help="flash device: read throughput vs request size and queue depth, or writes with GC",
+        help=COMMANDS["flash"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

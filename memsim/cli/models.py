@@ -7,6 +7,12 @@ from typing import Any
 
 from memsim.cli._output import add_format_option, print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {
+    "models": "list transformer model presets",
+    "model": "parameters, weight and KV bytes, FLOPs per token of a model",
+}
+
 WEIGHT_DTYPES = ("fp32", "bf16", "fp8", "int8", "int4")
 
 
@@ -96,10 +102,10 @@ def run_model(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``models`` and ``model``."""
-    p = sub.add_parser("models", help="list transformer model presets")
+    p = sub.add_parser("models", help=COMMANDS["models"])
     add_format_option(p)
     p.set_defaults(func=run_list)
-    q = sub.add_parser("model", help="parameters, weight and KV bytes, FLOPs per token of a model")
+    q = sub.add_parser("model", help=COMMANDS["model"])
     q.add_argument("name", help="preset name (see `memsim models`) or a Hugging Face config.json")
     q.add_argument("--context", type=int, default=2048, help="context length (default 2048)")
     q.add_argument("--kv-dtype", default="bf16", help="KV-cache dtype (default bf16)")

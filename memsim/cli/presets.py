@@ -16,6 +16,9 @@ from hw_models import (
 from memsim.cli._output import add_format_option, print_json, print_table
 from workloads import model_names
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"presets": "list shipped system, DRAM device and model presets"}
+
 
 def run(args: argparse.Namespace) -> int:
     """List presets."""
@@ -53,6 +56,6 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``presets``."""
-    p = sub.add_parser("presets", help="list shipped system, DRAM device and model presets")
+    p = sub.add_parser("presets", help=COMMANDS["presets"])
     add_format_option(p)
     p.set_defaults(func=run)

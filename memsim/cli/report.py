@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"report": "one self-contained HTML page of a `memsim run --out` DIR"}
+
 
 def run(args: argparse.Namespace) -> int:
     """Write the report."""
@@ -25,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``report``."""
-    p = sub.add_parser("report", help="one self-contained HTML page of a `memsim run --out` DIR")
+    p = sub.add_parser("report", help=COMMANDS["report"])
     p.add_argument("result_dir", metavar="RESULT_DIR")
     p.add_argument("-o", "--output", default="report.html", metavar="FILE", help="HTML file")
     p.add_argument("--title", help="page title (default: model on system)")

@@ -30,6 +30,11 @@ from memsim.cli._output import add_format_option, print_json, print_table
 from memsim.graph_fit import fit_graph
 from memsim.spill import describe_placement
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {
+    "run": "simulate an LLM generation request on a system (default: llama2_7b on h100_sxm)"
+}
+
 DEFAULTS: dict[str, Any] = {
     "system": "h100_sxm",
     "model": "llama2_7b",
@@ -301,7 +306,7 @@ def add_parser(sub: Any) -> None:
     """Register ``run``."""
     p = sub.add_parser(
         "run",
-        help="simulate an LLM generation request on a system (default: llama2_7b on h100_sxm)",
+        help=COMMANDS["run"],
         description="Simulate prefill + decode of a model on a system and summarise time, "
         "bottlenecks, memory use and energy.",
     )

@@ -9,6 +9,9 @@ from hw_models import load_system
 from hw_models.units import fmt_bytes, fmt_si
 from memsim.cli._output import add_format_option, print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"show": "print a system (preset name or YAML file) with derived figures"}
+
 
 def run(args: argparse.Namespace) -> int:
     """Print one system."""
@@ -70,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     """Register ``show``."""
-    p = sub.add_parser(
-        "show", help="print a system (preset name or YAML file) with derived figures"
-    )
+    p = sub.add_parser("show", help=COMMANDS["show"])
     p.add_argument("system", help="preset name (see `memsim presets`) or a YAML file")
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="dotted override, repeatable"

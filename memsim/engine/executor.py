@@ -10,8 +10,10 @@ lanes (pipeline stages without micro-batches): the plan makes the first group
 of each lane change wait for its predecessor.
 
 Speed: where nothing can run concurrently (one lane or one chain, no DMA), a group's
-duration is exactly its solo duration, so the lane simply waits
-``env.timeout(duration)`` (one simpy event per group). Otherwise each group is
+duration is exactly its solo duration and the schedule is the analytic one:
+:func:`schedule_event` then takes it from :func:`memsim.analytic.schedule_analytic`
+without a simpy process, and checks the tiers' capacities over its occupancy events
+as the pools would (same :class:`CapacityError`). Otherwise each group is
 a flow in the processor-sharing :class:`~memsim.engine.channel.Fabric`, then
 waits ``max(overhead - work, latency)``, which equals the solo duration
 ``max(overhead, latency + work)`` when it runs alone.
@@ -72,10 +74,41 @@ def _transient_events(
 
 
 def schedule_event(plan: Plan) -> Schedule:
-    """Run ``plan`` in a fresh simpy environment; returns the observed schedule."""
+    """Run ``plan`` in a fresh simpy environment; returns the observed schedule.
+
+    Where nothing can contend (no DMA, and one lane or one chain of groups) the
+    schedule is the analytic one, checked against the tiers' capacities.
+    """
+    if not plan.jobs and (len(set(plan.group_lane.tolist())) <= 1 or plan.group_sequential):
+        from memsim.analytic import schedule_analytic
+
+        sched = schedule_analytic(plan)
+        _check_capacity(plan, sched)
+        return sched
     env, finish = prepare_event(plan)
     env.run()
     return finish()
+
+
+def _check_capacity(plan: Plan, sched: Schedule) -> None:
+    """Raise :class:`CapacityError` where the occupancy exceeds a tier's capacity, as
+    :meth:`Pool.alloc` would at that allocation (frees before allocations at one time)."""
+    lanes = len(set(plan.group_lane.tolist())) or 1
+    for ti, tname in enumerate(plan.tier_names):
+        spec = plan.system.tiers[tname]
+        capacity = spec.capacity_bytes * (lanes if spec.scope == "device" else 1)
+        sel = np.flatnonzero(sched.occ_tier == ti)
+        if not sel.size:
+            continue
+        level = np.cumsum(sched.occ_delta[sel])
+        over = np.flatnonzero((level > capacity * (1 + 1e-9)) & (sched.occ_delta[sel] > 0))
+        if over.size:
+            i = int(over[0])
+            nbytes = float(sched.occ_delta[sel[i]])
+            before = float(level[i]) - nbytes
+            pool = Pool(simpy.Environment(initial_time=float(sched.occ_time[sel[i]])), tname, 0.0)
+            pool.capacity, pool.level = capacity, before
+            pool.alloc(nbytes)  # raises the pools' CapacityError
 
 
 def prepare_event(plan: Plan) -> tuple[simpy.Environment, Callable[[], Schedule]]:
