@@ -244,3 +244,13 @@ def test_devices_fifos_and_huge_files_are_refused(kind: Kind, tmp_path: Path) ->
     assert "not a regular file" in str(_refused(kind, fifo, within_s=2.0))
     huge = _write(tmp_path, kind, kind.text() + " " * (17 * 2**20))
     assert "larger than 16 MiB" in str(_refused(kind, huge, within_s=2.0))
+
+
+def test_override_values_follow_the_same_rules() -> None:
+    with pytest.raises(SpecError, match=r"overrides\.notes\[1\]: aliases"):
+        load_system("h100_sxm", overrides=["notes=[&a [1, 1], *a]"])
+    with pytest.raises(SpecError, match="integer of 100 digits"):
+        load_system("h100_sxm", overrides=["devices=" + "9" * 100])
+    with pytest.raises(SpecError, match="devices: expected a number"):
+        load_system("h100_sxm", overrides=["devices=1_000"])
+    assert load_system("h100_sxm", overrides=["devices=4"]).devices == 4
