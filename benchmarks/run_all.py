@@ -1,6 +1,8 @@
 """Run every benchmark script in this folder (``bench_*.py``), one after the other.
 
-Each script prints its own table and writes ``benchmarks/results/<name>.json``.
+Each script prints its own table and writes ``benchmarks/results/<name>.json``
+(cache, dram, engine, flash, overrides, request_fidelity, workloads, ...: every
+``bench_*.py`` found here runs, a new one needs no registration).
 Usage: ``python benchmarks/run_all.py [NAME ...]`` (names without ``bench_`` / ``.py``).
 Exit status is non-zero if any benchmark failed.
 """

@@ -85,6 +85,8 @@ def join_path(*parts: str | int) -> str:
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif part.startswith("[") and out:  # an already joined index: "[1]" or "[1].x"
+            out += part
         elif part == "":
             continue
         elif out:

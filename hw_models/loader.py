@@ -29,7 +29,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import ValidationError
 
 from hw_models.base import Spec
@@ -37,7 +36,7 @@ from hw_models.dram import DRAMDevice
 from hw_models.errors import Problem, SpecError, problems_from_pydantic
 from hw_models.system import System, link_problems
 from hw_models.units import parse_quantity
-from hw_models.yamlio import SpecLoader, parse_yaml_shared, read_text
+from hw_models.yamlio import parse_yaml, parse_yaml_shared, read_text
 
 PRESET_DIR = Path(__file__).parent / "presets"
 SYSTEM_DIR = PRESET_DIR / "systems"
@@ -88,8 +87,11 @@ def _parse_overrides(overrides: Overrides) -> list[tuple[str, Any]]:
             raise SpecError([Problem("overrides", f"expected key=value, found {item!r}")])
         key, _, raw = item.partition("=")
         try:
-            value = yaml.load(raw, Loader=SpecLoader)
-        except yaml.YAMLError:
+            value, _ = parse_yaml(raw)
+        except SpecError as err:
+            # not YAML: the text itself, unless the YAML reader refused it on purpose
+            if any(word in str(err) for word in ("aliases", "nested", "digits")):
+                raise err.prefixed(f"overrides.{key.strip()}") from None
             value = raw
         out.append((key.strip(), value))
     return out

@@ -13,7 +13,8 @@ Specs are plain data, so the reader is deliberately narrower than YAML 1.1:
   ``true``/``false`` are booleans (not ``yes``/``on``); dates stay strings.
   Integers longer than :data:`MAX_INT_DIGITS` digits are refused.
 * Nesting deeper than :data:`MAX_DEPTH` levels is refused (libyaml itself stops
-  at 1000).
+  at 1000), as are files larger than :data:`MAX_SPEC_BYTES` and anything that is
+  not a regular file (a FIFO, ``/dev/zero``).
 
 libyaml's C parser is used when PyYAML was built with it (the pure-Python one
 otherwise, with the same results). Parsed documents are memoised by their text
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import re
+import stat
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -37,6 +40,7 @@ from yaml.constructor import ConstructorError
 from hw_models.errors import Problem, SpecError, join_path
 
 MAX_DEPTH = 64
+MAX_SPEC_BYTES = 16 * 2**20
 MAX_INT_DIGITS = 40
 MEMO_ENTRIES = 64
 MEMO_MAX_CHARS = 1 << 20
@@ -200,14 +204,33 @@ def parse_yaml_shared(text: str, *, source: str | None = None) -> tuple[Any, lis
     return hit[0], list(hit[1])
 
 
-def read_text(path: str | Path) -> str:
-    """A spec file's text; :class:`SpecError` if it is missing or unreadable."""
+def read_text(path: str | Path, *, limit: int = MAX_SPEC_BYTES) -> str:
+    """A spec file's text; :class:`SpecError` if it is missing, unreadable, not a regular
+    file (a FIFO, a device such as ``/dev/zero``, a folder) or larger than ``limit`` bytes.
+
+    At most ``limit + 1`` bytes are ever read, so an endless or huge file costs nothing.
+    """
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8")
+        # non-blocking open: opening a FIFO to read would otherwise wait for a writer
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise SpecError([Problem("", "not a regular file")], source=str(p))
+            raw = f.read(limit + 1)
     except FileNotFoundError:
         raise SpecError([Problem("", "file not found")], source=str(p)) from None
-    except (OSError, UnicodeDecodeError) as err:
+    except IsADirectoryError:
+        raise SpecError([Problem("", "not a regular file (a folder)")], source=str(p)) from None
+    except OSError as err:
+        raise SpecError([Problem("", f"cannot read file: {err}")], source=str(p)) from None
+    if len(raw) > limit:
+        raise SpecError(
+            [Problem("", f"larger than {limit // 2**20} MiB: not a spec file")], source=str(p)
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
         raise SpecError([Problem("", f"cannot read file: {err}")], source=str(p)) from None
 
 

@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from hw_models.base import Spec
 from hw_models.errors import Problem, SpecError
+from hw_models.yamlio import read_text
 
 PRESET_DIR = Path(__file__).parent / "presets" / "models"
 
@@ -345,12 +346,7 @@ def _json_constant(text: str) -> float:
 
 
 def _load_file(path: Path, *, name: str | None) -> ModelConfig:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError([Problem("", "file not found")], source=str(path)) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError([Problem("", f"cannot read: {err}")], source=str(path)) from None
+    text = read_text(path)  # bounded; refuses FIFOs and devices
     try:
         data = json.loads(text, parse_int=_json_int, parse_constant=_json_constant)
     except json.JSONDecodeError as err:

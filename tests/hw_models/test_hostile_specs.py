@@ -10,6 +10,7 @@ device (YAML), and a model config (JSON).
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -230,3 +231,26 @@ def test_cwd_entries_do_not_shadow_presets(
     # an explicit path still reads the file
     with pytest.raises(SpecError):
         kind.load(f"./{kind.preset}")
+
+
+# ---- class 6 (spec files): endless, huge and non-regular files
+
+
+@pytest.mark.parametrize("kind", KINDS, ids=IDS)
+def test_devices_fifos_and_huge_files_are_refused(kind: Kind, tmp_path: Path) -> None:
+    assert "not a regular file" in str(_refused(kind, Path("/dev/zero"), within_s=2.0))
+    fifo = tmp_path / f"pipe{kind.suffix}"
+    os.mkfifo(fifo)  # opening it to read must not wait for a writer
+    assert "not a regular file" in str(_refused(kind, fifo, within_s=2.0))
+    huge = _write(tmp_path, kind, kind.text() + " " * (17 * 2**20))
+    assert "larger than 16 MiB" in str(_refused(kind, huge, within_s=2.0))
+
+
+def test_override_values_follow_the_same_rules() -> None:
+    with pytest.raises(SpecError, match=r"overrides\.notes\[1\]: aliases"):
+        load_system("h100_sxm", overrides=["notes=[&a [1, 1], *a]"])
+    with pytest.raises(SpecError, match="integer of 100 digits"):
+        load_system("h100_sxm", overrides=["devices=" + "9" * 100])
+    with pytest.raises(SpecError, match="devices: expected a number"):
+        load_system("h100_sxm", overrides=["devices=1_000"])
+    assert load_system("h100_sxm", overrides=["devices=4"]).devices == 4
