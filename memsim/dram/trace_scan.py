@@ -1,5 +1,8 @@
-"""The fast path of :func:`workloads.formats.dram_traces.read_trace`: one compiled pass
-over the file's bytes.
+"""The compiled trace reader: one pass over a DRAM trace file's bytes.
+
+:meth:`memsim.dram.RequestTrace.from_file` hands :func:`scan` to
+:func:`workloads.formats.dram_traces.read_trace` (which, in the hardware-free
+``workloads`` layer, reads line by line without it).
 
 It accepts only the plain shapes of each format (ASCII, decimal or ``0x`` hex
 integers below 2^63, space/tab separated, ``#`` comments) and stops at the first
@@ -11,14 +14,15 @@ give the same arrays for every file this pass accepts.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from memsim.dram._jit import njit
 
 FMT_RAMULATOR, FMT_DRAMSIM3, FMT_STL = 0, 1, 2
 _LIMIT = (1 << 63) - 1
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _int_token(buf, a, b):
     """(value, ok) of the decimal or 0x-hex integer buf[a:b], ok False past 2^63 - 1."""
     if b <= a:
@@ -57,7 +61,7 @@ def _int_token(buf, a, b):
     return v, True
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _is_hex_data(buf, a, b):
     if b - a < 3 or buf[a] != 48 or (buf[a + 1] != 120 and buf[a + 1] != 88):
         return False
@@ -68,7 +72,7 @@ def _is_hex_data(buf, a, b):
     return True
 
 
-@numba.njit(cache=True, inline="always")
+@njit(inline="always")
 def _word(buf, a, b, w0, w1, w2, w3, w4):
     """Whether buf[a:b] is the word of the given bytes (w* = -1 pads a short word)."""
     n = b - a
@@ -79,13 +83,13 @@ def _word(buf, a, b, w0, w1, w2, w3, w4):
             m += 1
     if n != m:
         return False
-    for k in range(n):
+    for k in range(n):  # noqa: SIM110 (numba compiles no generator inside all())
         if buf[a + k] != ws[k]:
             return False
     return True
 
 
-@numba.njit(cache=True)
+@njit()
 def scan(buf, fmt):
     """Parse ``buf`` (uint8). Returns (cycles, address, is_write, n, bad_line):
     ``bad_line`` is 0 when every line was read, else the 1-based number of the first
