@@ -637,6 +637,8 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                     c_cmd = PDE
                     c_rank = r
                     break
+                if refmode != REF_NONE and debt[r] >= 0 and ready >= next_tick[r]:
+                    continue  # a refresh falls due first and forbids it: not an event
                 if ready < tmin:
                     tmin = ready
                     sched_slot = -1
@@ -671,52 +673,100 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
             if refmode != REF_NONE and idle_skip and pick < 0 and qlen[0] + qlen[1] == 0:
                 # an idle channel: refreshes fall due every `interval` and issue on
                 # time until the next request arrives; count all but the last of them
-                # at once instead of visiting each (a far-future arrival costs O(1))
+                # at once instead of visiting each (a far-future arrival costs O(1)).
+                # A powered-down rank repeats PDX, REF (nXP later), PDE per interval.
                 horizon = t_ev if t_ev < tmin else tmin
                 for r in range(NR if horizon < BIG else 0):
                     k_skip = (horizon - next_tick[r]) // interval - 1
-                    if k_skip <= 0 or debt[r] != -max_pull or ref_active[r] == 1:
-                        continue
-                    if pd[r] == 1 or open_cnt[r] > 0:
+                    if k_skip <= 0 or ref_active[r] == 1 or open_cnt[r] > 0:
                         continue
                     t0 = next_tick[r]
+                    rfc = nRFC if refmode == REF_ALL_BANK else nRFCPB
+                    off = 0  # REF offset from its tick
+                    d_pde = 0  # PDE offset from its tick (power-down only)
+                    if pd[r] == 1:
+                        off = nXP
+                        d_pde = max(nXP + pd_idle, nXP + rfc, nCKE)
+                        if (
+                            max_pull != 0
+                            or debt[r] != 0
+                            or pde_t[r] + nCKE > t0
+                            or next_pde[r] > t0 + nCKE
+                            or d_pde + nCKE > interval
+                        ):
+                            continue
+                    elif debt[r] != -max_pull or (pd_idle > 0 and max(pd_idle, rfc) < interval):
+                        continue  # (a rank that may power down between ticks is not steady)
                     quiet = True
-                    for j in range(r * BPR, (r + 1) * BPR):
-                        if next_ref[j] > t0:
+                    if refmode == REF_ALL_BANK:
+                        for j in range(r * BPR, (r + 1) * BPR):
+                            if next_ref[j] > t0 + off:
+                                quiet = False
+                    else:  # each bank is ready by its own turn in the rotation
+                        for m in range(BPR):
+                            j = r * BPR + (ref_bank[r] + m) % BPR
+                            if next_ref[j] > t0 + m * interval + off:
+                                quiet = False
+                        if (
+                            next_refpb[r] > t0 + off
+                            or refpb_gap > interval
+                            or nRFCPB > BPR * interval
+                        ):
                             quiet = False
-                    if refmode == REF_PER_BANK and (
-                        next_refpb[r] > t0 or refpb_gap > interval or nRFCPB > BPR * interval
-                    ):
-                        quiet = False
                     if not quiet:
                         continue
                     t_last = t0 + (k_skip - 1) * interval
+                    r_last = t_last + off  # the last skipped REF / REFpb
+                    if pd[r] == 1:  # the PDX of each tick, then the PDE after its REF
+                        v = t_last + nXP
+                        for gq in range(r * NBG, (r + 1) * NBG):
+                            if v > g_act[gq]:
+                                g_act[gq] = v
+                            if v > g_rd[gq]:
+                                g_rd[gq] = v
+                            if v > g_wr[gq]:
+                                g_wr[gq] = v
+                        for j in range(r * BPR, (r + 1) * BPR):
+                            if v > next_pre[j]:
+                                next_pre[j] = v
+                        if v > next_refpb[r]:
+                            next_refpb[r] = v
+                        if t_last + nCKE > next_pde[r]:
+                            next_pde[r] = t_last + nCKE
+                        counters[C_BG_PRE_STBY + 2] += (t0 - state_since[r]) + (k_skip - 1) * (
+                            interval - d_pde
+                        )
+                        counters[C_BG_PRE_STBY] += k_skip * d_pde
+                        state_since[r] = t_last + d_pde
+                        pde_t[r] = t_last + d_pde
+                        counters[C_PDX] += k_skip
+                        counters[C_PDE] += k_skip
                     if refmode == REF_ALL_BANK:
                         for j in range(r * BPR, (r + 1) * BPR):
-                            if t_last + nRFC > next_act[j]:
-                                next_act[j] = t_last + nRFC
-                            next_ref[j] = t_last + nRFC
-                        if t_last + nRFC > next_pde[r]:
-                            next_pde[r] = t_last + nRFC
+                            if r_last + nRFC > next_act[j]:
+                                next_act[j] = r_last + nRFC
+                            next_ref[j] = r_last + nRFC
+                        if r_last + nRFC > next_pde[r]:
+                            next_pde[r] = r_last + nRFC
                         counters[C_REF] += k_skip
                         counters[C_REF_BUSY] += k_skip * nRFC
                     else:
                         for m in range(max(0, k_skip - BPR), k_skip):
                             j = r * BPR + (ref_bank[r] + m) % BPR
-                            tm_ = t0 + m * interval
+                            tm_ = t0 + m * interval + off
                             if tm_ + nRFCPB > next_act[j]:
                                 next_act[j] = tm_ + nRFCPB
                             next_ref[j] = tm_ + nRFCPB
                         for gq in range(r * NBG, (r + 1) * NBG):
-                            if t_last + refpb_gap > g_act[gq]:
-                                g_act[gq] = t_last + refpb_gap
-                        next_refpb[r] = t_last + refpb_gap
-                        if t_last + nRFCPB > next_pde[r]:
-                            next_pde[r] = t_last + nRFCPB
+                            if r_last + refpb_gap > g_act[gq]:
+                                g_act[gq] = r_last + refpb_gap
+                        next_refpb[r] = r_last + refpb_gap
+                        if r_last + nRFCPB > next_pde[r]:
+                            next_pde[r] = r_last + nRFCPB
                         ref_bank[r] = (ref_bank[r] + k_skip) % BPR
                         counters[C_REFPB] += k_skip
                         counters[C_REF_BUSY] += k_skip * nRFCPB
-                    last_cmd[r] = t_last
+                    last_cmd[r] = t_last + d_pde if pd[r] == 1 else r_last
                     next_tick[r] = t0 + k_skip * interval
                     dirty[r * BPR : (r + 1) * BPR] = 1
                     counters[C_REF_SKIPPED] += k_skip

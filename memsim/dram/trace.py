@@ -149,9 +149,10 @@ class RequestTrace:
     def from_file(cls, path: str, *, format: str) -> RequestTrace:
         """Read a Ramulator 2 / DRAMsim3 / DRAMSys STL trace
         (see :mod:`workloads.formats.dram_traces`)."""
+        from memsim.dram.trace_scan import scan
         from workloads.formats.dram_traces import read_trace
 
-        tr = read_trace(path, format=format)
+        tr = read_trace(path, format=format, scanner=scan)
         return cls.from_arrays(tr.address, arrival_cycle=tr.cycles, is_write=tr.is_write)
 
     @classmethod

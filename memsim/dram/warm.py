@@ -20,8 +20,8 @@ def warm() -> float:
     """Compile (or load) every compiled DRAM function; returns the seconds it took."""
     t0 = time.perf_counter()
     from hw_models import load_dram_device
-    from memsim.dram import simulate_requests, traffic
-    from workloads.formats.dram_traces import FORMATS, read_trace, write_trace
+    from memsim.dram import RequestTrace, simulate_requests, traffic
+    from workloads.formats.dram_traces import FORMATS, write_trace
 
     dev = load_dram_device("DDR4_3200")
     simulate_requests(dev, traffic.mix(dev, 64, seed=0), check=True)
@@ -30,7 +30,7 @@ def warm() -> float:
             path = write_trace(
                 Path(tmp) / f"warm.{fmt}", addresses=[0, 64, 128], cycles=[0, 1, 2], format=fmt
             )
-            read_trace(path, format=fmt)
+            RequestTrace.from_file(str(path), format=fmt)
     return time.perf_counter() - t0
 
 

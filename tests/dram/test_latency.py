@@ -129,6 +129,7 @@ def test_far_future_arrival_costs_constant_time(ddr4: DRAMDevice) -> None:
     t = ddr4.timing
     gap = 10**13  # ~1.7 hours of DDR4 time: 8e8 refreshes
     trace = RequestTrace.from_arrays([0, 64], arrival_cycle=[0, gap])
+    simulate_requests(ddr4, RequestTrace.from_arrays([0]))  # compiled code loaded
     t0 = time.perf_counter()
     st = simulate_requests(ddr4, trace)
     assert time.perf_counter() - t0 < 2.0
@@ -141,12 +142,37 @@ def test_far_future_arrival_costs_constant_time(ddr4: DRAMDevice) -> None:
     assert st.violations == 0
 
 
+def test_far_future_arrival_with_power_down_costs_constant_time(ddr4: DRAMDevice) -> None:
+    import time
+
+    t = ddr4.timing
+    gap = 10**13
+    trace = RequestTrace.from_arrays([0, 64], arrival_cycle=[0, gap])
+    config = ControllerConfig(powerdown_idle_cycles=100)
+    simulate_requests(ddr4, RequestTrace.from_arrays([0]), config=config)
+    t0 = time.perf_counter()
+    st = simulate_requests(ddr4, trace, config=config)
+    assert time.perf_counter() - t0 < 2.0
+    # every refresh wakes the rank (PDX), refreshes it and powers it down again
+    ticks = gap // t.nREFI
+    assert st.commands["REF"] == ticks
+    assert ticks <= st.commands["PDX"] <= ticks + 1 and ticks <= st.commands["PDE"] <= ticks + 1
+    # it spends most of the gap powered down: tRFC + tXP awake per tREFI at most
+    awake = st.background_cycles["precharge_standby"]
+    assert awake < ticks * (t.nXP + t.nRFC + 100 + 1) + 10**6
+    assert st.violations == 0
+
+
 @pytest.mark.parametrize(
     ("name", "cfg"),
     [
         ("DDR4_3200", {}),
         ("DDR4_3200", {"refresh_max_pulled_in": 3, "row_policy": "closed"}),
         ("DDR5_4800", {"refresh": "per_bank"}),
+        ("DDR4_3200", {"powerdown_idle_cycles": 20}),
+        ("DDR4_3200", {"powerdown_idle_cycles": 20, "refresh_max_postponed": 4}),
+        ("DDR5_4800", {"refresh": "per_bank", "powerdown_idle_cycles": 50}),
+        ("HBM3", {"powerdown_idle_cycles": 1000, "row_policy": "closed"}),
     ],
 )
 def test_skipping_an_idle_gap_changes_nothing_but_the_log(name: str, cfg: dict[str, int]) -> None:
@@ -155,7 +181,8 @@ def test_skipping_an_idle_gap_changes_nothing_but_the_log(name: str, cfg: dict[s
     dev = load_dram_device(name)
     n_ref = dev.timing.nREFI
     rng = np.random.default_rng(3)
-    arrival = np.sort(rng.integers(0, 300 * n_ref, 200))
+    # 20 bursts of 10 requests, 15 refresh intervals apart
+    arrival = np.sort(np.repeat(np.arange(20) * 15 * n_ref, 10) + rng.integers(0, 2000, 200))
     trace = RequestTrace.from_arrays(
         rng.integers(0, 1 << 24, 200) * 64, arrival_cycle=arrival, is_write=rng.random(200) < 0.3
     )
@@ -163,6 +190,7 @@ def test_skipping_an_idle_gap_changes_nothing_but_the_log(name: str, cfg: dict[s
     fast, _, t_fast = _run(dev, trace, config, log=False, idle_skip=True)
     slow, _, t_slow = _run(dev, trace, config, log=False, idle_skip=False)
     assert fast.refreshes_skipped > 0 and slow.refreshes_skipped == 0
+    assert fast.refreshes_skipped > 0.5 * (fast.commands["REF"] + fast.commands["REFpb"])
     assert np.array_equal(t_fast.completion, t_slow.completion)
     assert np.array_equal(t_fast.kind, t_slow.kind)
     a, b = fast.to_dict(), slow.to_dict()

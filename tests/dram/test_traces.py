@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from hw_models import DRAMDevice, SpecError
 from memsim.dram import RequestTrace, simulate_requests
+from memsim.dram.trace_scan import scan
 from workloads.formats.dram_traces import (
     FORMATS,
     format_lines,
@@ -134,7 +135,7 @@ def test_compiled_reader_agrees_with_the_line_reader(
     lines = noise + [f"{x}  # note" if i % 3 == 0 else x for i, x in enumerate(lines)]
     path = tmp_path_factory.mktemp("t") / "x.trace"
     path.write_text("\n".join(lines) + "\n")
-    fast = read_trace(path, format=fmt)
+    fast = read_trace(path, format=fmt, scanner=scan)
     slow = parse_lines(lines, format=fmt)
     for name in ("cycles", "address", "is_write"):
         assert getattr(fast, name).tolist() == getattr(slow, name).tolist()
@@ -156,10 +157,11 @@ def test_integers_beyond_64_bits_name_the_line(tmp_path: Path, fmt: str, bad: st
     good = format_lines([0], cycles=[1], format=fmt)[0]
     path = tmp_path / "t.trace"
     path.write_text(f"{good}\n{bad}\n")
-    with pytest.raises(SpecError) as err:
-        read_trace(path, format=fmt)
-    text = str(err.value)
-    assert "line 2" in text and ("64 bits" in text or "2**63" in text)
+    for scanner in (None, scan):
+        with pytest.raises(SpecError) as err:
+            read_trace(path, format=fmt, scanner=scanner)
+        text = str(err.value)
+        assert "line 2" in text and ("64 bits" in text or "2**63" in text)
     with pytest.raises(SpecError, match="line 2"):
         parse_lines([good, bad], format=fmt)
 
@@ -167,6 +169,7 @@ def test_integers_beyond_64_bits_name_the_line(tmp_path: Path, fmt: str, bad: st
 def test_long_write_data_is_not_an_integer_and_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "t.stl"
     path.write_text("1: write 0x40 0x" + "ab" * 64 + "\n")
+    assert read_trace(path, format="stl", scanner=scan).address.tolist() == [0x40]
     assert read_trace(path, format="stl").address.tolist() == [0x40]
 
 
@@ -174,15 +177,17 @@ def test_long_write_data_is_not_an_integer_and_is_accepted(tmp_path: Path) -> No
 def test_only_plain_ascii_integers(tmp_path: Path, bad: str) -> None:
     path = tmp_path / "t.trace"
     path.write_text(f"LD 0\n{bad}\n", encoding="utf-8")
-    with pytest.raises(SpecError, match="line 2"):
-        read_trace(path, format="ramulator")
+    for scanner in (None, scan):
+        with pytest.raises(SpecError, match="line 2"):
+            read_trace(path, format="ramulator", scanner=scanner)
 
 
 def test_stl_cycles_must_not_decrease(tmp_path: Path) -> None:
     path = tmp_path / "t.stl"
     path.write_text("5: read 0x0\n3: read 0x40\n")
-    with pytest.raises(SpecError, match=r"line 2.*before the previous"):
-        read_trace(path, format="stl")
+    for scanner in (None, scan):
+        with pytest.raises(SpecError, match=r"line 2.*before the previous"):
+            read_trace(path, format="stl", scanner=scanner)
 
 
 def test_device_files_are_refused() -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 import re
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,12 +159,22 @@ def parse_lines(lines: Iterable[str], *, format: str, source: str = "<lines>") -
     )
 
 
-def read_trace(path: str | Path, *, format: str) -> DRAMTrace:
+#: A fast reader of a whole trace file's bytes: ``scanner(bytes_as_uint8, format_code)``
+#: returns ``(cycles, address, is_write, n, bad_line)`` (see
+#: :func:`memsim.dram.trace_scan.scan`); format codes index :data:`FORMATS`.
+Scanner = Callable[
+    [npt.NDArray[np.uint8], int],
+    tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_], int, int],
+]
+
+
+def read_trace(path: str | Path, *, format: str, scanner: Scanner | None = None) -> DRAMTrace:
     """Read a trace file; :class:`SpecError` naming the file (and line) on bad input.
 
-    One compiled pass reads the plain shapes of each format (about 0.1 s for a
-    million lines); a file it does not fully understand is read line by line, which
-    accepts the rarer shapes or names the bad line.
+    With a ``scanner`` (``memsim.dram.RequestTrace.from_file`` passes its compiled
+    one, about 0.1 s for a million lines) the plain shapes of each format are read
+    in one pass; a file the scanner does not fully understand, or any file without
+    one, is read line by line, which accepts the rarer shapes or names the bad line.
     """
     fmt = normalize_format(format)
     p = Path(path)
@@ -186,12 +196,12 @@ def read_trace(path: str | Path, *, format: str) -> DRAMTrace:
         data = p.read_bytes()
     except OSError as err:
         raise SpecError([Problem("trace", f"cannot read {str(p)!r}: {err.strerror}")]) from None
-    from workloads.formats._dram_trace_scan import scan
-
-    code = {"ramulator": 0, "dramsim3": 1, "stl": 2}[fmt]
-    cycles, addr, wr, n, bad = scan(np.frombuffer(data, dtype=np.uint8), code)
-    if bad == 0:
-        return DRAMTrace(cycles=cycles[:n].copy(), address=addr[:n].copy(), is_write=wr[:n].copy())
+    if scanner is not None:
+        cycles, addr, wr, n, bad = scanner(np.frombuffer(data, dtype=np.uint8), FORMATS.index(fmt))
+        if bad == 0:
+            return DRAMTrace(
+                cycles=cycles[:n].copy(), address=addr[:n].copy(), is_write=wr[:n].copy()
+            )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -1,5 +1,8 @@
-"""The fast path of :func:`workloads.formats.dram_traces.read_trace`: one compiled pass
-over the file's bytes.
+"""The compiled trace reader: one pass over a DRAM trace file's bytes.
+
+:meth:`memsim.dram.RequestTrace.from_file` hands :func:`scan` to
+:func:`workloads.formats.dram_traces.read_trace` (which, in the hardware-free
+``workloads`` layer, reads line by line without it).
 
 It accepts only the plain shapes of each format (ASCII, decimal or ``0x`` hex
 integers below 2^63, space/tab separated, ``#`` comments) and stops at the first
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw_models.jit import njit
+from memsim.dram._jit import njit
 
 FMT_RAMULATOR, FMT_DRAMSIM3, FMT_STL = 0, 1, 2
 _LIMIT = (1 << 63) - 1
@@ -80,7 +83,7 @@ def _word(buf, a, b, w0, w1, w2, w3, w4):
             m += 1
     if n != m:
         return False
-    for k in range(n):  # noqa: SIM110  (numba compiles no generator inside all())
+    for k in range(n):  # noqa: SIM110 (numba compiles no generator inside all())
         if buf[a + k] != ws[k]:
             return False
     return True
