@@ -10,8 +10,10 @@ Evaluators are registered by name (``evaluator:`` in a space file):
 * ``formula`` computes metrics from the space's ``formulas`` (expressions over the
   parameters): synthetic spaces with known answers, and overhead benchmarks.
 
-A serving evaluator registers itself the same way (:func:`register_evaluator`) with
-``serve`` among its :attr:`BaseEvaluator.sections`.
+* ``serve`` serves a stream of requests with :func:`memsim.serving.serve` (continuous
+  batching, paged KV) on the point's system; its metrics are ``ServeResult.summary()``.
+
+Another evaluator registers itself the same way (:func:`register_evaluator`).
 
 Each worker (process, or thread of a Dask worker) keeps one evaluator per space in
 :func:`worker_evaluator`; it holds the caches that make a point cheap once its
@@ -344,8 +346,226 @@ class FormulaEvaluator(BaseEvaluator):
         return EvalRecord(**base, status="ok", metrics=metrics, elapsed_s=time.perf_counter() - t0)
 
 
+# ---- serve ----------------------------------------------------------------------------
+
+SERVE_REQUEST_DEFAULTS: dict[str, Any] = {
+    "arrival": "poisson:4",
+    "rate": None,
+    "requests": 200,
+    "prompt_len": "fixed:512",
+    "output_len": "fixed:128",
+}
+"""The request side of a ``serve:`` section: an arrival spec (``poisson:RATE``,
+``gamma:RATE:CV``, ``trace:FILE``), ``rate`` (when given, ``poisson:<rate>``: sweep
+the arrival rate as a number), the request count and the length specs."""
+SERVE_ALIASES = {"max_batched_tokens": "max_num_batched_tokens"}
+_FROM_WORKLOAD = ("dtype", "kv_dtype", "tp", "attention")
+
+
+def _serve_config_fields() -> set[str]:
+    import dataclasses
+
+    from memsim.serving import ServeConfig
+
+    taken = {*_FROM_WORKLOAD, "fidelity", "bucketing"}
+    return {f.name for f in dataclasses.fields(ServeConfig)} - taken
+
+
+class ServeEvaluator(BaseEvaluator):
+    """:func:`memsim.serving.serve`: requests served on the point's system.
+
+    The ``serve:`` section (and ``serve.<field>`` parameters) holds the requests
+    (:data:`SERVE_REQUEST_DEFAULTS`) and any :class:`memsim.serving.ServeConfig` field
+    (``scheduler``, ``block_size``, ``max_num_batched_tokens`` — or its CLI name
+    ``max_batched_tokens`` —, ``kv_swap_tier``, ``num_kv_blocks``, SLOs...). The model,
+    dtypes, ``tp`` and attention come from ``workload``, the fidelity from ``engine``.
+    A point whose weights leave no room for a KV block is ``infeasible`` before any
+    request is served. Metrics: ``ServeResult.summary()`` (``ttft_p99_s``,
+    ``tbt_p99_s``, ``throughput_tokens_per_s``, ``goodput_requests_per_s``...).
+    """
+
+    sections = frozenset({"system", "workload", "engine", "serve"})
+
+    def __init__(self, space: DesignSpace) -> None:
+        super().__init__(space)
+        self._models: dict[str, Any] = {}
+        self._requests: OrderedDict[str, Any] = OrderedDict()
+
+    @classmethod
+    def known_metrics(cls, space: DesignSpace) -> set[str]:
+        """The numbers of ``ServeResult.summary()``."""
+        from memsim.serving import SUMMARY_KEYS
+
+        return set(SUMMARY_KEYS)
+
+    @classmethod
+    def settings(cls, serve: dict[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(request settings with defaults, ServeConfig fields) of a serve section; a
+        :class:`SpecError` names an unknown field."""
+        allowed = _serve_config_fields()
+        req = dict(SERVE_REQUEST_DEFAULTS)
+        cfg: dict[str, Any] = {}
+        bad = []
+        for key, value in (serve or {}).items():
+            name = SERVE_ALIASES.get(key, key)
+            if name in req:
+                req[name] = value
+            elif name in allowed:
+                cfg[name] = value
+            else:
+                known = ", ".join(sorted({*SERVE_REQUEST_DEFAULTS, *allowed, *SERVE_ALIASES}))
+                bad.append(Problem(f"serve.{key}", f"unknown serving field (known: {known})"))
+        if bad:
+            raise SpecError(bad)
+        if req["rate"] is not None:
+            req["arrival"] = f"poisson:{req['rate']}"
+        return req, cfg
+
+    @classmethod
+    def check_space(cls, space: DesignSpace) -> None:
+        """Objectives, a system, serve fields known, their extreme values accepted."""
+        from explore.space import check_system_values
+        from memsim.serving import ServeConfig, make_requests
+
+        super().check_space(space)
+        if not space.system_docs:
+            raise SpecError([Problem("system", "the serve evaluator needs a system")])
+        wl = [p for p in space.parameters if space.routes[p.name].section == "workload"]
+        for p in wl:
+            if space.routes[p.name].path not in ("model", *_FROM_WORKLOAD):
+                raise SpecError(
+                    [
+                        Problem(
+                            f"parameters.{p.name}",
+                            "serving takes model, dtype, kv_dtype, tp, attention from workload",
+                        )
+                    ]
+                )
+        cls.settings(space.serve)
+        problems: list[Problem] = []
+        for p in space.parameters:
+            route = space.routes[p.name]
+            if route.section != "serve":
+                continue
+            try:
+                cls.settings({route.path: None})
+            except SpecError as err:
+                problems += [Problem(f"parameters.{p.name}", q.message) for q in err.problems]
+                continue
+            for value in p.corners():
+                try:
+                    req, cfg = cls.settings({**(space.serve or {}), route.path: value})
+                    ServeConfig(**cfg).check()
+                    make_requests(
+                        arrival=str(req["arrival"]),
+                        requests=1,
+                        prompt_len=str(req["prompt_len"]),
+                        output_len=str(req["output_len"]),
+                    )
+                except (SpecError, TypeError) as err:
+                    msg = (
+                        "; ".join(q.message for q in err.problems)
+                        if isinstance(err, SpecError)
+                        else str(err)
+                    )
+                    problems.append(Problem(f"parameters.{p.name}", f"at {value!r}: {msg}"))
+                    break
+        if problems:
+            raise SpecError(problems)
+        check_system_values(space)
+
+    @classmethod
+    def key_payload(cls, space: DesignSpace, job: Job) -> dict[str, Any]:
+        """System, workload, engine, the whole serve section, version, seed."""
+        import memsim
+
+        req, cfg = cls.settings(job.serve)
+        preset = str(job.system)
+        return {
+            "evaluator": "serve",
+            "system": {"digest": space.system_digests[preset], "overrides": job.system_overrides},
+            "workload": job.workload,
+            "engine": job.engine,
+            "serve": {"requests": req, "config": cfg},
+            "version": memsim.__version__,
+            "seed": job.seed,
+        }
+
+    def evaluate(self, job: Job) -> EvalRecord:
+        """Load the system, plan the KV pool (capacity first), serve the requests."""
+        import workloads
+        from hw_models.loader import load_system_dict
+        from memsim.serving import ServeConfig, make_requests, plan_kv, serve
+
+        t0 = time.perf_counter()
+        base: dict[str, Any] = dict(
+            key=job.key, index=job.index, parameters=job.parameters, derived=job.derived
+        )
+        preset = str(job.system)
+        w = job.workload
+        try:
+            system = load_system_dict(
+                self.space.system_docs[preset], source=preset, overrides=job.system_overrides
+            )
+            req, cfg_fields = self.settings(job.serve)
+            model = str(w["model"])
+            cfg = self._models.get(model)
+            if cfg is None:
+                cfg = self._models[model] = workloads.load_model(model)
+            config = ServeConfig(
+                **cfg_fields,
+                dtype=str(w["dtype"]),
+                kv_dtype=w["kv_dtype"],
+                tp=int(w["tp"]),
+                attention=str(w["attention"]),
+                fidelity=str(job.engine["fidelity"]),
+            )
+            rkey = repr((sorted(req.items()), job.seed))
+            requests = self._requests.get(rkey)
+            if requests is None:
+                requests = make_requests(
+                    arrival=str(req["arrival"]),
+                    requests=int(req["requests"]),
+                    prompt_len=str(req["prompt_len"]),
+                    output_len=str(req["output_len"]),
+                    seed=job.seed,
+                )
+                self._requests[rkey] = requests
+                while len(self._requests) > 8:
+                    self._requests.popitem(last=False)
+            try:
+                plan_kv(system, cfg, config)
+            except SpecError as err:
+                if not all(q.path.endswith(".capacity_bytes") for q in err.problems):
+                    raise
+                return EvalRecord(  # the weights leave no room for a KV block
+                    **base,
+                    status="infeasible",
+                    message=str(err),
+                    elapsed_s=time.perf_counter() - t0,
+                )
+            result = serve(system, cfg, requests, config=config)
+        except SpecError as err:
+            return EvalRecord(
+                **base, status="invalid", message=str(err), elapsed_s=time.perf_counter() - t0
+            )
+        summary = result.summary()
+        meta = summary.get("meta", {})
+        provenance = {
+            k: meta.get(k) for k in ("system", "model", "scheduler", "block_manager", "fidelity")
+        }
+        return EvalRecord(
+            **base,
+            status="ok",
+            metrics=flatten_metrics(summary),
+            provenance=provenance,
+            elapsed_s=time.perf_counter() - t0,
+        )
+
+
 register_evaluator("simulate", SimulateEvaluator)
 register_evaluator("formula", FormulaEvaluator)
+register_evaluator("serve", ServeEvaluator)
 
 
 # ---- per-worker evaluators -------------------------------------------------------------

@@ -185,7 +185,7 @@ class Parameter:
                 raise SpecError([Problem(path, "give either `values` or `low`/`high`, not both")])
             if not spec.values:
                 raise SpecError([Problem(f"{path}.values", "empty list of values")])
-            bad = [v for v in spec.values if not isinstance(v, str | int | float | bool)]
+            bad = [v for v in spec.values if not isinstance(v, str | int | float | bool | None)]
             if bad:
                 raise SpecError(
                     [Problem(f"{path}.values", f"values must be scalars, found {bad[0]!r}")]

@@ -126,7 +126,7 @@ def test_read_only_install_runs_and_writes_nothing_into_the_package(tmp_path: Pa
     # a copy of the packages, read-only; numba's kernels cache under the user's cache
     # directory (XDG_CACHE_HOME), never beside the source (memsim/_jit.py)
     site = tmp_path / "site"
-    for pkg in ("hw_models", "workloads", "memsim", "plots"):
+    for pkg in ("hw_models", "workloads", "memsim", "explore", "plots"):
         shutil.copytree(ROOT / pkg, site / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     before = sorted(p.relative_to(site) for p in site.rglob("*"))
     for p in site.rglob("*"):
