@@ -65,6 +65,7 @@ def _config(args: argparse.Namespace) -> Any:
         num_kv_blocks=args.num_kv_blocks,
         kv_swap_tier=args.kv_swap_tier,
         preemption=args.preemption,
+        prefix_sharing=args.prefix_sharing,
         slo_ttft_s=args.slo_ttft,
         slo_tbt_s=args.slo_tbt,
         dtype=args.dtype,
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
             prompt_len=args.prompt_len,
             output_len=args.output_len,
             seed=args.seed,
+            shared_prefix=args.shared_prefix,
         )
         results.append((arrival, serve(system, args.model, reqs, config=config, progress=True)))
     if out is not None:
@@ -264,6 +266,18 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--output-len", default="lognormal:128:0.6:1000", metavar="DIST")
     p.add_argument("--seed", type=int, default=0, help="seed of arrivals and lengths")
+    p.add_argument(
+        "--shared-prefix",
+        type=int,
+        default=0,
+        metavar="N",
+        help="every prompt starts with the same N tokens (a system prompt), added to --prompt-len",
+    )
+    p.add_argument(
+        "--prefix-sharing",
+        action="store_true",
+        help="hold the shared prefix's KV once (paged block manager)",
+    )
     p.add_argument("--rates", default=None, metavar="A,B,C", help="load curve: these arrival rates")
     p.add_argument("--scheduler", default="continuous", help="static, continuous or chunked")
     p.add_argument("--block-manager", default="paged", help="paged or contiguous")

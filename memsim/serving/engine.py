@@ -51,6 +51,7 @@ class ServeConfig:
     num_kv_blocks: int | None = None
     kv_swap_tier: str | None = None
     preemption: str | None = None
+    prefix_sharing: bool = False
     slo_ttft_s: float | None = None
     slo_tbt_s: float | None = None
     dtype: str = "bf16"
@@ -230,8 +231,13 @@ def serve(
     cfg = model if isinstance(model, ModelConfig) else load_model(model)
     kv = plan_kv(sys_, cfg, config)
     max_seq_len = config.max_seq_len or cfg.max_position_embeddings
+    shared = requests.shared_prefix if config.prefix_sharing else 0
     blocks = make_block_manager(
-        config.block_manager, kv.geometry, watermark=config.watermark, max_seq_len=max_seq_len
+        config.block_manager,
+        kv.geometry,
+        watermark=config.watermark,
+        max_seq_len=max_seq_len,
+        shared_prefix_tokens=shared,
     )
     preemption = config.preemption or ("swap" if config.kv_swap_tier else "recompute")
     budget = Budget(
@@ -256,6 +262,9 @@ def serve(
         "scheduler": config.scheduler,
         "block_manager": config.block_manager,
         "preemption": preemption,
+        "shared_prefix": requests.shared_prefix,
+        "prefix_sharing": config.prefix_sharing,
+        "shared_prefix_tokens_held": blocks.shared_tokens,
         "max_num_seqs": config.max_num_seqs,
         "max_num_batched_tokens": config.max_num_batched_tokens,
         "max_seq_len": max_seq_len,
@@ -300,6 +309,8 @@ class _Loop:
                 )
             )
         ]
+        for s in self.seqs:
+            s.cached = blocks.shared_tokens  # a shared prefix is already in the cache
         self.dropped = np.zeros(len(self.seqs), dtype=bool)
         self.tbt: list[float] = []
         self.rows: dict[str, list[float]] = {k: [] for k in _ITERATION_COLUMNS}

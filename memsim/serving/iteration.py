@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hw_models import System
-from memsim.cost import link_time
+from memsim.cost import link_time, tier_read_time, tier_write_time
 from memsim.policies import Placement
 from memsim.simulate import simulate
 from workloads import ModelConfig, batch_step
@@ -184,14 +184,18 @@ class IterationCost:
         return total
 
     def swap_time(self, nbytes: float, *, src: str, dst: str) -> float:
-        """Seconds to move ``nbytes`` of KV between two tiers over the links joining them.
+        """Seconds to move ``nbytes`` of KV from tier ``src`` to tier ``dst``.
 
-        The slowest link on the path sets the rate (:func:`memsim.cost.link_time`);
-        each link's latency is paid once.
+        A pipelined copy runs at its slowest stage: reading ``src``
+        (:func:`memsim.cost.tier_read_time`), each link on the path
+        (:func:`memsim.cost.link_time`) and writing ``dst``
+        (:func:`memsim.cost.tier_write_time`; a flash tier's program bandwidth
+        bounds a swap to flash); each link's latency is paid once.
         """
         if nbytes <= 0:
             return 0.0
         links = [self.system.links[n] for n in self.system.path(src, dst)]
-        if not links:
-            return 0.0
-        return max(link_time(lk, nbytes) for lk in links) + sum(lk.latency_s for lk in links)
+        stages = [link_time(lk, nbytes) for lk in links]
+        stages.append(tier_read_time(self.system.tier(src), nbytes))
+        stages.append(tier_write_time(self.system.tier(dst), nbytes))
+        return max(stages) + sum(lk.latency_s for lk in links)

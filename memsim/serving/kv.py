@@ -11,6 +11,10 @@ asks it and never counts bytes itself.
     most ``block_size - 1`` slots per request are unused. A new prompt is
     admitted only if ``watermark`` of the blocks stay free afterwards (vLLM's
     ``watermark=0.01``), which avoids preempting right after admitting.
+    With prefix sharing (``shared_prefix_tokens``), the full blocks of a
+    prefix every request starts with (a system prompt) are held once for the
+    whole run, already computed (as after the first request, with vLLM's
+    automatic prefix caching); each request holds and computes only the rest.
 ``contiguous``
     The baseline PagedAttention is compared with (Orca, FasterTransformer): each
     request reserves room for ``max_seq_len`` tokens up front, in one piece,
@@ -53,6 +57,8 @@ class BlockManager(Protocol):
     """Allocates the KV cache of requests (ids are ints) in blocks."""
 
     geometry: KVGeometry
+    shared_tokens: int
+    """tokens of the prefix every request shares, already in the cache (0: none)"""
 
     def fits_ever(self, tokens: int) -> bool:
         """Whether a request that grows to ``tokens`` tokens could ever be held."""
@@ -106,6 +112,9 @@ BLOCK_MANAGERS: Registry[BlockManager] = Registry("block manager")
 
 class _Base:
     """Shared bookkeeping: device blocks and tokens per request, swapped blocks."""
+
+    shared_tokens = 0
+    """tokens of a prefix every request shares, held once (0: no sharing)"""
 
     def __init__(self, geometry: KVGeometry) -> None:
         self.geometry = geometry
@@ -184,37 +193,60 @@ class _Base:
 class PagedBlockManager(_Base):
     """vLLM-style paged KV: a request holds ``ceil(tokens / block_size)`` blocks."""
 
-    def __init__(self, geometry: KVGeometry, *, watermark: float = 0.01) -> None:
+    def __init__(
+        self, geometry: KVGeometry, *, watermark: float = 0.01, shared_prefix_tokens: int = 0
+    ) -> None:
         super().__init__(geometry)
         if not 0.0 <= watermark < 1.0:
             raise SpecError(
                 [Problem("watermark", f"expected a fraction in [0, 1), found {watermark}")]
             )
         self.watermark_blocks = int(watermark * geometry.num_blocks)
+        # prefix sharing: the full blocks of the common prefix are held once, for the run
+        bs = geometry.block_size
+        self.shared_blocks = max(shared_prefix_tokens, 0) // bs
+        self.shared_tokens = self.shared_blocks * bs
+        if self.shared_blocks >= geometry.num_blocks:
+            raise SpecError(
+                [
+                    Problem(
+                        "shared_prefix",
+                        f"the shared prefix needs {self.shared_blocks} blocks, the pool has "
+                        f"{geometry.num_blocks}",
+                    )
+                ]
+            )
+        self._used = self.shared_blocks
+        self._used_tokens = self.shared_tokens
+
+    def _need(self, tokens: int) -> int:
+        return -(-(tokens - self.shared_tokens) // self.geometry.block_size)
 
     def fits_ever(self, tokens: int) -> bool:
         """A request fits if its final size fits in the whole pool."""
-        return self._need(tokens) <= self.geometry.num_blocks - self.watermark_blocks
+        room = self.geometry.num_blocks - self.shared_blocks - self.watermark_blocks
+        return self._need(tokens) <= room
 
     def can_admit(self, tokens: int) -> bool:
         """Free blocks after admitting stay at or above the watermark."""
         return self.free_blocks - self._need(tokens) >= self.watermark_blocks
 
     def admit(self, rid: int, tokens: int) -> None:
-        """Allocate the blocks of ``tokens`` tokens."""
-        self._take(rid, self._need(tokens), tokens)
+        """Allocate the blocks of ``tokens`` tokens (beyond the shared prefix)."""
+        self._take(rid, self._need(tokens), tokens - self.shared_tokens)
 
     def try_grow(self, rid: int, tokens: int) -> bool:
         """Add a block when the request crosses a block boundary, if one is free."""
         held = self._blocks[rid]
-        extra = -(-tokens // self.geometry.block_size) - held
+        private = tokens - self.shared_tokens
+        extra = -(-private // self.geometry.block_size) - held
         if extra > 0:
             if extra > self.geometry.num_blocks - self._used:
                 return False
             self._blocks[rid] = held + extra
             self._used += extra
-        self._used_tokens += tokens - self._tokens[rid]
-        self._tokens[rid] = tokens
+        self._used_tokens += private - self._tokens[rid]
+        self._tokens[rid] = private
         return True
 
 
@@ -255,11 +287,23 @@ def make_block_manager(
     *,
     watermark: float = 0.01,
     max_seq_len: int | None = None,
+    shared_prefix_tokens: int = 0,
 ) -> BlockManager:
-    """A registered block manager by name, given what it needs."""
+    """A registered block manager by name, given what it needs.
+
+    ``shared_prefix_tokens``: a prefix every request shares (a system prompt),
+    held once by the ``paged`` manager (prefix sharing); the ``contiguous``
+    baseline cannot share.
+    """
     factory = BLOCK_MANAGERS.get(name, error_path="block_manager")
     if factory is ContiguousBlockManager:
+        if shared_prefix_tokens:
+            raise SpecError(
+                [Problem("prefix_sharing", "the contiguous manager cannot share a prefix")]
+            )
         if max_seq_len is None:
             raise SpecError([Problem("max_seq_len", "the contiguous manager needs max_seq_len")])
         return ContiguousBlockManager(geometry, max_seq_len=max_seq_len)
+    if shared_prefix_tokens:
+        return factory(geometry, watermark=watermark, shared_prefix_tokens=shared_prefix_tokens)
     return factory(geometry, watermark=watermark)

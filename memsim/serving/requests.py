@@ -41,16 +41,31 @@ FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Requests:
-    """``n`` requests: arrival time (s, non-decreasing), prompt and output tokens."""
+    """``n`` requests: arrival time (s, non-decreasing), prompt and output tokens.
+
+    ``shared_prefix``: the first tokens of every prompt are the same (a system
+    prompt); a server with prefix sharing holds and computes them once.
+    """
 
     arrival_s: FloatArray
     prompt_len: IntArray
     output_len: IntArray
+    shared_prefix: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.arrival_s)
         if len(self.prompt_len) != n or len(self.output_len) != n:
             raise ValueError("arrival_s, prompt_len and output_len must have one entry each")
+        if self.shared_prefix < 0 or (n and self.shared_prefix >= int(self.prompt_len.min())):
+            raise SpecError(
+                [
+                    Problem(
+                        "shared_prefix",
+                        f"expected 0 <= shared prefix < every prompt length, found "
+                        f"{self.shared_prefix}",
+                    )
+                ]
+            )
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -232,11 +247,14 @@ def make_requests(
     prompt_len: str = "fixed:512",
     output_len: str = "fixed:128",
     seed: int = 0,
+    shared_prefix: int = 0,
 ) -> Requests:
     """``requests`` requests from an arrival spec and two length specs (see the module doc).
 
     A ``trace:PATH`` arrival gives its own lengths (and, when ``requests`` is
-    given, only its first ``requests`` requests).
+    given, only its first ``requests`` requests). ``shared_prefix``: every
+    prompt starts with the same ``shared_prefix`` tokens; generated prompts are
+    that prefix plus their drawn length, a trace's prompts must be longer.
     """
     name = arrival.split(":", 1)[0]
     if name == "trace":
@@ -246,6 +264,7 @@ def make_requests(
             arrival_s=trace.arrival_s[:n],
             prompt_len=trace.prompt_len[:n],
             output_len=trace.output_len[:n],
+            shared_prefix=shared_prefix,
         )
     factory = ARRIVALS.get(name, error_path="arrival")
     _, args = _args(arrival, "arrival", _ARRIVAL_ARITY.get(name, (1,)))
@@ -258,6 +277,7 @@ def make_requests(
     arrivals = np.cumsum(gaps(rng, requests))
     return Requests(
         arrival_s=arrivals.astype(np.float64),
-        prompt_len=prompts(rng, requests).astype(np.int64),
+        prompt_len=prompts(rng, requests).astype(np.int64) + shared_prefix,
         output_len=outputs(rng, requests).astype(np.int64),
+        shared_prefix=shared_prefix,
     )

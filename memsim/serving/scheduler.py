@@ -160,7 +160,7 @@ class _Queues:
             self.swapped.append(victim)
             return
         self.blocks.free(victim.rid)
-        victim.cached = 0
+        victim.cached = self.blocks.shared_tokens
         victim.target = victim.prompt_len + victim.generated  # vLLM's recompute
         self.waiting.appendleft(victim)
 

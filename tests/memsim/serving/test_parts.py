@@ -133,3 +133,23 @@ def test_bucket_brackets() -> None:
     lo, hi, _ = b.bracket(1000, context=True)
     assert (lo, hi) == (512, 1024)
     assert math.isclose(b.bracket(1024, context=True)[2], 0.0)
+
+
+def test_swap_to_flash_is_bound_by_its_program_bandwidth() -> None:
+    import workloads
+    from hw_models import load_system
+    from memsim.serving import IterationCost
+
+    system = load_system("t4_flexgen")  # GDDR -> PCIe 3 x16 -> DDR -> NVMe -> local SSD
+    cost = IterationCost(
+        system, workloads.load_model("opt_6_7b"), device_tier="gddr", build_options={}
+    )
+    n = 64 * 2**20  # 64 MiB of blocks
+    # FlexGen §6: the SSD writes 1 GB/s, reads 2 GB/s; links 13.8 GB/s (PCIe) and 15.75 GB/s
+    # (NVMe) are faster; latencies 1 us + 10 us
+    assert cost.swap_time(n, src="gddr", dst="ssd") == pytest.approx(n / 1e9 + 11e-6, rel=1e-12)
+    assert cost.swap_time(n, src="ssd", dst="gddr") == pytest.approx(n / 2e9 + 11e-6, rel=1e-12)
+    # to host DDR the PCIe link (16 GB/s x 0.865) is the slowest stage
+    assert cost.swap_time(n, src="gddr", dst="ddr") == pytest.approx(
+        n / (16e9 * 0.865) + 1e-6, rel=1e-12
+    )

@@ -215,3 +215,45 @@ def test_same_inputs_same_result(system) -> None:  # type: ignore[no-untyped-def
     a = serve(system, "llama2_7b", reqs).summary()
     b = serve(system, "llama2_7b", reqs).summary()
     assert a == b
+
+
+def test_prefix_sharing_holds_the_system_prompt_once(system, cfg) -> None:  # type: ignore[no-untyped-def]
+    # Prompts: a 256-token system prompt + 16 own tokens; 16 outputs -> 287 tokens at the end.
+    # Unshared: ceil(287 / 16) = 18 blocks each -> 256 // 18 = 14 at once.
+    # Shared: the prefix's 16 blocks once; each request ceil((287 - 256) / 16) = 2 blocks
+    # -> (256 - 16) // 2 = 120 at once.
+    reqs = make_requests(
+        arrival="poisson:1000",
+        requests=150,
+        prompt_len="fixed:16",
+        output_len="fixed:16",
+        shared_prefix=256,
+    )
+    assert set(reqs.prompt_len.tolist()) == {272}
+    peak = {}
+    for sharing in (False, True):
+        config = ServeConfig(
+            num_kv_blocks=256, watermark=0.0, prefix_sharing=sharing, bucketing=EXACT
+        )
+        result = serve(system, cfg, reqs, config=config)
+        _check_conservation(result, reqs)
+        peak[sharing] = int(result.iterations["decode_tokens"].max())
+    assert peak == {False: 14, True: 120}
+    # at low load a shared-prefix request prefills only its own 16 tokens after 256 cached
+    alone = make_requests(
+        arrival="poisson:0.01",
+        requests=2,
+        prompt_len="fixed:16",
+        output_len="fixed:2",
+        shared_prefix=256,
+    )
+    config = ServeConfig(prefix_sharing=True, bucketing=EXACT)
+    r = serve(system, cfg, alone, config=config).requests
+    opts = config.build_options(system)
+    step = workloads.batch_step(cfg, sequences=[(16, 256)], **opts)
+    expected = simulate(system, step, fidelity="analytic").makespan_s
+    full = simulate(
+        system, workloads.prefill(cfg, batch=1, prompt_len=272, **opts), fidelity="analytic"
+    ).makespan_s
+    assert r["ttft_s"] == pytest.approx([expected] * 2, rel=1e-12)
+    assert expected < full  # both read all weights once (H100 is memory-bound here)
