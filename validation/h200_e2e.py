@@ -238,6 +238,7 @@ class Runner:
         self.out, self.fh = out, fh
         self.device_name = torch.cuda.get_device_name(self.dev) if self.cuda else "cpu"
         self.reps = args.reps
+        self.eager = bool(args.eager)
 
     def note(self, text: str) -> None:
         print(f"e2e: {text}", file=sys.stderr, flush=True)
@@ -277,8 +278,9 @@ class Runner:
 
     def measure(self, step: Callable[[], object]) -> tuple[float, int, bool]:
         """(median seconds, replays, graphed) of one step: CUDA graph on GPU, eager on CPU."""
-        if not self.cuda:
-            step()
+        if not self.cuda or self.eager:
+            for _ in range(1 if not self.cuda else 2):  # warm-up (cuDNN plans, allocator)
+                step()
             times = self._time_eager(step, self.reps)
             return statistics.median(times), len(times), False
         side = torch.cuda.Stream()
@@ -356,6 +358,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reps", type=int, default=10, help="timed replays per point")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
     ap.add_argument("--tiny", action="store_true", help="a 2-layer tiny model, tiny grid")
+    ap.add_argument(
+        "--eager",
+        action="store_true",
+        help="launch every kernel eagerly (no CUDA graph): rows are prefill_eager/decode_eager",
+    )
     args = ap.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("e2e: error: no CUDA GPU is visible to PyTorch", file=sys.stderr)
