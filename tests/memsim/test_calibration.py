@@ -301,3 +301,27 @@ def test_weight_only_int4_pays_the_dequantisation_penalty(calibrated) -> None:  
     )
     assert qbytes > 3e9  # the 32 layers' linear weights at 4.x bits
     assert with_pen - without == pytest.approx(expected, rel=1e-6)
+
+
+def test_engine_profile_yaml_is_validated_and_used(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\nlaunch: cuda_graph\nfused_qkv: true\nfused_gate_up: true\n"
+        "ops:\n  norm:\n    - {kernel_class: tensor, kernels: 1, traffic_factor: 1}\n"
+    )
+    run = ["run", "--system", "h200_sxm_calibrated", "--batch", "1", "--prompt", "16"]
+    run += ["--gen", "1", "--fidelity", "analytic", "--format", "json"]
+    assert main([*run, "--engine", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "ops.norm.0.kernel_class" in err.replace("[", ".").replace("]", "")
+    good = tmp_path / "slow_norms.yaml"
+    good.write_text(
+        "name: slow_norms\nlaunch: cuda_graph\nfused_qkv: true\nfused_gate_up: true\n"
+        "ops:\n  norm:\n    - {kernel_class: norm, kernels: 50, traffic_factor: 20}\n"
+    )
+    assert main([*run, "--engine", str(good)]) == 0
+    slow = json.loads(capsys.readouterr().out)
+    assert main([*run, "--engine", "cuda_graphs"]) == 0
+    base = json.loads(capsys.readouterr().out)
+    assert slow["engine"] == "slow_norms" and base["engine"] == "cuda_graphs"
+    assert slow["ttft_s"] > base["ttft_s"]
