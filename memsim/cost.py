@@ -538,6 +538,36 @@ def eager_time_array(
     return np.asarray(np.maximum(host, np.asarray(device)), dtype=np.float64)
 
 
+def eager_pipeline_durations(
+    host: FloatArray, device: FloatArray, starts: npt.NDArray[np.int64]
+) -> FloatArray:
+    """Per-kernel durations when a host launches kernels into one stream ahead of the device.
+
+    The host spends ``host[i]`` seconds launching kernel ``i`` and goes straight on to the
+    next; the device starts kernel ``i`` once it is launched and kernel ``i - 1`` is
+    done, and runs it for ``device[i]`` seconds (a two-stage flow line). With
+    ``H`` and ``D`` the running sums from a segment's start, kernel ``i`` ends at
+    ``E_i = D_i + max_{k <= i} (H_k - D_{k-1})``; its duration is ``E_i - E_{i-1}``
+    (never below ``device[i]``). A long kernel lets the host run ahead, so a run of
+    short kernels after it costs its device time, not its launch time. Each segment
+    (``starts``: first index of each; the host waits for the device between them, as
+    a decode step waits for its token) starts with both idle.
+    """
+    h = np.asarray(host, dtype=np.float64)
+    d = np.asarray(device, dtype=np.float64)
+    out = np.empty_like(d)
+    bounds = [*np.asarray(starts, dtype=np.int64).tolist(), d.size]
+    if not bounds or bounds[0] != 0:
+        bounds = [0, *bounds]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        if b <= a:
+            continue
+        big_d = np.cumsum(d[a:b])
+        ends = big_d + np.maximum.accumulate(np.cumsum(h[a:b]) - (big_d - d[a:b]))
+        out[a:b] = np.diff(ends, prepend=0.0)
+    return out
+
+
 def host_copy_time_array(
     p: Mapping[str, float], *, nbytes: FloatArray, link_bw: float, pinned: bool
 ) -> FloatArray:

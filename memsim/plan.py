@@ -810,7 +810,8 @@ def build_plan(
     if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
         op_latency[step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)
-    grp = _groups(cg, execution, lay, dem.demand, op_latency, comp.overhead)
+    overhead = _launch_overhead(cg, comp, execution, op_latency, dem.demand)
+    grp = _groups(cg, execution, lay, dem.demand, op_latency, overhead)
     dma_routes, jobs = _dma_jobs(system, cg, placement, res, lay.op_group, tp, calibration)
     return Plan(
         system=system,
@@ -827,7 +828,7 @@ def build_plan(
         op_unit=comp.op_unit,
         op_demand=dem.demand,
         op_latency=op_latency,
-        op_overhead=comp.overhead,
+        op_overhead=overhead,
         acc_tier=lay.acc_tier,
         acc_moved=lay.moved,
         tensor_tier=lay.tensor_tier,
@@ -848,6 +849,27 @@ def build_plan(
         routes=dma_routes,
         tier_calibration=calibration,
     )
+
+
+def _launch_overhead(
+    cg: CompiledGraph,
+    comp: ComputeCost,
+    execution: str,
+    op_latency: FloatArray,
+    demand: FloatArray,
+) -> FloatArray:
+    """Per-op launch floor: eager launches pipelined with the device, else as priced.
+
+    Under an eager engine profile the host launches kernels ahead of the device
+    (:func:`memsim.cost.eager_pipeline_durations`), per step of a one-stage graph run
+    kernel by kernel; the floor becomes each op's pipelined duration, so its solo
+    duration ``max(floor, latency + demand)`` is that duration.
+    """
+    eager = comp.profile is not None and comp.profile.launch == "eager"
+    if not eager or execution != "kernel" or not cg.n_ops or int(cg.stage.max()) > 0:
+        return comp.overhead
+    device = op_latency + demand.max(axis=0)
+    return cost.eager_pipeline_durations(comp.overhead, device, step_starts(cg))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from memsim import cost
@@ -73,3 +74,27 @@ def test_unknown_dtype_is_a_spec_error() -> None:
     unit = tiny().compute["core"]
     with pytest.raises(SpecError, match="no throughput for fp8"):
         cost.unit_peak(unit.model_copy(update={"peak_flops_per_s": {"fp32": 1e12}}), "fp8")
+
+
+def test_eager_launches_pipeline_with_the_device() -> None:
+    """Host launch 10 us per kernel; device 30, 1, 1 us. The host launches at 10, 20, 30:
+    kernel 0 runs 10-40, kernel 1 (launched at 20) runs 40-41, kernel 2 (at 30) 41-42.
+    A per-kernel max(launch, device) would charge 30 + 10 + 10 = 50 us."""
+    from memsim.cost import eager_pipeline_durations
+
+    us = 1e-6
+    d = eager_pipeline_durations(
+        np.array([10.0, 10.0, 10.0]) * us, np.array([30.0, 1.0, 1.0]) * us, np.array([0])
+    )
+    assert d / us == pytest.approx([40.0, 1.0, 1.0])
+    # host-bound: tiny kernels cost their launch each; two segments restart from idle
+    d = eager_pipeline_durations(
+        np.full(4, 10.0) * us, np.full(4, 1.0) * us, np.array([0, 2], dtype=np.int64)
+    )
+    assert d / us == pytest.approx([11.0, 10.0, 11.0, 10.0])
+    # never below the device time
+    rng = np.random.default_rng(0)
+    h, dev = rng.uniform(0, 5, 200), rng.uniform(0, 5, 200)
+    got = eager_pipeline_durations(h, dev, np.array([0, 50, 120], dtype=np.int64))
+    assert np.all(got >= dev - 1e-12)
+    assert got.sum() >= max(h[:50].sum(), dev[:50].sum())
