@@ -152,6 +152,10 @@ class LazyMapping(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self._get())
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled (a result sent to another process) as the plain dict it stands for."""
+        return (dict, (dict(self._get()),))
+
 
 def device_peaks(plan: Plan, sched: Schedule, peaks: FloatArray) -> FloatArray:
     """Per tier, the peak one device holds: a device-scope tier's largest peak over

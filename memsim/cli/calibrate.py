@@ -23,6 +23,9 @@ from hw_models.errors import Problem, SpecError
 from hw_models.fileio import atomic_write_text
 from memsim.cli._output import add_format_option, print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"calibrate": "fit a system's efficiency parameters to microbenchmark measurements"}
+
 
 def _date_of(path: Path) -> str:
     """The measurements' date: the file's modification day (UTC), an input property."""
@@ -114,7 +117,7 @@ def add_parser(sub: Any) -> None:
     """Register ``calibrate``."""
     p = sub.add_parser(
         "calibrate",
-        help="fit a system's efficiency parameters to microbenchmark measurements",
+        help=COMMANDS["calibrate"],
         description="Fit the efficiency parameters (GEMM, attention, memory-bound kernels, "
         "launch costs, host links, latency) of a system to microbenchmarks with scipy "
         "least squares and write a calibrated system YAML.",

@@ -21,6 +21,13 @@ from typing import Any
 
 from hw_models.errors import Problem, SpecError
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {
+    "measure": "run GPU microbenchmarks (GEMM, bandwidth, launch, attention, ...) into a CSV "
+    "that `memsim calibrate` reads"
+}
+
+
 SECTIONS = ("gemm", "memory", "pcie", "launch", "elementwise", "attention", "latency")
 EXIT_USER_ERROR = 2
 
@@ -69,8 +76,7 @@ def add_parser(sub: Any) -> None:
     """Register ``measure``."""
     p = sub.add_parser(
         "measure",
-        help="run GPU microbenchmarks (GEMM, bandwidth, launch, attention, ...) into a CSV "
-        "that `memsim calibrate` reads",
+        help=COMMANDS["measure"],
     )
     p.add_argument("-o", "--output", required=True, help="CSV file to write")
     p.add_argument("--quick", action="store_true", help="fewer sizes per section")

@@ -27,6 +27,12 @@ from hw_models.fileio import make_temp_dir
 from hw_models.units import fmt_bytes, fmt_si
 from memsim.cli._output import add_format_option, print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {
+    "serve": "serve arriving requests with continuous batching and paged KV (TTFT, TBT, goodput)"
+}
+
+
 DTYPE_CHOICES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 
 
@@ -244,7 +250,7 @@ def add_parser(sub: Any) -> None:
     """Register ``serve``."""
     p = sub.add_parser(
         "serve",
-        help="serve arriving requests with continuous batching and paged KV (TTFT, TBT, goodput)",
+        help=COMMANDS["serve"],
         description="Simulate an LLM server: requests arrive, a scheduler batches them per "
         "iteration, a block manager pages their KV cache; each iteration is priced by the "
         "same simulator as `memsim run`. See docs/serving.md.",

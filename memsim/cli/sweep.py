@@ -32,6 +32,10 @@ from explore.sweep import SweepInterruptedError, sweep
 from hw_models.errors import Problem, SpecError
 from memsim.cli._output import print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"sweep": "sweep a design space (resumable), or show/export/plot a sweep's store"}
+
+
 ACTIONS = ("show", "export", "sensitivity", "plot")
 EXIT_INTERRUPTED = 130
 
@@ -262,7 +266,7 @@ def add_parser(sub: Any) -> None:
     """Register ``sweep``."""
     p = sub.add_parser(
         "sweep",
-        help="sweep a design space (resumable), or show/export/plot a sweep's store",
+        help=COMMANDS["sweep"],
         description="memsim sweep SPACE.yaml [options] | show STORE | export STORE OUT | "
         "sensitivity STORE | plot STORE --out DIR. Every finished point is stored at once; "
         "run the same command again to resume an interrupted sweep.",

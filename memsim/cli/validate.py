@@ -16,11 +16,14 @@ from typing import Any
 
 from memsim.cli._output import add_format_option, print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {"validate": "reproduce published results (docs/validation.md)"}
+
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "validate",
-        help="reproduce published results (docs/validation.md)",
+        help=COMMANDS["validate"],
         description="Run the validation cases: paper figure, memsim figure, error, tolerance.",
     )
     p.add_argument("--quick", action="store_true", help="only the fast cases (what CI runs)")

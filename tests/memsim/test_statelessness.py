@@ -154,3 +154,16 @@ def test_read_only_install_runs_and_writes_nothing_into_the_package(tmp_path: Pa
             p.chmod(p.stat().st_mode | stat.S_IWUSR)
     assert after == before  # nothing written into the package tree
     assert list((cache_home / "numba").rglob("*.nbi"))  # the kernels were cached there
+
+
+def test_a_result_pickles_with_its_lazily_built_traffic_table() -> None:
+    # sweeps send results between processes; the traffic table is built on first read
+    import pickle
+
+    g = workloads.generate(workloads.load_model("llama2_7b"), batch=1, prompt_len=16, gen_len=2)
+    r = simulate("t4_flexgen", g, policy="stream_weights", fidelity="analytic")
+    back = pickle.loads(pickle.dumps(r))
+    assert _fingerprint(back) == _fingerprint(r)
+    assert back.traffic["labels"] == r.traffic["labels"]
+    assert np.array_equal(back.traffic["dma_read"], r.traffic["dma_read"])
+    assert back.traffic["dma_read"].sum() > 0  # weights were streamed over DMA
