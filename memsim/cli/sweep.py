@@ -22,19 +22,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from explore.pareto import front_ids, hypervolume
-from explore.space import DesignSpace
-from explore.store import Store
-from explore.strategies import sampler_names
-from explore.sweep import SweepInterruptedError, sweep
 from hw_models.errors import Problem, SpecError
 from memsim.cli._output import print_json, print_table
 
-#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
-COMMANDS = {"sweep": "sweep a design space (resumable), or show/export/plot a sweep's store"}
+if TYPE_CHECKING:
+    from explore.store import Store
 
+COMMANDS = {"sweep": "sweep a design space (resumable), or show/export/plot a sweep's store"}
 
 ACTIONS = ("show", "export", "sensitivity", "plot")
 EXIT_INTERRUPTED = 130
@@ -68,11 +64,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open(path: str) -> Store:
+    from explore.store import Store
+
     return Store(path, create=False)
 
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Sweep a space file into its store, then show the best points."""
+    from explore.space import DesignSpace
+    from explore.store import Store
+    from explore.sweep import SweepInterruptedError, sweep
+
     space = DesignSpace.from_yaml(args.target)
     if args.fidelity is not None and space.evaluator == "simulate":
         space = space.with_engine(fidelity=args.fidelity)
@@ -103,6 +105,8 @@ def run_sweep(args: argparse.Namespace) -> int:
 
 
 def _show_doc(store: Store) -> dict[str, Any]:
+    from explore.pareto import front_ids
+
     rows = store.rows()
     objectives = store.objectives()
     return {
@@ -171,6 +175,8 @@ def _hv_text(ok: list[dict[str, Any]], objectives: list[tuple[str, str]]) -> str
     if len(objectives) not in (2, 3):
         return ""
     import numpy as np
+
+    from explore.pareto import hypervolume
 
     vals = [[p["objectives"].get(n) for n, _ in objectives] for p in ok]
     arr = np.array([v for v in vals if all(isinstance(x, int | float) for x in v)], dtype=float)
@@ -279,7 +285,11 @@ def add_parser(sub: Any) -> None:
         "--scheduler", default=None, metavar="ADDRESS", help="Dask scheduler (tcp://host:port)"
     )
     p.add_argument("--budget", type=int, default=None, help="points to evaluate (samplers)")
-    p.add_argument("--sampler", choices=sampler_names(), default=None, help="default: grid")
+    p.add_argument(
+        "--sampler",
+        default=None,
+        help="grid (default), random, lhs, oat, sobol, tpe, nsga2 (explore.strategies)",
+    )
     p.add_argument("--fidelity", choices=["analytic", "event"], default=None)
     p.add_argument("--seed", type=int, default=None, help="sampler and simulation seed")
     p.add_argument("--chunk", type=int, default=1, help="points per task (cheap points: more)")
