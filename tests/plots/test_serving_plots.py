@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from plots import kv_occupancy, latency_cdf, latency_vs_load, write_serve_figures
 
 
-def _lines(ax):  # type: ignore[no-untyped-def]
+def _lines(ax: Any) -> dict[str, Any]:
     return {ln.get_gid(): ln for ln in ax.get_lines() if ln.get_gid()}
 
 
