@@ -12,6 +12,7 @@ import pytest
 
 import workloads
 from hw_models import System, load_system
+from hw_models.errors import SpecError
 from memsim import simulate
 from memsim.serving import (
     SCHEDULERS,
@@ -262,3 +263,53 @@ def test_prefix_sharing_holds_the_system_prompt_once(
     ).makespan_s
     assert r["ttft_s"] == pytest.approx([expected] * 2, rel=1e-12)
     assert expected < full  # both read all weights once (H100 is memory-bound here)
+
+
+def test_disaggregated_prefill_and_decode_pools(cfg: workloads.ModelConfig) -> None:
+    dgx = load_system("dgx_h100")
+    prompt, output = 300, 4
+    reqs = _burst(3, prompt, output, gap_s=50.0)
+    config = ServeConfig(disaggregated=True, bucketing=EXACT)
+    result = serve(dgx, cfg, reqs, config=config)
+    _check_conservation(result, reqs)
+    opts = config.build_options(dgx)
+    prefill = simulate(
+        dgx, workloads.prefill(cfg, batch=1, prompt_len=prompt, **opts), fidelity="analytic"
+    ).makespan_s
+    steps = [
+        simulate(
+            dgx,
+            workloads.decode(cfg, batch=1, context_len=prompt + k, **opts),
+            fidelity="analytic",
+        ).makespan_s
+        for k in range(output - 1)
+    ]
+    # the prompt's KV (300 x 512 KiB) crosses NVLink: 450 GB/s x 0.85 achievable, 2 us
+    transfer = prompt * KV_PER_TOKEN / (450e9 * 0.85) + 2e-6
+    r = result.requests
+    assert r["ttft_s"] == pytest.approx([prefill] * 3, rel=1e-12)
+    gaps = [transfer + steps[0], *steps[1:]]
+    assert result.tbt_s == pytest.approx(gaps * 3, rel=1e-9)
+    pools = result.iterations["pool"]
+    assert set(pools) == {"prefill", "decode"}
+    it = result.iterations
+    assert it["prefill_tokens"][pools == "decode"].sum() == 0  # the decode pool only decodes
+    assert it["decode_tokens"][pools == "prefill"].sum() == 0
+    # on a single-GPU system there is no second pool
+    with pytest.raises(SpecError, match="need 2 devices"):
+        serve("h100_sxm", cfg, reqs, config=config)
+
+
+def test_disaggregated_conserves_under_load(cfg: workloads.ModelConfig) -> None:
+    reqs = make_requests(
+        arrival="poisson:30",
+        requests=60,
+        prompt_len="uniform:32:600",
+        output_len="uniform:1:80",
+        seed=9,
+    )
+    config = ServeConfig(disaggregated=True, num_kv_blocks=150)
+    result = serve("dgx_h100", cfg, reqs, config=config)
+    _check_conservation(result, reqs)
+    s = result.summary()
+    assert s["dropped"] == 0 and s["preemptions"] > 0
