@@ -39,11 +39,12 @@ WORKLOAD = {
 METRICS = ("throughput_tokens_per_s", "ttft_p50_s", "ttft_p99_s", "tbt_p50_s", "tbt_p99_s")
 
 
-def _run(system: Any, n: int, config: ServeConfig) -> tuple[float, dict[str, Any]]:
+def _run(system: Any, n: int, config: ServeConfig) -> tuple[float, float, dict[str, Any]]:
+    """Wall seconds, CPU seconds of this process (robust on a shared machine), summary."""
     reqs = make_requests(requests=n, seed=0, **WORKLOAD)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = serve(system, "llama2_7b", reqs, config=config).summary()
-    return time.perf_counter() - t0, summary
+    return time.perf_counter() - t0, time.process_time() - c0, summary
 
 
 def _shape_errors(system: Any, samples: int) -> dict[str, float]:
@@ -73,25 +74,27 @@ def main(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     system = load_system("h100_sxm")
     rows: dict[str, Any] = {"workload": WORKLOAD, "requests": args.requests}
-    print(f"{'case':<40} {'seconds':>8} {'iterations':>10} {'simulated':>9}")
+    print(f"{'case':<40} {'wall s':>8} {'CPU s':>8} {'iterations':>10} {'simulated':>9}")
     for name, config in (
         ("continuous", ServeConfig(scheduler="continuous")),
         ("chunked (budget 2048)", ServeConfig(scheduler="chunked", max_num_batched_tokens=2048)),
     ):
-        secs, s = _run(system, args.requests, config)
+        secs, cpu, s = _run(system, args.requests, config)
         rows[name] = {
             "seconds": secs,
+            "cpu_seconds": cpu,
             "iterations": s["iterations"],
             "simulations": s["meta"]["simulations"],
             **{k: s[k] for k in METRICS},
         }
         label = f"{args.requests} requests, {name}"
-        print(f"{label:<40} {secs:8.2f} {s['iterations']:>10} {s['meta']['simulations']:>9}")
+        sims = s["meta"]["simulations"]
+        print(f"{label:<40} {secs:8.2f} {cpu:8.2f} {s['iterations']:>10} {sims:>9}")
     shape = _shape_errors(system, 40)
     rows["shape_error"] = shape
     print(f"iteration-time error vs exact: max {shape['max']:.2%}, mean {shape['mean']:.3%}")
-    _, fast = _run(system, 400, ServeConfig())
-    _, exact = _run(system, 400, ServeConfig(bucketing=Bucketing(exact=True)))
+    _, _, fast = _run(system, 400, ServeConfig())
+    _, _, exact = _run(system, 400, ServeConfig(bucketing=Bucketing(exact=True)))
     diff = {k: abs(fast[k] / exact[k] - 1.0) for k in METRICS}
     rows["run_error_400"] = diff
     print(

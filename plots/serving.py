@@ -105,22 +105,34 @@ def kv_occupancy(
     title: str | None = "KV cache occupancy",
 ) -> Axes:
     """KV bytes held on the device over time (a step per iteration), with the pool size.
-    Line ids: ``gid`` ``kv:used`` and ``kv:pool``."""
+    With a ``pool`` column (disaggregated serving) one line per pool.
+    Line ids: ``gid`` ``kv:used`` (``kv:used:<pool>``) and ``kv:pool``."""
     ax = new_axes(ax, figsize=(7.0, 3.8))
-    t = iterations["start_s"].to_numpy(float)
-    b = iterations["kv_bytes"].to_numpy(float)
-    end = float(t[-1] + iterations["duration_s"].iloc[-1]) if len(t) else 1.0
-    top = max(float(b.max()) if len(b) else 1.0, pool_bytes or 0.0, 1.0)
+    t_all = iterations["start_s"].to_numpy(float)
+    end = float(t_all[-1] + iterations["duration_s"].iloc[-1]) if len(t_all) else 1.0
+    b_all = iterations["kv_bytes"].to_numpy(float)
+    top = max(float(b_all.max()) if len(b_all) else 1.0, pool_bytes or 0.0, 1.0)
     div, unit = bytes_scale(top)
     mult, t_unit = time_scale(end if end > 0 else 1.0)
-    ax.plot(
-        np.append(t, end) * mult,
-        np.append(b, b[-1] if len(b) else 0.0) / div,
-        drawstyle="steps-post",
-        linewidth=1.2,
-        label="KV in use",
-        gid="kv:used",
+    groups = (
+        [
+            (f"KV in use ({p})", f"kv:used:{p}", iterations[iterations["pool"] == p])
+            for p in dict.fromkeys(iterations["pool"])
+        ]
+        if "pool" in iterations
+        else [("KV in use", "kv:used", iterations)]
     )
+    for label, gid, frame in groups:
+        t = frame["start_s"].to_numpy(float)
+        b = frame["kv_bytes"].to_numpy(float)
+        ax.plot(
+            np.append(t, end) * mult,
+            np.append(b, b[-1] if len(b) else 0.0) / div,
+            drawstyle="steps-post",
+            linewidth=1.2,
+            label=label,
+            gid=gid,
+        )
     if pool_bytes:
         ax.axhline(pool_bytes / div, linestyle=":", color="0.3", label="KV pool", gid="kv:pool")
     ax.set_xlabel(f"time ({t_unit})")

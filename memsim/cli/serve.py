@@ -72,6 +72,7 @@ def _config(args: argparse.Namespace) -> Any:
         kv_swap_tier=args.kv_swap_tier,
         preemption=args.preemption,
         prefix_sharing=args.prefix_sharing,
+        disaggregated=args.disaggregated,
         slo_ttft_s=args.slo_ttft,
         slo_tbt_s=args.slo_tbt,
         dtype=args.dtype,
@@ -304,6 +305,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--preemption", default=None, help="recompute or swap (default: swap if a tier)")
     p.add_argument("--slo-ttft", type=float, default=None, metavar="S", help="TTFT SLO (s)")
     p.add_argument("--slo-tbt", type=float, default=None, metavar="S", help="mean TBT SLO (s)")
+    p.add_argument(
+        "--disaggregated",
+        action="store_true",
+        help="prefill and decode on two device pools, KV sent over the peer link",
+    )
     p.add_argument("--dtype", choices=DTYPE_CHOICES, default="bf16")
     p.add_argument("--kv-dtype", choices=DTYPE_CHOICES, default=None)
     p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices")

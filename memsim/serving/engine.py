@@ -7,6 +7,7 @@ never share anything, so the same inputs give the same result in any order.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.units import fmt_bytes
+from memsim.cost import link_time
 from memsim.graph_fit import attention_buffer_bytes
 from memsim.policies import placeable_tiers
 from memsim.policies.base import transient_peak_bytes
@@ -52,6 +54,7 @@ class ServeConfig:
     kv_swap_tier: str | None = None
     preemption: str | None = None
     prefix_sharing: bool = False
+    disaggregated: bool = False
     slo_ttft_s: float | None = None
     slo_tbt_s: float | None = None
     dtype: str = "bf16"
@@ -87,6 +90,10 @@ class ServeConfig:
             v = getattr(self, name)
             if v is not None and not v > 0:
                 problems.append(Problem(name, f"expected > 0, found {v}"))
+        if self.disaggregated and self.scheduler != "continuous":
+            problems.append(
+                Problem("disaggregated", "needs the continuous scheduler in both pools")
+            )
         if self.num_kv_blocks is not None and self.num_kv_blocks < 1:
             problems.append(Problem("num_kv_blocks", f"expected >= 1, found {self.num_kv_blocks}"))
         if problems:
@@ -232,20 +239,23 @@ def serve(
     kv = plan_kv(sys_, cfg, config)
     max_seq_len = config.max_seq_len or cfg.max_position_embeddings
     shared = requests.shared_prefix if config.prefix_sharing else 0
-    blocks = make_block_manager(
-        config.block_manager,
-        kv.geometry,
-        watermark=config.watermark,
-        max_seq_len=max_seq_len,
-        shared_prefix_tokens=shared,
-    )
     preemption = config.preemption or ("swap" if config.kv_swap_tier else "recompute")
     budget = Budget(
         max_num_seqs=config.max_num_seqs,
         max_num_batched_tokens=config.max_num_batched_tokens,
         preemption=preemption,
     )
-    sched = make_scheduler(config.scheduler, blocks, budget)
+
+    def pool() -> tuple[Any, Any]:
+        blocks = make_block_manager(
+            config.block_manager,
+            kv.geometry,
+            watermark=config.watermark,
+            max_seq_len=max_seq_len,
+            shared_prefix_tokens=shared,
+        )
+        return make_scheduler(config.scheduler, blocks, budget), blocks
+
     cost = IterationCost(
         sys_,
         cfg,
@@ -254,8 +264,14 @@ def serve(
         fidelity=config.fidelity,
         bucketing=config.bucketing,
     )
-    loop = _Loop(requests, sched, blocks, cost, kv, config, progress=progress)
-    loop.run()
+    sched, blocks = pool()
+    seqs = _seqs(requests, blocks.shared_tokens)
+    if config.disaggregated:
+        result = _disaggregated(sys_, seqs, pool, cost, kv, config, progress=progress)
+    else:
+        loop = _Loop(seqs, sched, blocks, cost, kv, config, progress=progress)
+        loop.run()
+        result = loop.result()
     meta = {
         "system": sys_.name,
         "model": cfg.name,
@@ -278,8 +294,148 @@ def serve(
         },
         "simulations": cost.simulations,
         "kv": kv.to_dict(),
+        "disaggregated": config.disaggregated,
     }
-    return loop.result(meta)
+    return dataclasses.replace(result, meta=meta)
+
+
+def _seqs(requests: Requests, shared_tokens: int) -> list[Seq]:
+    seqs = [
+        Seq(i, a, int(p), int(o))
+        for i, (a, p, o) in enumerate(
+            zip(
+                requests.arrival_s.tolist(),
+                requests.prompt_len.tolist(),
+                requests.output_len.tolist(),
+                strict=True,
+            )
+        )
+    ]
+    for s in seqs:
+        s.cached = shared_tokens  # a shared prefix is already in the cache
+    return seqs
+
+
+def _disaggregated(
+    system: System,
+    seqs: list[Seq],
+    pool: Any,
+    cost: IterationCost,
+    kv: KVPlan,
+    config: ServeConfig,
+    *,
+    progress: bool,
+) -> ServeResult:
+    """Prefill on one device pool, decode on another (DistServe, Zhong et al. OSDI 2024;
+    Splitwise, Patel et al. ISCA 2024).
+
+    The prefill pool runs every prompt to its first token; the prompt's KV then
+    crosses the devices' peer link (:func:`memsim.cost.link_time`, NVLink on a
+    DGX) and the request joins the decode pool, which only decodes. Each pool has
+    ``tp`` devices. The decode pool never holds back the prefill pool (no
+    back-pressure), so the two are simulated one after the other; transfers do
+    not contend with each other on the link.
+    """
+    if 2 * config.tp > system.devices:
+        raise SpecError(
+            [
+                Problem(
+                    "disaggregated",
+                    f"two pools of tp={config.tp} need {2 * config.tp} devices, "
+                    f"{system.name} has {system.devices}",
+                )
+            ]
+        )
+    peer = system.peer_link(kv.device_tier)
+    if peer is None:
+        raise SpecError(
+            [Problem("disaggregated", f"{system.name} has no link between its devices")]
+        )
+    link = system.links[peer]
+    _, probe = pool()  # a request the decode pool could never hold is dropped at arrival
+    keep = [s for s in seqs if probe.fits_ever(s.final_len)]
+    prompts = []
+    for s in keep:
+        p = Seq(s.rid, s.arrival_s, s.prompt_len, 1)
+        p.cached = s.cached
+        prompts.append(p)
+    sched, blocks = pool()
+    first = _Loop(prompts, sched, blocks, cost, kv, config, progress=progress)
+    first.run()
+    decodes: list[Seq] = []
+    handed: dict[int, Seq] = {}
+    for p, s in zip(prompts, keep, strict=True):
+        if not p.done:
+            continue
+        s.first_token_s = s.last_token_s = s.finish_s = p.first_token_s
+        s.scheduled_s = p.scheduled_s
+        s.preemptions, s.swapped_bytes = p.preemptions, p.swapped_bytes
+        s.generated, s.done = 1, s.output_len == 1
+        if s.done:
+            continue
+        nbytes = s.prompt_len * kv.geometry.bytes_per_token
+        d = Seq(
+            s.rid,
+            p.first_token_s + link_time(link, nbytes) + link.latency_s,
+            s.prompt_len,
+            s.output_len,
+        )
+        d.cached = d.target = s.prompt_len  # arrives with its prompt's KV
+        d.generated = 1
+        d.first_token_s = d.last_token_s = p.first_token_s
+        decodes.append(d)
+        handed[s.rid] = d
+    decodes.sort(key=lambda d: (d.arrival_s, d.rid))
+    sched, blocks = pool()
+    second = _Loop(decodes, sched, blocks, cost, kv, config, progress=progress)
+    second.run()
+    for s in keep:
+        twin = handed.get(s.rid)
+        if twin is not None:
+            s.done, s.finish_s = twin.done, twin.finish_s
+            s.preemptions += twin.preemptions
+            s.swapped_bytes += twin.swapped_bytes
+    n1 = len(first.rows["start_s"])
+    rows = {k: first.rows[k] + second.rows[k] for k in _ITERATION_COLUMNS}
+    order = np.argsort(np.asarray(rows["start_s"]), kind="stable")
+    iterations = {k: np.asarray(v)[order] for k, v in rows.items()}
+    pools = np.array(["prefill"] * n1 + ["decode"] * (len(order) - n1))
+    iterations["pool"] = pools[order]
+    dropped = np.array([not s.done for s in seqs])
+    return _result(seqs, dropped, iterations, np.asarray(second.tbt, dtype=np.float64))
+
+
+def _result(
+    seqs: list[Seq],
+    dropped: np.ndarray[Any, Any],
+    iterations: dict[str, np.ndarray[Any, Any]],
+    tbt: np.ndarray[Any, Any],
+) -> ServeResult:
+    """The per-request table from the requests' final state, with the iteration table."""
+    nan = float("nan")
+    arrival = np.array([s.arrival_s for s in seqs], dtype=np.float64)
+    first = np.array([s.first_token_s if s.done else nan for s in seqs], dtype=np.float64)
+    finish = np.array([s.finish_s if s.done else nan for s in seqs], dtype=np.float64)
+    sched = np.array([s.scheduled_s if s.done else nan for s in seqs], dtype=np.float64)
+    out_len = np.array([s.output_len for s in seqs], dtype=np.int64)
+    gaps = np.maximum(out_len - 1, 1)
+    tbt_mean = np.where(out_len > 1, (finish - first) / gaps, nan)
+    requests = {
+        "rid": np.array([s.rid for s in seqs], dtype=np.int64),
+        "arrival_s": arrival,
+        "prompt_len": np.array([s.prompt_len for s in seqs], dtype=np.int64),
+        "output_len": out_len,
+        "dropped": dropped,
+        "first_token_s": first,
+        "finish_s": finish,
+        "ttft_s": first - arrival,
+        "e2e_s": finish - arrival,
+        "queue_s": sched - arrival,
+        "tbt_mean_s": tbt_mean,
+        "preemptions": np.array([s.preemptions for s in seqs], dtype=np.int64),
+        "swapped_bytes": np.array([s.swapped_bytes for s in seqs], dtype=np.float64),
+    }
+    return ServeResult(requests=requests, iterations=iterations, tbt_s=tbt)
 
 
 class _Loop:
@@ -287,7 +443,7 @@ class _Loop:
 
     def __init__(
         self,
-        requests: Requests,
+        seqs: list[Seq],
         sched: Any,
         blocks: Any,
         cost: IterationCost,
@@ -297,20 +453,7 @@ class _Loop:
         progress: bool,
     ) -> None:
         self.sched, self.blocks, self.cost, self.kv, self.config = sched, blocks, cost, kv, config
-        arrivals = requests.arrival_s.tolist()
-        self.seqs = [
-            Seq(i, a, int(p), int(o))
-            for i, (a, p, o) in enumerate(
-                zip(
-                    arrivals,
-                    requests.prompt_len.tolist(),
-                    requests.output_len.tolist(),
-                    strict=True,
-                )
-            )
-        ]
-        for s in self.seqs:
-            s.cached = blocks.shared_tokens  # a shared prefix is already in the cache
+        self.seqs = seqs  # in arrival order
         self.dropped = np.zeros(len(self.seqs), dtype=bool)
         self.tbt: list[float] = []
         self.rows: dict[str, list[float]] = {k: [] for k in _ITERATION_COLUMNS}
@@ -419,40 +562,10 @@ class _Loop:
             self.finished += 1
             self.sched.finished(s)
 
-    def result(self, meta: dict[str, Any]) -> ServeResult:
+    def result(self) -> ServeResult:
         """The two tables and the TBT samples."""
-        seqs = self.seqs
-        nan = float("nan")
-        arrival = np.array([s.arrival_s for s in seqs], dtype=np.float64)
-        dropped = self.dropped
-        first = np.array([s.first_token_s if s.done else nan for s in seqs], dtype=np.float64)
-        finish = np.array([s.finish_s if s.done else nan for s in seqs], dtype=np.float64)
-        sched = np.array([s.scheduled_s if s.done else nan for s in seqs], dtype=np.float64)
-        out_len = np.array([s.output_len for s in seqs], dtype=np.int64)
-        gaps = np.maximum(out_len - 1, 1)
-        tbt_mean = np.where(out_len > 1, (finish - first) / gaps, nan)
-        requests = {
-            "rid": np.arange(len(seqs), dtype=np.int64),
-            "arrival_s": arrival,
-            "prompt_len": np.array([s.prompt_len for s in seqs], dtype=np.int64),
-            "output_len": out_len,
-            "dropped": dropped,
-            "first_token_s": first,
-            "finish_s": finish,
-            "ttft_s": first - arrival,
-            "e2e_s": finish - arrival,
-            "queue_s": sched - arrival,
-            "tbt_mean_s": tbt_mean,
-            "preemptions": np.array([s.preemptions for s in seqs], dtype=np.int64),
-            "swapped_bytes": np.array([s.swapped_bytes for s in seqs], dtype=np.float64),
-        }
         iterations = {k: np.asarray(v) for k, v in self.rows.items()}
-        return ServeResult(
-            requests=requests,
-            iterations=iterations,
-            tbt_s=np.asarray(self.tbt, dtype=np.float64),
-            meta=meta,
-        )
+        return _result(self.seqs, self.dropped, iterations, np.asarray(self.tbt, dtype=np.float64))
 
 
 _ITERATION_COLUMNS = (

@@ -216,6 +216,13 @@ class _Queues:
             if len(self.running) >= self.budget.max_num_seqs:
                 break
             need = seq.target - seq.cached
+            if need == 0:  # arrives with its KV (a disaggregated decode pool): decodes now
+                if not self.blocks.can_admit(seq.target):
+                    break
+                self.waiting.popleft()
+                self.blocks.admit(seq.rid, seq.target)
+                self.running.append(seq)
+                continue
             chunk = min(need, tokens_left) if chunked else need
             # a recompute longer than the budget runs alone rather than never
             alone = not step.prefill and seq.generated > 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from plots import kv_occupancy, latency_cdf, latency_vs_load, write_serve_figures
 
 
-def _lines(ax):  # type: ignore[no-untyped-def]
+def _lines(ax: Any) -> dict[str, Any]:
     return {ln.get_gid(): ln for ln in ax.get_lines() if ln.get_gid()}
 
 
@@ -46,3 +47,18 @@ def test_kv_occupancy_steps_and_pool(tmp_path: Path) -> None:
     reqs = pd.DataFrame({"dropped": [False], "ttft_s": [0.1], "e2e_s": [1.0], "tbt_mean_s": [0.01]})
     written = write_serve_figures(reqs, its, tmp_path, pool_bytes=4e9)
     assert sorted(p.name for p in written) == ["kv_occupancy.png", "latency_cdf.png"]
+
+
+def test_kv_occupancy_one_line_per_pool() -> None:
+    its = pd.DataFrame(
+        {
+            "start_s": [0.0, 0.5, 1.0],
+            "duration_s": [0.5, 0.5, 0.5],
+            "kv_bytes": [1e9, 2e9, 3e9],
+            "pool": ["prefill", "decode", "prefill"],
+        }
+    )
+    lines = _lines(kv_occupancy(its))
+    assert set(lines) == {"kv:used:prefill", "kv:used:decode"}
+    _, y = lines["kv:used:prefill"].get_data()
+    assert list(y) == [1.0, 3.0, 3.0]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import workloads
-from hw_models import load_system
+from hw_models import System, load_system
+from hw_models.errors import SpecError
 from memsim import simulate
 from memsim.serving import (
     SCHEDULERS,
@@ -19,6 +20,7 @@ from memsim.serving import (
     Bucketing,
     Requests,
     ServeConfig,
+    ServeResult,
     make_requests,
     serve,
 )
@@ -29,7 +31,7 @@ EXACT = Bucketing(exact=True)
 
 
 @pytest.fixture(scope="module")
-def system():  # type: ignore[no-untyped-def]
+def system() -> System:
     return load_system("h100_sxm")
 
 
@@ -46,7 +48,7 @@ def _burst(n: int, prompt: int, output: int, *, gap_s: float = 0.0) -> Requests:
     )
 
 
-def _check_conservation(result, reqs: Requests) -> None:  # type: ignore[no-untyped-def]
+def _check_conservation(result: ServeResult, reqs: Requests) -> None:
     r = result.requests
     s = result.summary()
     assert sorted(r["rid"].tolist()) == list(range(len(reqs)))  # each request once
@@ -66,7 +68,7 @@ def _check_conservation(result, reqs: Requests) -> None:  # type: ignore[no-unty
 
 
 @pytest.mark.parametrize("scheduler", SCHEDULERS.names())
-def test_every_request_completes_once_under_preemption(system, scheduler: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_request_completes_once_under_preemption(system: System, scheduler: str) -> None:
     reqs = make_requests(
         arrival="poisson:40",
         requests=60,
@@ -85,7 +87,7 @@ def test_every_request_completes_once_under_preemption(system, scheduler: str) -
         assert s["preemptions"] > 0  # the test exercises preemption by recompute
 
 
-def test_requests_that_can_never_fit_are_dropped_not_lost(system) -> None:  # type: ignore[no-untyped-def]
+def test_requests_that_can_never_fit_are_dropped_not_lost(system: System) -> None:
     reqs = Requests(
         arrival_s=np.array([0.0, 0.1, 0.2]),
         prompt_len=np.array([100, 5000, 100], dtype=np.int64),
@@ -98,7 +100,7 @@ def test_requests_that_can_never_fit_are_dropped_not_lost(system) -> None:  # ty
 
 
 @pytest.mark.slow
-def test_littles_law_on_a_long_poisson_run(system) -> None:  # type: ignore[no-untyped-def]
+def test_littles_law_on_a_long_poisson_run(system: System) -> None:
     reqs = make_requests(
         arrival="poisson:12",
         requests=2000,
@@ -115,7 +117,9 @@ def test_littles_law_on_a_long_poisson_run(system) -> None:  # type: ignore[no-u
     assert s["mean_in_system"] > 5  # a loaded system, not an empty one
 
 
-def test_low_load_latency_is_single_request_prefill_and_decode(system, cfg) -> None:  # type: ignore[no-untyped-def]
+def test_low_load_latency_is_single_request_prefill_and_decode(
+    system: System, cfg: workloads.ModelConfig
+) -> None:
     prompt, output = 100, 4
     reqs = _burst(3, prompt, output, gap_s=50.0)  # 50 s apart: never two in the system
     config = ServeConfig(bucketing=EXACT)
@@ -139,10 +143,10 @@ def test_low_load_latency_is_single_request_prefill_and_decode(system, cfg) -> N
     assert r["queue_s"] == pytest.approx([0.0] * 3, abs=1e-15)
 
 
-def test_kv_capacity_limits_the_batch_and_throughput_saturates(system) -> None:  # type: ignore[no-untyped-def]
+def test_kv_capacity_limits_the_batch_and_throughput_saturates(system: System) -> None:
     # prompt 120 + 8 outputs: the cache grows to 127 tokens = 8 blocks for its whole life
     # (120 tokens already need ceil(120/16) = 8), so 80 blocks hold exactly 80 / 8 = 10.
-    def run(blocks: int, n: int):  # type: ignore[no-untyped-def]
+    def run(blocks: int, n: int) -> ServeResult:
         config = ServeConfig(num_kv_blocks=blocks, watermark=0.0, bucketing=EXACT)
         return serve(system, "llama2_7b", _burst(n, 120, 8), config=config)
 
@@ -159,7 +163,7 @@ def test_kv_capacity_limits_the_batch_and_throughput_saturates(system) -> None: 
     assert doubled.summary()["throughput_tokens_per_s"] > more.summary()["throughput_tokens_per_s"]
 
 
-def test_paged_admits_more_than_contiguous_by_reserved_over_used(system) -> None:  # type: ignore[no-untyped-def]
+def test_paged_admits_more_than_contiguous_by_reserved_over_used(system: System) -> None:
     # 256 blocks x 16 = 4096 tokens. Requests: 240 prompt + 16 outputs -> 255 tokens = 16 blocks.
     # Contiguous reserves max_seq_len = 1024 tokens (64 blocks): 256 / 64 = 4 at once.
     # Paged holds what is used: 256 / 16 = 16 at once; ratio 16 / 4 = 1024 / 256 reserved/used.
@@ -186,7 +190,7 @@ def test_paged_admits_more_than_contiguous_by_reserved_over_used(system) -> None
     assert peak["paged"] / peak["contiguous"] == 1024 / 256
 
 
-def test_swapping_costs_the_blocks_over_pcie(system) -> None:  # type: ignore[no-untyped-def]
+def test_swapping_costs_the_blocks_over_pcie(system: System) -> None:
     # Two requests of 144 prompt tokens (9 blocks each) growing to 144 + 40 - 1 = 183 tokens
     # in a 20-block pool: both grow to 160 tokens (10 blocks each, pool full); at 161 the
     # earlier one needs an 11th block and the later one is swapped out with its 10 blocks.
@@ -210,14 +214,16 @@ def test_swapping_costs_the_blocks_over_pcie(system) -> None:  # type: ignore[no
     assert s["peak_kv_bytes"] == 20 * BLOCK_BYTES
 
 
-def test_same_inputs_same_result(system) -> None:  # type: ignore[no-untyped-def]
+def test_same_inputs_same_result(system: System) -> None:
     reqs = make_requests(arrival="gamma:20:2", requests=20, output_len="fixed:16", seed=5)
     a = serve(system, "llama2_7b", reqs).summary()
     b = serve(system, "llama2_7b", reqs).summary()
     assert a == b
 
 
-def test_prefix_sharing_holds_the_system_prompt_once(system, cfg) -> None:  # type: ignore[no-untyped-def]
+def test_prefix_sharing_holds_the_system_prompt_once(
+    system: System, cfg: workloads.ModelConfig
+) -> None:
     # Prompts: a 256-token system prompt + 16 own tokens; 16 outputs -> 287 tokens at the end.
     # Unshared: ceil(287 / 16) = 18 blocks each -> 256 // 18 = 14 at once.
     # Shared: the prefix's 16 blocks once; each request ceil((287 - 256) / 16) = 2 blocks
@@ -257,3 +263,53 @@ def test_prefix_sharing_holds_the_system_prompt_once(system, cfg) -> None:  # ty
     ).makespan_s
     assert r["ttft_s"] == pytest.approx([expected] * 2, rel=1e-12)
     assert expected < full  # both read all weights once (H100 is memory-bound here)
+
+
+def test_disaggregated_prefill_and_decode_pools(cfg: workloads.ModelConfig) -> None:
+    dgx = load_system("dgx_h100")
+    prompt, output = 300, 4
+    reqs = _burst(3, prompt, output, gap_s=50.0)
+    config = ServeConfig(disaggregated=True, bucketing=EXACT)
+    result = serve(dgx, cfg, reqs, config=config)
+    _check_conservation(result, reqs)
+    opts = config.build_options(dgx)
+    prefill = simulate(
+        dgx, workloads.prefill(cfg, batch=1, prompt_len=prompt, **opts), fidelity="analytic"
+    ).makespan_s
+    steps = [
+        simulate(
+            dgx,
+            workloads.decode(cfg, batch=1, context_len=prompt + k, **opts),
+            fidelity="analytic",
+        ).makespan_s
+        for k in range(output - 1)
+    ]
+    # the prompt's KV (300 x 512 KiB) crosses NVLink: 450 GB/s x 0.85 achievable, 2 us
+    transfer = prompt * KV_PER_TOKEN / (450e9 * 0.85) + 2e-6
+    r = result.requests
+    assert r["ttft_s"] == pytest.approx([prefill] * 3, rel=1e-12)
+    gaps = [transfer + steps[0], *steps[1:]]
+    assert result.tbt_s == pytest.approx(gaps * 3, rel=1e-9)
+    pools = result.iterations["pool"]
+    assert set(pools) == {"prefill", "decode"}
+    it = result.iterations
+    assert it["prefill_tokens"][pools == "decode"].sum() == 0  # the decode pool only decodes
+    assert it["decode_tokens"][pools == "prefill"].sum() == 0
+    # on a single-GPU system there is no second pool
+    with pytest.raises(SpecError, match="need 2 devices"):
+        serve("h100_sxm", cfg, reqs, config=config)
+
+
+def test_disaggregated_conserves_under_load(cfg: workloads.ModelConfig) -> None:
+    reqs = make_requests(
+        arrival="poisson:30",
+        requests=60,
+        prompt_len="uniform:32:600",
+        output_len="uniform:1:80",
+        seed=9,
+    )
+    config = ServeConfig(disaggregated=True, num_kv_blocks=150)
+    result = serve("dgx_h100", cfg, reqs, config=config)
+    _check_conservation(result, reqs)
+    s = result.summary()
+    assert s["dropped"] == 0 and s["preemptions"] > 0
