@@ -17,8 +17,14 @@ transformer, :func:`workloads.requests.request_stream`, the first ``requests``),
 
 Metrics: ``latency_ns``, the mean read latency from *arrival* to the end of the data
 burst (the controller's read latency plus the wait for a buffer slot, so a tiny
-buffer cannot look fast by refusing requests), and ``power_w``, DRAM energy over the
-run's duration (commands plus background states, :mod:`memsim.dram.power`).
+buffer cannot look fast by refusing requests), and ``power_w``, the DRAM energy of
+serving the whole trace (commands plus background states, :mod:`memsim.dram.power`)
+over the trace's *offered* duration (first to last arrival; for a trace whose
+requests all arrive at once, the default controller's run time). The denominator is
+fixed, so a controller cannot look frugal by stretching the run: energy divided by
+the run's own duration would be lowest for the slowest controller (measured: FCFS
+with a small buffer "halved" it while latency grew 80x). ``avg_power_w`` (energy /
+run time) is reported for context.
 
 Reward (higher is better): the mean over the chosen objectives of ``reference /
 metric``, where the reference is the default controller's metric on the same trace
@@ -201,6 +207,9 @@ class MemCtrlProblem(ConfigProblem):
         )
         org = self.device.organization
         self._banks = org.ranks * org.banks
+        arr = self.trace.arrival_cycle
+        span = int(arr.max() - arr.min()) if len(self.trace) else 0
+        self._offered_s = span * self.device.timing.tCK_ns * 1e-9
         self.name = f"MemCtrl[{trace},{objective}]"
 
     def _static_mask(self) -> list[list[int]]:
@@ -236,10 +245,19 @@ class MemCtrlProblem(ConfigProblem):
         reads = ~self.trace.is_write
         e2e = (times.completion - times.arrival)[reads]
         latency_ns = float(e2e.mean()) * stats.tck_ns if e2e.size else 0.0
-        power_w = stats.energy_j / stats.duration_s if stats.duration_s > 0 else 0.0
+        if self._offered_s <= 0:  # all requests at once: the default's run time, once
+            default = self.config(self.default_index())
+            self._offered_s = (
+                stats.duration_s
+                if config == default
+                else simulate_request_times(
+                    self.device, self.trace, config=self.controller(default)
+                )[0].duration_s
+            )
         return {
             "latency_ns": latency_ns,
-            "power_w": power_w,
+            "power_w": stats.energy_j / self._offered_s if self._offered_s > 0 else 0.0,
+            "avg_power_w": stats.energy_j / stats.duration_s if stats.duration_s > 0 else 0.0,
             "energy_j": stats.energy_j,
             "bandwidth_gbps": stats.bandwidth_gbps,
             "controller_read_latency_ns": stats.avg_read_latency_ns,
