@@ -11,14 +11,13 @@ registers the Gymnasium environment ids ``memsim/MemCtrl-v0``,
 
 from __future__ import annotations
 
+from explore.envs import register_envs as _register_envs
 from explore.evaluate import EvalRecord, evaluate_job, register_evaluator
 from explore.objective import Objective
 from explore.pareto import hypervolume, pareto_front
 from explore.space import DesignSpace, Job, Parameter
 from explore.store import Store
 from explore.sweep import SweepInterruptedError, SweepReport, sweep
-
-from explore.envs import register_envs as _register_envs
 
 _register_envs()
 

@@ -32,7 +32,9 @@ def _verdict(res: CompareResult) -> dict[str, Any]:
             continue
         rival = others[0]
         diff = s[marl]["best_mean"] - s[rival]["best_mean"]
-        overlap = s[marl]["ci95"][0] <= s[rival]["ci95"][1] and s[rival]["ci95"][0] <= s[marl]["ci95"][1]
+        overlap = (
+            s[marl]["ci95"][0] <= s[rival]["ci95"][1] and s[rival]["ci95"][0] <= s[marl]["ci95"][1]
+        )
         out[marl] = {
             "best_other": rival,
             "difference": diff,
@@ -40,6 +42,12 @@ def _verdict(res: CompareResult) -> dict[str, Any]:
             "ci_overlap": overlap,
         }
     return out
+
+
+def _scenario(job: tuple[str, list[str], int, int, dict[str, Any]]) -> CompareResult:
+    """One (trace, objective) scenario; scenarios are independent (one per worker)."""
+    _, algos, budget, seeds, env_kwargs = job
+    return compare(algos, "memsim/MemCtrl-v0", budget=budget, seeds=seeds, env_kwargs=env_kwargs)
 
 
 def run_claim(
@@ -52,26 +60,39 @@ def run_claim(
     requests: int,
     out: Path,
     device: str = "DDR4_3200",
+    workers: int = 1,
 ) -> Path:
-    """Run the matrix and write the outputs (module doc); returns ``claim.md``."""
+    """Run the matrix and write the outputs (module doc); returns ``claim.md``.
+
+    ``workers`` > 1 runs scenarios in that many processes (each result is the same as
+    in one process: every scenario has its own problem, memo and seeds)."""
     from hw_models.fileio import atomic_write_text
     from plots.learning_curves import learning_curves
     from plots.style import new_figure, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
+    jobs = [
+        (
+            f"{t}-{o}",
+            list(algos),
+            budget,
+            seeds,
+            {"trace": t, "objective": o, "requests": requests, "device": device},
+        )
+        for t in traces
+        for o in objectives
+    ]
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = list(pool.map(_scenario, jobs))
+    else:
+        done = [_scenario(j) for j in jobs]
     results: dict[str, CompareResult] = {}
-    for trace in traces:
-        for objective in objectives:
-            name = f"{trace}-{objective}"
-            res = compare(
-                list(algos),
-                "memsim/MemCtrl-v0",
-                budget=budget,
-                seeds=seeds,
-                env_kwargs={"trace": trace, "objective": objective, "requests": requests, "device": device},
-            )
-            res.write(out / name, title=f"MemCtrl-v0 {name}")
-            results[name] = res
+    for (name, *_), res in zip(jobs, done, strict=True):
+        res.write(out / name, title=f"MemCtrl-v0 {name}")
+        results[name] = res
     names = list(results)
     lines = [
         f"Budget {budget} simulator calls per run, {seeds} seeds, {device}, "

@@ -193,7 +193,7 @@ def _problem(env: str | ConfigProblem, env_kwargs: dict[str, Any] | None) -> Con
         return env
     from explore.envs import make_problem
 
-    return make_problem(env, **(env_kwargs or {}))  # type: ignore[no-any-return]
+    return make_problem(env, **(env_kwargs or {}))
 
 
 def compare(
@@ -224,7 +224,10 @@ def compare(
     for name in explorers:
         if name not in EXPLORERS:
             problems.append(
-                Problem("explorers", f"unknown explorer {name!r} (known: {', '.join(EXPLORERS.names())})")
+                Problem(
+                    "explorers",
+                    f"unknown explorer {name!r} (known: {', '.join(EXPLORERS.names())})",
+                )
             )
     if problems:
         raise SpecError(problems)
@@ -252,7 +255,9 @@ def compare(
                     steps=b.steps,
                     best_reward=b.best_reward,
                     best_config=problem.config(best) if best is not None else {},
-                    best_metrics=dict(b.seen[problem.key(best)].metrics) if best is not None else {},
+                    best_metrics=dict(b.seen[problem.key(best)].metrics)
+                    if best is not None
+                    else {},
                     wall_s=elapsed - b.fresh_s + b.sim_s,
                     sim_s=b.sim_s,
                 )

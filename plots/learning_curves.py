@@ -13,7 +13,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from plots.style import BLACK, BLUE, BROWN, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, new_axes, styled
+from plots.style import (
+    BLACK,
+    BLUE,
+    BROWN,
+    GREEN,
+    GREY,
+    ORANGE,
+    PURPLE,
+    SKY,
+    VERMILLION,
+    new_axes,
+    styled,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -33,7 +45,11 @@ def _curves(data: Any) -> dict[str, np.ndarray]:
 
 @styled
 def learning_curves(
-    data: Any, *, ax: Axes | None = None, title: str | None = None, ylabel: str = "best reward so far"
+    data: Any,
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+    ylabel: str = "best reward so far",
 ) -> Axes:
     """Best-so-far reward vs simulator calls per explorer (mean over seeds, +- s.e.)."""
     ax = new_axes(ax)

@@ -30,7 +30,9 @@ def register_envs() -> None:
         return
     for env_id, entry in _ENTRY.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=entry, max_episode_steps=1, disable_env_checker=True)
+            gym.register(
+                id=env_id, entry_point=entry, max_episode_steps=1, disable_env_checker=True
+            )
 
 
 def make_problem(env_id: str, **kwargs: Any) -> Any:
@@ -49,7 +51,9 @@ def make_problem(env_id: str, **kwargs: Any) -> Any:
         from explore.envs.toy import ToyProblem
 
         return ToyProblem(**kwargs)
-    raise SpecError([Problem("env", f"unknown environment {env_id!r} (known: {', '.join(ENV_IDS)})")])
+    raise SpecError(
+        [Problem("env", f"unknown environment {env_id!r} (known: {', '.join(ENV_IDS)})")]
+    )
 
 
 def memctrl_parallel_env(**kwargs: Any) -> Any:

@@ -32,14 +32,16 @@ Evaluator = Callable[[Sequence[int]], Evaluation | None]
 class ConfigEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.int64]]):
     """One-step episodes over a configuration problem (see the module doc)."""
 
-    metadata: dict[str, Any] = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012 - Gymnasium declares it per instance
 
     def __init__(self, problem: ConfigProblem, *, evaluator: Evaluator | None = None) -> None:
         self.problem = problem
         self.evaluator: Evaluator = evaluator or problem.evaluate
         self._nvec = problem.nvec
         self.action_space = gym.spaces.MultiDiscrete(self._nvec)
-        self.observation_space = gym.spaces.Box(0.0, 1.0, shape=(len(self._nvec),), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(
+            0.0, 1.0, shape=(len(self._nvec),), dtype=np.float32
+        )
         self._mask = problem.static_mask()
         self._obs = self._encode(problem.default_index())
 
@@ -65,7 +67,10 @@ class ConfigEnv(gym.Env[npt.NDArray[np.float32], npt.NDArray[np.int64]]):
         """Evaluate the configuration ``action``; the episode ends."""
         index = self.problem.check_index(action)
         why = self.problem.infeasibility(index)
-        info: dict[str, Any] = {"action_mask": self.action_mask(), "config": self.problem.config(index)}
+        info: dict[str, Any] = {
+            "action_mask": self.action_mask(),
+            "config": self.problem.config(index),
+        }
         if why is not None:
             info |= {"feasible": False, "why": why}
             reward = INFEASIBLE_REWARD

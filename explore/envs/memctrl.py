@@ -1,12 +1,13 @@
 """`MemCtrlProblem`: choose the DRAM controller's settings for one trace.
 
-Parameters (every one is a knob of :class:`memsim.dram.ControllerConfig` that the
-compiled controller loop reads; none is decorative): page (row) policy, scheduler,
-scheduler-buffer organisation, request-buffer size, response queue, refresh mode,
-maximum postponed and pulled-in refreshes, arbiter, maximum active transactions,
-address mapping. ``buffer_size`` S sets ``request_buffer_size = S`` (shared and
-bank-wise buffers) and ``read_queue_size = write_queue_size = S / 2`` (read/write
-organisation), so the default S = 64 is the controller's default.
+Parameters: the controller's own search space,
+:func:`memsim.dram.config.search_space` (page/row policy, scheduler, scheduler-buffer
+organisation, request-buffer size, response queue, refresh mode, maximum postponed
+and pulled-in refreshes, arbiter, maximum active transactions, address mapping);
+every one is a knob the compiled controller loop reads, none is decorative.
+Infeasible choices (:meth:`memsim.dram.ControllerConfig.problems_with`: per-bank
+refresh on a device without tRFCpb, a bank-wise buffer with fewer entries than
+banks) are masked or refused, never simulated.
 
 Traces (``trace=``): ``stream``, ``random``, ``mix`` (random, one write in three),
 ``mixed`` (two requestors: a stream and a random read/write mix, interleaved, which
@@ -59,34 +60,16 @@ TINY_LLM: dict[str, Any] = {
 }
 
 
-def _choices(device: Any) -> tuple[Choice, ...]:
-    from memsim.dram import ARBITERS, REFRESH_MODES, ROW_POLICIES, SCHEDULERS
-    from memsim.dram.mapping import MAPPING_NAMES
+def _choices() -> tuple[Choice, ...]:
+    """The controller's own search space (:func:`memsim.dram.config.search_space`)."""
+    from memsim.dram.config import search_space
 
-    refresh = tuple(n for n in REFRESH_MODES.names() if n != "none")  # none: not a design
-    return (
-        Choice(name="row_policy", values=tuple(ROW_POLICIES.names())),
-        Choice(name="scheduler", values=tuple(SCHEDULERS.names())),
-        Choice(name="buffer_organization", values=("read_write", "shared", "bank_wise")),
-        Choice(name="buffer_size", values=(16, 32, 64, 128)),
-        Choice(name="response_queue", values=("reorder", "fifo")),
-        Choice(name="refresh", values=refresh),
-        Choice(name="refresh_max_postponed", values=(0, 1, 2, 4, 8)),
-        Choice(name="refresh_max_pulled_in", values=(0, 1, 2, 4, 8)),
-        Choice(name="arbiter", values=tuple(ARBITERS.names())),
-        Choice(name="max_active_transactions", values=(16, 32, 64, 128)),
-        Choice(name="mapping", values=tuple(MAPPING_NAMES)),
-    )
+    return tuple(Choice(name=k, values=tuple(v)) for k, v in search_space().items())
 
 
 def controller_fields(config: dict[str, Any]) -> dict[str, Any]:
-    """ControllerConfig fields of an environment configuration (``buffer_size`` split)."""
-    out = {k: v for k, v in config.items() if k != "buffer_size"}
-    size = int(config["buffer_size"])
-    out["request_buffer_size"] = size
-    out["read_queue_size"] = max(1, size // 2)
-    out["write_queue_size"] = max(1, size // 2)
-    return out
+    """ControllerConfig fields of an environment configuration (the same names)."""
+    return dict(config)
 
 
 def llm_trace(device: Any, n: int, *, interval_cycles: float, model: str = "tiny") -> Any:
@@ -131,7 +114,9 @@ def make_trace(
         raise SpecError([Problem("trace", f"unknown trace {trace!r} (known: {', '.join(TRACES)})")])
     if trace == "file":
         if trace_file is None or trace_format is None:
-            raise SpecError([Problem("trace_file", "trace='file' needs trace_file and trace_format")])
+            raise SpecError(
+                [Problem("trace_file", "trace='file' needs trace_file and trace_format")]
+            )
         return RequestTrace.from_file(trace_file, format=trace_format)
     if requests <= 0:
         raise SpecError([Problem("requests", f"expected a count > 0, found {requests}")])
@@ -201,9 +186,11 @@ class MemCtrlProblem(ConfigProblem):
             trace_file=trace_file,
             trace_format=trace_format,
         )
-        self.choices = _choices(self.device)
+        self.choices = _choices()
         self._reference: dict[str, float] | None = (
-            {m: float(target[m]) for m in self.metrics_used} if target and reward_mode == "target" else None
+            {m: float(target[m]) for m in self.metrics_used}
+            if target and reward_mode == "target"
+            else None
         )
         org = self.device.organization
         self._banks = org.ranks * org.banks
@@ -213,21 +200,27 @@ class MemCtrlProblem(ConfigProblem):
         self.name = f"MemCtrl[{trace},{objective}]"
 
     def _static_mask(self) -> list[list[int]]:
-        mask = super()._static_mask()
-        names = [c.name for c in self.choices]
-        ref = self.choices[names.index("refresh")]
-        mask[names.index("refresh")] = [
-            0 if (v == "per_bank" and self.device.timing.nRFCpb is None) else 1 for v in ref.values
-        ]
+        # a value is masked when the controller refuses it on this device by itself
+        # (e.g. per-bank refresh without tRFCpb): the problem names that very field
+        from memsim.dram import ControllerConfig
+
+        default = self.config(self.default_index())
+        mask = []
+        for c in self.choices:
+            row = []
+            for v in c.values:
+                try:
+                    probs = ControllerConfig(**(default | {c.name: v})).problems_with(self.device)
+                except ValueError:
+                    row.append(0)
+                    continue
+                row.append(int(not any(p.path == c.name for p in probs)))
+            mask.append(row)
         return mask
 
     def _combination_problem(self, config: dict[str, Any]) -> str | None:
-        if config["buffer_organization"] == "bank_wise" and config["buffer_size"] < self._banks:
-            return (
-                f"a bank-wise buffer of {config['buffer_size']} entries has fewer than one per "
-                f"bank ({self._banks} banks)"
-            )
-        return None
+        problems = self.controller(config).problems_with(self.device)
+        return "; ".join(f"{p.path}: {p.message}" for p in problems) or None
 
     def controller(self, config: dict[str, Any]) -> Any:
         """The :class:`memsim.dram.ControllerConfig` of a configuration."""
@@ -269,7 +262,6 @@ class MemCtrlProblem(ConfigProblem):
         from memsim.request_fidelity import DEFAULT_MAPPING
 
         d = ControllerConfig().model_dump()
-        d["buffer_size"] = d["request_buffer_size"]
         d["mapping"] = DEFAULT_MAPPING.get(str(self.device.standard), d["mapping"])
         return tuple(c.values.index(d[c.name]) for c in self.choices)
 

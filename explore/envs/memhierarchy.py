@@ -124,7 +124,9 @@ class MemHierarchyProblem(ConfigProblem):
 
     def _static_mask(self) -> list[list[int]]:
         # a value is never feasible when even the cheapest other choices exceed a budget
-        cheapest = {c.name: min(c.values, key=lambda v: self._unit_spend(c.name, v)) for c in self.choices}
+        cheapest = {
+            c.name: min(c.values, key=lambda v: self._unit_spend(c.name, v)) for c in self.choices
+        }
         mask = []
         for c in self.choices:
             row = []

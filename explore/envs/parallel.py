@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -26,14 +26,16 @@ from explore.envs.problem import ConfigProblem
 class ConfigParallelEnv(ParallelEnv[str, npt.NDArray[np.float32], np.int64]):
     """One agent per parameter, shared reward (see the module doc)."""
 
-    metadata: dict[str, Any] = {"name": "memsim_config_v0", "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"name": "memsim_config_v0", "render_modes": []}
 
     def __init__(self, problem: ConfigProblem, *, evaluator: Evaluator | None = None) -> None:
         self.problem = problem
         self._env = ConfigEnv(problem, evaluator=evaluator)
         self.possible_agents = [f"agent_{c.name}" for c in problem.choices]
         self.agents: list[str] = []
-        self._n = {a: len(c.values) for a, c in zip(self.possible_agents, problem.choices, strict=True)}
+        self._n = {
+            a: len(c.values) for a, c in zip(self.possible_agents, problem.choices, strict=True)
+        }
         self._masks = dict(zip(self.possible_agents, problem.static_mask(), strict=True))
 
     @property
@@ -61,7 +63,9 @@ class ConfigParallelEnv(ParallelEnv[str, npt.NDArray[np.float32], np.int64]):
             a: {"action_mask": self._masks[a]} for a in self.agents
         }
 
-    def step(self, actions: dict[str, Any]) -> tuple[
+    def step(
+        self, actions: dict[str, Any]
+    ) -> tuple[
         dict[str, npt.NDArray[np.float32]],
         dict[str, float],
         dict[str, bool],

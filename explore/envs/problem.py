@@ -85,7 +85,7 @@ class ConfigProblem:
         idx = self.check_index(index)
         return {c.name: c.values[i] for c, i in zip(self.choices, idx, strict=True)}
 
-    def check_index(self, index: Sequence[int]) -> Index:
+    def check_index(self, index: Sequence[int] | npt.NDArray[np.integer[Any]]) -> Index:
         """``index`` as a tuple of ints, checked against :attr:`nvec` (ValueError if not)."""
         idx = tuple(int(i) for i in np.asarray(index).reshape(-1))
         if len(idx) != len(self.choices):

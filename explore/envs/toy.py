@@ -1,6 +1,6 @@
 """`ToyProblem`: a tiny configuration space with a known optimum, to test explorers.
 
-Reward ``1 - mean_i ((index_i - target_i) / (n_i - 1))^2``: 1.0 exactly at
+Reward ``1 - mean_i |index_i - target_i| / (n_i - 1)``: 1.0 exactly at
 ``target``, lower elsewhere, smooth enough for any learner. One combination
 (every parameter at its last value) is infeasible unless it is the target, so
 masking is exercised too.
@@ -21,10 +21,16 @@ class ToyProblem(ConfigProblem):
 
     name = "Toy"
 
-    def __init__(self, *, nvec: Sequence[int] = (4, 5, 3), target: Sequence[int] = (2, 3, 1)) -> None:
-        if len(nvec) != len(target) or any(not 0 <= t < n for t, n in zip(target, nvec, strict=True)):
+    def __init__(
+        self, *, nvec: Sequence[int] = (4, 5, 3), target: Sequence[int] = (2, 3, 1)
+    ) -> None:
+        if len(nvec) != len(target) or any(
+            not 0 <= t < n for t, n in zip(target, nvec, strict=True)
+        ):
             raise ValueError(f"target {tuple(target)} outside the space {tuple(nvec)}")
-        self.choices = tuple(Choice(name=f"p{i}", values=tuple(range(n))) for i, n in enumerate(nvec))
+        self.choices = tuple(
+            Choice(name=f"p{i}", values=tuple(range(n))) for i, n in enumerate(nvec)
+        )
         self.target = tuple(int(t) for t in target)
 
     def _combination_problem(self, config: dict[str, Any]) -> str | None:
@@ -37,5 +43,5 @@ class ToyProblem(ConfigProblem):
     def _simulate(self, config: dict[str, Any]) -> Evaluation:
         idx = np.array([config[c.name] for c in self.choices], dtype=float)
         span = np.array([max(1, len(c.values) - 1) for c in self.choices], dtype=float)
-        err = float(np.mean(((idx - np.array(self.target)) / span) ** 2))
+        err = float(np.mean(np.abs(idx - np.array(self.target)) / span))
         return Evaluation(reward=1.0 - err, metrics={"error": err})

@@ -29,7 +29,7 @@ def _lazy(module: str, attr: str) -> Callable[[], Explorer]:
         import importlib
 
         fn: Any = getattr(importlib.import_module(module), attr)
-        return fn  # type: ignore[no-any-return]
+        return fn
 
     return make
 

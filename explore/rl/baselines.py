@@ -30,7 +30,7 @@ def grid_levels(problem: ConfigProblem, budget: int) -> list[list[int]]:
     """Per parameter, evenly spaced allowed values, as many as the budget allows: starting
     from one level each (the default), parameters take turns gaining a level while the
     grid stays within ``budget`` points."""
-    allowed = [list(np.flatnonzero(m)) for m in problem.static_mask()]
+    allowed = [[int(i) for i in np.flatnonzero(m)] for m in problem.static_mask()]
     default = problem.default_index()
     counts = [1] * len(allowed)
     grew = True
@@ -93,7 +93,9 @@ def optuna_tpe(problem: ConfigProblem, budget: Budget, *, seed: int) -> None:
     import optuna
 
     masks = [np.flatnonzero(m) for m in problem.static_mask()]
-    sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, budget.budget // 4 + 1))
+    sampler = optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=min(10, budget.budget // 4 + 1)
+    )
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # restored below: no lasting change
     try:

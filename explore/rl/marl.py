@@ -63,7 +63,8 @@ class _Agents(nn.Module):
         else:
             logits = torch.stack([a(obs) for a in self.actors], dim=1)
             values = torch.cat([c(obs) for c in self.critics], dim=1)
-        allowed = self.valid & mask
+        valid: torch.Tensor = self.valid  # type: ignore[assignment]
+        allowed = valid & mask
         return logits.masked_fill(~allowed, -1e9), values
 
 
@@ -108,7 +109,7 @@ def _train(
         torch.manual_seed(seed)
         model = _Agents(obs_dim, nvec, shared=shared, hidden=hidden)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    obs0, infos = env.reset(seed=seed)
+    _obs0, infos = env.reset(seed=seed)
     mask = torch.zeros(len(agents), model.nmax, dtype=torch.bool)
     for i, a in enumerate(agents):
         mask[i, : nvec[i]] = torch.as_tensor(infos[a]["action_mask"], dtype=torch.bool)

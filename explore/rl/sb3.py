@@ -27,7 +27,11 @@ from hw_models.errors import Problem, SpecError
 
 #: DQN enumerates every configuration as one action; beyond this it is refused
 DQN_MAX_ACTIONS = 4096
-NET = {"net_arch": [64, 64]}
+
+
+def _net() -> dict[str, Any]:
+    """Fresh policy keywords per model (stable-baselines3 adds keys to the dict it gets)."""
+    return {"net_arch": [64, 64]}
 
 
 class _StopOnBudget(BaseCallback):
@@ -79,7 +83,7 @@ def ppo(problem: ConfigProblem, budget: Budget, *, seed: int) -> None:
     env = ConfigEnv(problem, evaluator=budget)
     model = PPO(
         "MlpPolicy", env, n_steps=16, batch_size=16, n_epochs=4, learning_rate=3e-3,
-        ent_coef=0.01, gamma=0.0, gae_lambda=1.0, seed=seed, policy_kwargs=NET, device="cpu",
+        ent_coef=0.01, gamma=0.0, gae_lambda=1.0, seed=seed, policy_kwargs=_net(), device="cpu",
     )  # fmt: skip
     _learn(model, budget)
 
@@ -91,7 +95,7 @@ def a2c(problem: ConfigProblem, budget: Budget, *, seed: int) -> None:
     env = ConfigEnv(problem, evaluator=budget)
     model = A2C(
         "MlpPolicy", env, n_steps=8, learning_rate=3e-3, ent_coef=0.01, gamma=0.0,
-        seed=seed, policy_kwargs=NET, device="cpu",
+        seed=seed, policy_kwargs=_net(), device="cpu",
     )  # fmt: skip
     _learn(model, budget)
 
@@ -112,12 +116,21 @@ def dqn(problem: ConfigProblem, budget: Budget, *, seed: int) -> None:
         )
     env = FlatDiscrete(ConfigEnv(problem, evaluator=budget))
     model = DQN(
-        "MlpPolicy", env, learning_starts=min(32, budget.budget // 4), train_freq=1,
-        batch_size=32, buffer_size=10_000, target_update_interval=32, gamma=0.0,
-        exploration_fraction=min(1.0, budget.budget / budget.max_steps),
-        exploration_final_eps=0.05, learning_rate=1e-3, seed=seed, policy_kwargs=NET,
+        "MlpPolicy",
+        env,
+        learning_starts=min(32, budget.budget // 4),
+        train_freq=1,
+        batch_size=32,
+        buffer_size=10_000,
+        target_update_interval=32,
+        gamma=0.0,
+        exploration_fraction=min(1.0, 2 * budget.budget / budget.max_steps),
+        exploration_final_eps=0.05,
+        learning_rate=1e-3,
+        seed=seed,
+        policy_kwargs=_net(),
         device="cpu",
-    )  # fmt: skip  (epsilon decays over about one budget of steps)
+    )  # fmt: skip  (epsilon decays over about two budgets of steps)
     _learn(model, budget)
 
 
@@ -129,6 +142,6 @@ def sac(problem: ConfigProblem, budget: Budget, *, seed: int) -> None:
     model = SAC(
         "MlpPolicy", env, learning_starts=min(32, budget.budget // 4), train_freq=1,
         batch_size=32, buffer_size=10_000, gamma=0.0, learning_rate=3e-3,
-        seed=seed, policy_kwargs=NET, device="cpu",
+        seed=seed, policy_kwargs=_net(), device="cpu",
     )  # fmt: skip
     _learn(model, budget)

@@ -2,7 +2,8 @@
 
 memsim explore rl --env memsim/MemCtrl-v0 --algo marl --budget 300 --seeds 5 --out runs/marl
 memsim explore compare --env memsim/MemCtrl-v0 --budget 300 --seeds 5 --format json
-memsim explore claim --traces mixed,llm --objectives latency,power --budget 300 --seeds 5 --out docs/rl
+memsim explore claim --traces mixed,llm --objectives latency,power --budget 200 --seeds 5 \
+    --requests 5000 --workers 2 --out rl-claim
 
 Budgets count simulator calls, not steps: a configuration an explorer has already
 tried costs nothing, an infeasible one is never simulated (explore.compare). Each run
@@ -128,6 +129,7 @@ def run_claim(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         requests=args.requests or 20_000,
         out=Path(args.out),
+        workers=args.workers,
     )
     print(out.read_text() if args.format == "table" else "")
     if args.format == "json":
@@ -178,4 +180,5 @@ def add_parser(sub: Any) -> None:
     cl.add_argument("--traces", default="mixed,llm")
     cl.add_argument("--objectives", default="latency,power")
     cl.add_argument("--algos", default=",".join(CLAIM_ALGOS))
+    cl.add_argument("--workers", type=int, default=1, help="scenarios run in parallel processes")
     cl.set_defaults(func=run_claim, out="rl-claim")
