@@ -101,7 +101,8 @@ class PlacementPlan:
     predicted_energy_j: float | None
     gap: float | None
     bound: float | None
-    solve_s: float
+    solve_s: float  # the MIP (LP bound, rounding, branch and bound)
+    plan_s: float  # everything: probes, model building and the solve
     status: str
     solver: str
     activation_tier: str
@@ -119,6 +120,7 @@ class PlacementPlan:
                 "gap": self.gap,
                 "bound": self.bound,
                 "solve_s": self.solve_s,
+                "plan_s": self.plan_s,
                 "status": self.status,
                 "solver": self.solver,
                 "activation_tier": self.activation_tier,
@@ -192,6 +194,15 @@ def _units(graph: Graph, cg: CompiledGraph) -> _Units:
         stage=tuple(stages[cg.tensor_names[m[0]]] for m in members),
         op_unit=op_unit,
     )
+
+
+def _twin_groups(units: _Units) -> list[int]:
+    keys: dict[tuple[str, float, int, tuple[bool, ...]], int] = {}
+    out = []
+    for u in range(len(units.members)):
+        key = (units.kind[u], round(float(units.nbytes[u])), units.stage[u], (units.streamable[u],))
+        out.append(keys.setdefault(key, len(keys)))
+    return out
 
 
 def _options(system: System, *, streaming: bool) -> tuple[list[Option], str]:
@@ -294,12 +305,122 @@ def _static_power(system: System, tp: int) -> float:
 
 
 @dataclass(slots=True)
+class _Capacity:
+    """Bytes per (stage, tier) of an integer choice, as the MIP's capacity rows count them."""
+
+    unit_key: list[dict[int, tuple[int, str]]]  # per unit: option -> (stage, tier) of its home
+    nbytes: np.ndarray
+    const: dict[tuple[int, str], float]
+    seg_units: dict[int, dict[int, float]]  # segment -> unit -> streamable bytes
+    seg_stage: dict[int, int]
+    staging_key: dict[int, tuple[int, str]]  # stage -> key of its staging tier
+    streamed: frozenset[int]  # option indices that stream
+    budget: dict[tuple[int, str], float]
+    group: list[int]  # units of one kind, size and stage share a group (layers' twins)
+
+    def loads(self, choice: list[int]) -> dict[tuple[int, str], float]:
+        """Bytes each (stage, tier) holds under ``choice`` (option index per unit)."""
+        out = dict(self.const)
+        for u, i in enumerate(choice):
+            key = self.unit_key[u][i]
+            out[key] = out.get(key, 0.0) + float(self.nbytes[u])
+        reserve: dict[int, float] = {}
+        for s, us in self.seg_units.items():
+            b = sum(v for u, v in us.items() if choice[u] in self.streamed)
+            st = self.seg_stage[s]
+            reserve[st] = max(reserve.get(st, 0.0), b)
+        for st, b in reserve.items():
+            key = self.staging_key[st]
+            out[key] = out.get(key, 0.0) + 2 * b
+        return out
+
+    def overflow(self, choice: list[int]) -> float:
+        """Total bytes over budget, summed over (stage, tier)."""
+        return sum(
+            max(0.0, v - self.budget.get(k, np.inf)) for k, v in self.loads(choice).items()
+        )
+
+
+def _round(
+    x: list[dict[int, pulp.LpVariable]], cap: _Capacity
+) -> dict[pulp.LpVariable, float] | None:
+    """Round the LP relaxation within capacity: the most certain units first, each to
+    the option with the largest relaxed value that still fits (then any that fits);
+    ``None`` if some unit fits nowhere."""
+    loads = dict(cap.const)
+    unit_segs: dict[int, list[tuple[int, float]]] = {}
+    for seg, us in cap.seg_units.items():
+        for u, b in us.items():
+            unit_segs.setdefault(u, []).append((seg, b))
+    seg_total: dict[int, float] = {}
+    reserve: dict[int, float] = {}
+
+    def val(u: int, i: int) -> float:
+        return float(x[u][i].varValue or 0.0)
+
+    # fraction-preserving rounding: within a group of twin units (the same tensor of
+    # every layer), the LP's total weight per option becomes a count of units
+    target: dict[int, int] = {}
+    members: dict[int, list[int]] = {}
+    for u in range(len(x)):
+        members.setdefault(cap.group[u], []).append(u)
+    for us in members.values():
+        mass: dict[int, float] = {}
+        for u in us:
+            for i in x[u]:
+                mass[i] = mass.get(i, 0.0) + val(u, i)
+        count = {i: int(np.floor(m + 1e-9)) for i, m in mass.items()}
+        rest = len(us) - sum(count.values())
+        for i in sorted(mass, key=lambda i: -(mass[i] - count[i]))[: max(rest, 0)]:
+            count[i] += 1
+        for u in sorted(us, key=lambda u: -max(val(u, i) for i in x[u])):
+            avail = [i for i in x[u] if count.get(i, 0) > 0]
+            if avail:
+                i = max(avail, key=lambda i, u=u: (val(u, i), -i))
+                count[i] -= 1
+                target[u] = i
+    order = sorted(range(len(x)), key=lambda u: (-max(val(u, i) for i in x[u]), -cap.nbytes[u]))
+    choice = [-1] * len(x)
+    for u in order:
+        prefs = sorted(x[u], key=lambda i, u=u: (i != target.get(u), -val(u, i), i))
+        for i in prefs:
+            key = cap.unit_key[u][i]
+            extra: dict[tuple[int, str], float] = {key: float(cap.nbytes[u])}
+            new_res: dict[int, float] = {}
+            if i in cap.streamed:
+                for seg, b in unit_segs.get(u, []):
+                    st = cap.seg_stage[seg]
+                    tot = seg_total.get(seg, 0.0) + b
+                    if tot > max(reserve.get(st, 0.0), new_res.get(st, 0.0)):
+                        new_res[st] = tot
+                for st, r in new_res.items():
+                    sk = cap.staging_key[st]
+                    extra[sk] = extra.get(sk, 0.0) + 2 * (r - reserve.get(st, 0.0))
+            if all(
+                loads.get(k, 0.0) + v <= cap.budget.get(k, np.inf) * (1 + 1e-12)
+                for k, v in extra.items()
+            ):
+                for k, v in extra.items():
+                    loads[k] = loads.get(k, 0.0) + v
+                reserve.update(new_res)
+                if i in cap.streamed:
+                    for seg, b in unit_segs.get(u, []):
+                        seg_total[seg] = seg_total.get(seg, 0.0) + b
+                choice[u] = i
+                break
+        else:
+            return None
+    return {x[u][i]: float(i == choice[u]) for u in range(len(x)) for i in x[u]}
+
+
+@dataclass(slots=True)
 class _Model:
     prob: pulp.LpProblem
     x: list[dict[int, pulp.LpVariable]]  # per unit: option index -> binary
     makespan: Any  # affine expression in microseconds
     energy: Any | None
     n_binaries: int
+    cap: _Capacity
 
 
 def _build(
@@ -458,6 +579,25 @@ def _build(
                 delta[r] * _T * x[u][i] for delta, u, i in terms if delta[r] != 0
             )
             prob += t_var >= lam + expr
+        # the convex hull of each unit's effect (tightens the LP, exact on integers):
+        # t >= sum_i x_ui T_u(i), T_u(i) = the op's time with u at i and every other
+        # unit at its most favourable option, resource by resource
+        op_units = {u for _d, u, _i in terms} | {u for _la, u, _i in lats}
+        if op_units:
+            n_r = d0.shape[0]
+            best: dict[int, np.ndarray] = {}
+            for delta, u, _i in terms:
+                best[u] = np.minimum(best.get(u, np.zeros(n_r)), delta)
+            lat_of = {(u, i): la for la, u, i in lats}
+            delta_of = {(u, i): d for d, u, i in terms}
+            for u in op_units:
+                others = sum((b for v, b in best.items() if v != u), np.zeros(n_r))
+                coef = []
+                for i in x[u]:
+                    dem = d0[:, j] + delta_of.get((u, i), 0.0) + others
+                    la = max(lat0[j], lat_of.get((u, i), 0.0))
+                    coef.append((max(ovh[j], la + float(dem.max())) * _T, i))
+                prob += t_var >= pulp.lpSum(c * x[u][i] for c, i in coef)
     base_dur = np.maximum(ovh, lat0 + d0.max(axis=0))
 
     def op_time(j: int) -> Any:
@@ -546,12 +686,32 @@ def _build(
         prob += energy_expr
     else:
         prob += makespan
+    cap = _Capacity(
+        unit_key=[
+            {i: stage_key(system, options[i].home, units.stage[u]) for i in x[u]}
+            for u in range(len(x))
+        ],
+        nbytes=units.nbytes / _B,
+        const=const,
+        seg_units={s: {u: b / _B for u, b in us.items()} for s, us in seg_units.items()},
+        seg_stage={int(cg.segment[o]): int(cg.stage[o]) for o in range(cg.n_ops)},
+        staging_key={
+            st: stage_key(system, staging, st) for st in set(cg.stage.tolist()) | {0}
+        },
+        streamed=frozenset(stream_opts),
+        group=_twin_groups(units),
+        budget={
+            key: tier_budget(system, key[1], tp=tp) / _B
+            for key in {stage_key(system, t, st) for t in placeable_tiers(system) for st in set(cg.stage.tolist()) | {0}}
+        },
+    )
     return _Model(
         prob=prob,
         x=x,
         makespan=makespan,
         energy=energy_expr,
         n_binaries=sum(len(v) for v in x),
+        cap=cap,
     )
 
 
@@ -655,7 +815,13 @@ def plan_placement(
             model = _build(sys_, graph, cg, units, options, staging, act_tier, execution, objective)
             if model is None:
                 continue
-            out: SolveOutcome = solve(model.prob, solver=solver, time_limit_s=time_limit_s, gap=gap)
+            out: SolveOutcome = solve(
+                model.prob,
+                solver=solver,
+                time_limit_s=time_limit_s,
+                gap=gap,
+                rounding=lambda m=model: _round(m.x, m.cap),
+            )
             if out.objective is None:
                 continue
             choice = []
@@ -672,7 +838,8 @@ def plan_placement(
                 predicted_energy_j=energy,
                 gap=out.gap,
                 bound=(out.bound / (_T if objective != "energy" else 1.0)) if out.bound else None,
-                solve_s=time.perf_counter() - t0,
+                solve_s=out.solve_s,
+                plan_s=time.perf_counter() - t0,
                 status=out.status,
                 solver=out.solver,
                 activation_tier=act_tier,
