@@ -2,7 +2,7 @@
 
 >>> from memsim.policies import make_policy, policy_names
 >>> policy_names()
-['activation_swap', 'explicit', 'fastest_fit', 'from_file', 'kv_offload', 'stream_weights']
+['activation_swap', 'explicit', 'fastest_fit', 'from_file', 'kv_offload', 'plan', 'stream_weights']
 >>> policy = make_policy("stream_weights", prefetch_depth=2)
 """
 
@@ -23,6 +23,7 @@ from memsim.policies.builtin import (
     FastestFit,
     FromFile,
     KVOffload,
+    PlanFile,
     StreamWeights,
     read_placement_file,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "FromFile",
     "KVOffload",
     "Placement",
+    "PlanFile",
     "Policy",
     "StreamWeights",
     "check_capacity",

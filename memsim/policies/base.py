@@ -97,7 +97,14 @@ def policy_names() -> list[str]:
 
 
 def make_policy(name: str, /, **options: Any) -> Policy:
-    """The policy registered as ``name``, configured with ``options``."""
+    """The policy registered as ``name``, configured with ``options``.
+
+    ``name:ARG`` passes ``ARG`` as the policy's ``path`` (``plan:plan.json``,
+    ``from_file:placement.yaml``).
+    """
+    name, sep, arg = name.partition(":")
+    if sep:
+        options = {"path": arg, **options}
     factory = POLICIES.get(name, error_path="policy")
     try:
         return factory(**options)

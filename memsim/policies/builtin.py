@@ -7,6 +7,7 @@
 ``activation_swap`` training: activations offloaded after forward, fetched back
 ``explicit``       a mapping: tensor names, kinds or glob patterns -> tier
 ``from_file``      the same mapping read from a planner's YAML/JSON file
+``plan``           a saved MIP plan (``memsim plan -o``; ``--policy plan:FILE``)
 =================  ============================================================
 """
 
@@ -400,7 +401,68 @@ class FromFile:
         return placement
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlanFile:
+    """Replay a planner's saved plan (``memsim plan -o plan.json``; ``--policy plan:FILE``).
+
+    The file is what :meth:`explore.mip.PlacementPlan.to_dict` writes: the
+    ``placement`` mapping (every tensor -> tier or ``home->staging``), the
+    ``prefetch_depth``, and the planner's own figures under ``mip`` (not used here).
+    A tensor of the graph that the plan does not name is an error: a plan is for
+    one model and workload.
+    """
+
+    path: str
+    name: str = "plan"
+
+    def place(self, system: System, graph: Graph) -> Placement:
+        """The saved placement, checked against the graph and the system's capacity."""
+        p = Path(self.path)
+        if not p.is_file():
+            raise SpecError([Problem("policy.path", f"no such plan file: {p}")])
+        try:
+            data = json.loads(p.read_text())
+        except (OSError, ValueError) as err:
+            raise SpecError([Problem("", f"cannot read plan: {err}")], source=str(p)) from None
+        if not isinstance(data, dict) or not isinstance(data.get("placement"), dict):
+            raise SpecError(
+                [Problem("placement", "expected a mapping of tensor -> tier")], source=str(p)
+            )
+        extra = sorted(set(data) - {"placement", "prefetch_depth", "policy", "mip"})
+        missing = [n for n in graph.tensors if n not in data["placement"]]
+        problems = [Problem(k, "unknown key") for k in extra]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            problems.append(
+                Problem(
+                    "placement",
+                    f"the plan does not place tensors {', '.join(missing[:3])}{more} "
+                    "(made for another model or workload?)",
+                )
+            )
+        if problems:
+            raise SpecError(problems, source=str(p))
+        depth = data.get("prefetch_depth", 1)
+        if not isinstance(depth, int) or depth < 0:
+            raise SpecError(
+                [Problem("prefetch_depth", f"expected an int >= 0, found {depth!r}")],
+                source=str(p),
+            )
+        mapping = {str(k): v for k, v in data["placement"].items()}
+        try:
+            return Explicit(
+                mapping=mapping, prefetch_depth=depth, source="placement", name=self.name
+            ).place(system, graph)
+        except CapacityError as err:
+            raise CapacityError(
+                err.problems, tier=err.tier, shortfall_bytes=err.shortfall_bytes, source=self.path
+            ) from None
+        except SpecError as err:
+            raise err.with_source(self.path) from None
+
+
 POLICIES.add("fastest_fit", FastestFit)
+POLICIES.add("plan", PlanFile)
 POLICIES.add("stream_weights", StreamWeights)
 POLICIES.add("kv_offload", KVOffload)
 POLICIES.add("activation_swap", ActivationSwap)

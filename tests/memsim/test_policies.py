@@ -17,12 +17,11 @@ OPTIONS = {"explicit": {"mapping": {"weight": "ddr"}}, "from_file": None}
 
 
 def _policy(name: str, tmp_path: Path) -> object:
-    if name == "from_file":
+    if name in ("from_file", "plan"):
         path = tmp_path / "plan.json"
-        path.write_text(
-            json.dumps({"placement": {"w": "ddr->hbm", "x": "hbm"}, "prefetch_depth": 1})
-        )
-        return make_policy(name, path=str(path))
+        placement = {"w": "ddr->hbm", "x": "hbm"} | ({"y": "hbm"} if name == "plan" else {})
+        path.write_text(json.dumps({"placement": placement, "prefetch_depth": 1}))
+        return make_policy(f"{name}:{path}")
     return make_policy(name, **OPTIONS.get(name, {}) or {})
 
 

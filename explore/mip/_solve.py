@@ -1,0 +1,175 @@
+"""Solver plumbing shared by the planners: HiGHS when installed, else pulp's bundled CBC.
+
+The gap is measured, not assumed: CBC's log gives its best bound when it stops early;
+otherwise (optimal within tolerance, or a solver without a log) the bound is the
+LP relaxation's objective, which every integer solution is at least.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulp
+
+from hw_models.errors import Problem, SpecError
+
+SOLVERS: tuple[str, ...] = ("auto", "highs", "cbc")
+
+
+def highs_available() -> bool:
+    """Whether pulp can call HiGHS (the ``highspy`` package is importable)."""
+    try:
+        import highspy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SolveOutcome:
+    """What a solve returned: status, objective, best bound, gap and seconds."""
+
+    #: "optimal" (gap <= 1e-6), "gap_reached" (within the requested gap), "time_limit"
+    #: (stopped on time above it), "feasible", "infeasible", or pulp's status otherwise
+    status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    solve_s: float
+    solver: str
+
+
+def _solver(name: str, *, time_limit_s: float, gap: float, log: Path | None, warm: bool) -> Any:
+    if name not in SOLVERS:
+        raise SpecError([Problem("solver", f"unknown solver {name!r} (known: {', '.join(SOLVERS)})")])
+    if name == "highs" and not highs_available():
+        raise SpecError([Problem("solver", "HiGHS is not installed (pip install highspy)")])
+    if name == "highs" or (name == "auto" and highs_available()):
+        return pulp.HiGHS(msg=False, timeLimit=time_limit_s, gapRel=gap, warmStart=warm)
+    return pulp.PULP_CBC_CMD(
+        msg=False,
+        timeLimit=time_limit_s,
+        gapRel=gap,
+        logPath=str(log) if log else None,
+        warmStart=warm,
+    )
+
+
+def _cbc_bound(log: Path) -> float | None:
+    try:
+        text = log.read_text()
+    except OSError:
+        return None
+    m = re.findall(r"Lower bound:\s*([-+0-9.eE]+)", text)
+    return float(m[-1]) if m else None
+
+
+def _relaxed_solve(
+    problem: pulp.LpProblem, fixed: Mapping[pulp.LpVariable, float] | None = None
+) -> float | None:
+    """Solve ``problem`` with integers relaxed (and ``fixed`` variables pinned); restores both."""
+    cats = [(v, v.cat, v.lowBound, v.upBound) for v in problem.variables()]
+    try:
+        for v, _c, _lo, _hi in cats:
+            v.cat = pulp.LpContinuous
+        for v, val in (fixed or {}).items():
+            v.lowBound = v.upBound = val
+        problem.solve(pulp.PULP_CBC_CMD(msg=False))
+        if pulp.LpStatus[problem.status] != "Optimal":
+            return None
+        value = pulp.value(problem.objective)
+        return None if value is None else float(value)
+    finally:
+        for v, cat, lo, hi in cats:
+            v.cat, v.lowBound, v.upBound = cat, lo, hi
+
+
+def lp_bound(problem: pulp.LpProblem) -> float | None:
+    """Objective of the LP relaxation of ``problem`` (a lower bound for minimisation).
+
+    Relaxes the integer variables in place, solves, and restores them; the
+    relaxed values stay on the variables (a rounding heuristic reads them).
+    """
+    return _relaxed_solve(problem)
+
+
+Rounding = Callable[[], Mapping[pulp.LpVariable, float] | None]
+
+
+def solve(
+    problem: pulp.LpProblem,
+    *,
+    solver: str = "auto",
+    time_limit_s: float = 10.0,
+    gap: float = 0.01,
+    rounding: Rounding | None = None,
+) -> SolveOutcome:
+    """Solve a minimisation ``problem``; returns the outcome with a measured gap.
+
+    Steps: the LP relaxation (the bound); ``rounding()``, if given, turns the relaxed
+    values into an integer assignment (or ``None``), evaluated with the integers fixed
+    and passed to the solver as a warm start; then the MIP within what is left of
+    ``time_limit_s``. The better of the solver's solution and the incumbent is kept.
+    """
+    t0 = time.perf_counter()
+    relaxed = lp_bound(problem)
+    incumbent: tuple[float, dict[pulp.LpVariable, float | None]] | None = None
+    if relaxed is not None and rounding is not None:
+        assignment = rounding()
+        if assignment is not None:
+            value = _relaxed_solve(problem, assignment)
+            if value is not None:
+                incumbent = (value, {v: v.varValue for v in problem.variables()})
+                for v, val in assignment.items():
+                    v.setInitialValue(val)
+    left = max(1.0, time_limit_s - (time.perf_counter() - t0))
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "cbc.log"
+        s = _solver(solver, time_limit_s=left, gap=gap, log=log, warm=incumbent is not None)
+        problem.solve(s)
+        solve_s = time.perf_counter() - t0
+        cbc_bound = _cbc_bound(log)
+    raw = pulp.LpStatus[problem.status]
+    name = "highs" if isinstance(s, pulp.HiGHS) else "cbc"
+    has_solution = problem.sol_status in (
+        pulp.LpSolutionOptimal,
+        pulp.LpSolutionIntegerFeasible,
+    )
+    if raw == "Infeasible" or relaxed is None:
+        return SolveOutcome(
+            status="infeasible", objective=None, bound=None, gap=None, solve_s=solve_s, solver=name
+        )
+    obj = pulp.value(problem.objective) if has_solution else None
+    # the solver stops "optimal" once its own bound is within the requested gap
+    proven = problem.sol_status == pulp.LpSolutionOptimal
+    if incumbent is not None and (obj is None or incumbent[0] < float(obj)):
+        for v, val in incumbent[1].items():
+            v.varValue = val
+        obj = incumbent[0]
+    if obj is None:
+        return SolveOutcome(
+            status="no_solution", objective=None, bound=relaxed, gap=None, solve_s=solve_s, solver=name
+        )
+    objective = float(obj)
+    bounds = [b for b in (cbc_bound, relaxed) if b is not None]
+    bound = min(max(bounds), objective) if bounds else None
+    gap_v = None
+    if bound is not None and objective > 0:
+        gap_v = max(0.0, (objective - bound) / abs(objective))
+    if proven:
+        gap_v = min(gap_v, gap) if gap_v is not None else gap
+    if gap_v is not None and gap_v <= 1e-6:
+        status = "optimal"
+    elif gap_v is not None and gap_v <= gap:
+        status = "gap_reached"  # stopped within the requested relative gap
+    else:
+        status = "time_limit"
+    return SolveOutcome(
+        status=status, objective=objective, bound=bound, gap=gap_v, solve_s=solve_s, solver=name
+    )
