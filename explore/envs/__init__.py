@@ -44,6 +44,10 @@ def make_problem(env_id: str, **kwargs: Any) -> Any:
 
         return MemCtrlProblem(**kwargs)
     if env_id == "memsim/MemHierarchy-v0":
+        if "space" in kwargs:  # a sweeps design-space file: its parameters and budgets
+            from explore.envs.designspace import SpaceProblem
+
+            return SpaceProblem(**kwargs)
         from explore.envs.memhierarchy import MemHierarchyProblem
 
         return MemHierarchyProblem(**kwargs)
@@ -67,11 +71,10 @@ def memctrl_parallel_env(**kwargs: Any) -> Any:
 
 def memhierarchy_parallel_env(**kwargs: Any) -> Any:
     """``MemHierarchy-v0`` as a PettingZoo ParallelEnv: one agent per tier knob/policy."""
-    from explore.envs.memhierarchy import MemHierarchyProblem
     from explore.envs.parallel import ConfigParallelEnv
 
     evaluator = kwargs.pop("evaluator", None)
-    return ConfigParallelEnv(MemHierarchyProblem(**kwargs), evaluator=evaluator)
+    return ConfigParallelEnv(make_problem("memsim/MemHierarchy-v0", **kwargs), evaluator=evaluator)
 
 
 def parallel_env(problem: Any, **kwargs: Any) -> Any:

@@ -96,10 +96,10 @@ def make_memctrl(**kwargs: Any) -> ConfigEnv:
 
 def make_memhierarchy(**kwargs: Any) -> ConfigEnv:
     """Entry point of ``memsim/MemHierarchy-v0`` (keywords: :class:`MemHierarchyProblem`)."""
-    from explore.envs.memhierarchy import MemHierarchyProblem
+    from explore.envs import make_problem
 
     evaluator = kwargs.pop("evaluator", None)
-    return ConfigEnv(MemHierarchyProblem(**kwargs), evaluator=evaluator)
+    return ConfigEnv(make_problem("memsim/MemHierarchy-v0", **kwargs), evaluator=evaluator)
 
 
 def make_toy(**kwargs: Any) -> ConfigEnv:

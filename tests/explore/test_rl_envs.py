@@ -166,3 +166,23 @@ def test_memhierarchy_budget_by_hand() -> None:
     assert not p.feasible(over)  # 2880 + 7200 + 100 + 2560 = 12,740 > 12,000
     ev = p.evaluate(p.default_index())
     assert ev.reward == pytest.approx(1.0) and ev.metrics["tpot_s"] > 0
+
+
+def test_memhierarchy_from_a_sweep_space_file() -> None:
+    """MemHierarchy-v0 over a design-space file: its grid, its budget constraint."""
+    import itertools
+
+    from explore.envs import make_problem
+
+    p = make_problem("memsim/MemHierarchy-v0", space="explore/spaces/hbm_sram_70b_decode.yaml")
+    # 4 HBM bandwidths (2..8 TB/s, log, 4 steps) x 3 capacities x 3 SRAM sizes
+    assert p.nvec.tolist() == [4, 3, 3]
+    broken = [i for i in itertools.product(*map(range, p.nvec)) if not p.feasible(i)]
+    # cost = GB x 15 + TB/s x 1500 + MiB x 2 <= 12,000 USD: at 8 TB/s (12,000 USD alone)
+    # every point is over; at 5.04 TB/s (7,560 USD) 192 GB (2,880 USD) + 256 MiB is 10,952
+    assert {i[0] for i in broken} == {3} and len(broken) == 9
+    assert "cost_usd <= 12000" in (p.infeasibility(broken[0]) or "")
+    env = ConfigEnv(p)
+    env.reset(seed=0)
+    _, reward, _, _, info = env.step(np.array(p.default_index()))
+    assert reward == pytest.approx(1.0) and info["metrics"]["tpot_s"] > 0
