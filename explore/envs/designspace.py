@@ -45,7 +45,7 @@ class SpaceProblem(ConfigProblem):
                         f"{name!r} is not an objective of the space "
                         f"(known: {', '.join(objectives)})",
                     )
-                ]  # fmt: skip
+                ]
             )
         self.objective = objectives[name]
         self.choices = tuple(
