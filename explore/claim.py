@@ -5,8 +5,8 @@
 PPO and SAC when tuning a DRAM memory controller. :func:`run_claim` runs every
 explorer at the same budget of simulator calls over several seeds, for each trace and
 objective, and writes per scenario the outputs of :meth:`CompareResult.write` plus
-``claim.md`` (one table), ``claim.json`` and ``claim.png`` (learning curves, one
-panel per scenario).
+``claim.md`` (one table) and ``claim.json``; ``memsim explore claim`` adds
+``claim.png`` (learning curves, one panel per scenario).
 """
 
 from __future__ import annotations
@@ -61,14 +61,13 @@ def run_claim(
     out: Path,
     device: str = "DDR4_3200",
     workers: int = 1,
-) -> Path:
-    """Run the matrix and write the outputs (module doc); returns ``claim.md``.
+) -> dict[str, CompareResult]:
+    """Run the matrix and write the outputs (module doc); returns the results by
+    scenario (``trace-objective``), for the caller to draw (``claim.png``: the CLI).
 
     ``workers`` > 1 runs scenarios in that many processes (each result is the same as
     in one process: every scenario has its own problem, memo and seeds)."""
     from hw_models.fileio import atomic_write_text
-    from plots.learning_curves import learning_curves
-    from plots.style import new_figure, save_figure
 
     out.mkdir(parents=True, exist_ok=True)
     jobs = [
@@ -91,7 +90,7 @@ def run_claim(
         done = [_scenario(j) for j in jobs]
     results: dict[str, CompareResult] = {}
     for (name, *_), res in zip(jobs, done, strict=True):
-        res.write(out / name, title=f"MemCtrl-v0 {name}")
+        res.write(out / name)
         results[name] = res
     names = list(results)
     lines = [
@@ -119,7 +118,7 @@ def run_claim(
             else "-"
         )
         lines.append(f"| {n} | {v['winner']} | {text} |")
-    md = atomic_write_text(out / "claim.md", "\n".join(lines) + "\n")
+    atomic_write_text(out / "claim.md", "\n".join(lines) + "\n")
     doc = {
         "budget": budget,
         "seeds": seeds,
@@ -128,10 +127,4 @@ def run_claim(
         "scenarios": {n: r.to_json() | {"verdict": verdicts[n]} for n, r in results.items()},
     }
     atomic_write_text(out / "claim.json", json.dumps(doc, indent=1))
-    cols = min(2, len(names))
-    rows = -(-len(names) // cols)
-    fig, axes = new_figure(figsize=(6.0 * cols, 4.0 * rows), nrows=rows, ncols=cols)
-    for ax, n in zip(axes, names, strict=False):
-        learning_curves(results[n].curves(), ax=ax, title=f"MemCtrl-v0: {n}")
-    save_figure(fig, out / "claim.png")
-    return md
+    return results

@@ -150,9 +150,10 @@ class CompareResult:
             lines.append(f"| {name} | {m:.4f} | [{lo:.4f}, {hi:.4f}] | {calls:.0f} | {wall:.1f} |")
         return "\n".join(lines) + "\n"
 
-    def write(self, out: str | Path, *, title: str | None = None, plot: bool = True) -> list[Path]:
-        """``table.csv``, ``table.md``, ``curves.csv``, ``runs.json``, ``summary.json``,
-        ``best.json`` (the overall best configuration, replayable) and ``curves.png``."""
+    def write(self, out: str | Path) -> list[Path]:
+        """``table.csv``, ``table.md``, ``curves.csv``, ``runs.json``, ``summary.json`` and
+        ``best.json`` (the overall best configuration, replayable). The figure of the
+        curves is drawn by the CLI (``plots.learning_curves``; explore draws nothing)."""
         from hw_models.fileio import atomic_write_text
 
         d = Path(out)
@@ -175,12 +176,6 @@ class CompareResult:
             top = max(self.runs, key=lambda r: r.best_reward)
             replay = self.problem.get("replay_best", top.best_config)
             paths.append(atomic_write_text(d / "best.json", json.dumps(replay, indent=1) + "\n"))
-        if plot:
-            from plots.learning_curves import learning_curves
-            from plots.style import save_figure
-
-            ax = learning_curves(self.curves(), title=title)
-            paths.append(save_figure(ax.figure, d / "curves.png"))  # type: ignore[arg-type]
         return paths
 
     def _row(self, run: RunRecord) -> int:

@@ -73,6 +73,18 @@ def _make_problem(env: str, kwargs: dict[str, Any]) -> Any:
         raise SpecError([Problem("--set", str(e))]) from None
 
 
+def _write(res: Any, out: str, title: str) -> None:
+    """The comparison's files and its learning-curve figure ``curves.png``."""
+    from pathlib import Path
+
+    from plots.learning_curves import learning_curves
+    from plots.style import save_figure
+
+    res.write(out)
+    ax = learning_curves(res.curves(), title=title)
+    save_figure(ax.figure, Path(out) / "curves.png")
+
+
 def _report(res: Any, args: argparse.Namespace) -> None:
     if args.format == "json":
         print_json(res.to_json())
@@ -92,7 +104,7 @@ def run_rl(args: argparse.Namespace) -> int:
     problem = _make_problem(args.env, _env_kwargs(args))
     res = compare([args.algo], problem, budget=args.budget, seeds=args.seeds)
     if args.out:
-        res.write(args.out, title=f"{problem.name}: {args.algo}")
+        _write(res, args.out, f"{problem.name}: {args.algo}")
     _report(res, args)
     return 0
 
@@ -106,7 +118,7 @@ def run_compare(args: argparse.Namespace) -> int:
     problem = _make_problem(args.env, _env_kwargs(args))
     res = compare(algos, problem, budget=args.budget, seeds=args.seeds)
     if args.out:
-        res.write(args.out, title=f"{problem.name}, budget {args.budget} calls")
+        _write(res, args.out, f"{problem.name}, budget {args.budget} calls")
     _report(res, args)
     return 0
 
@@ -121,21 +133,35 @@ def run_claim(args: argparse.Namespace) -> int:
     traces = [t.strip() for t in args.traces.split(",") if t.strip()]
     objectives = [o.strip() for o in args.objectives.split(",") if o.strip()]
     algos = [a.strip() for a in args.algos.split(",") if a.strip()]
-    out = claim(
+    out = Path(args.out)
+    results = claim(
         traces=traces,
         objectives=objectives,
         algos=algos,
         budget=args.budget,
         seeds=args.seeds,
         requests=args.requests or 20_000,
-        out=Path(args.out),
+        out=out,
         workers=args.workers,
     )
-    print(out.read_text() if args.format == "table" else "")
+    from plots.learning_curves import learning_curves
+    from plots.style import new_figure, save_figure
+
+    for name, res in results.items():
+        ax = learning_curves(res.curves(), title=f"MemCtrl-v0 {name}")
+        save_figure(ax.figure, out / name / "curves.png")
+    cols = min(2, len(results))
+    rows = -(-len(results) // cols)
+    fig, axes = new_figure(figsize=(6.0 * cols, 4.0 * rows), nrows=rows, ncols=cols)
+    for ax, (name, res) in zip(axes, results.items(), strict=False):
+        learning_curves(res.curves(), ax=ax, title=f"MemCtrl-v0: {name}")
+    save_figure(fig, out / "claim.png")
     if args.format == "json":
         import json
 
-        print_json(json.loads((Path(args.out) / "claim.json").read_text()))
+        print_json(json.loads((out / "claim.json").read_text()))
+    else:
+        print((out / "claim.md").read_text())
     return 0
 
 
