@@ -82,7 +82,7 @@ def _write(res: Any, out: str, title: str) -> None:
 
     res.write(out)
     ax = learning_curves(res.curves(), title=title)
-    save_figure(ax.figure, Path(out) / "curves.png")
+    save_figure(ax.figure, Path(out) / "curves.png")  # type: ignore[arg-type]
 
 
 def _report(res: Any, args: argparse.Namespace) -> None:
@@ -149,7 +149,7 @@ def run_claim(args: argparse.Namespace) -> int:
 
     for name, res in results.items():
         ax = learning_curves(res.curves(), title=f"MemCtrl-v0 {name}")
-        save_figure(ax.figure, out / name / "curves.png")
+        save_figure(ax.figure, out / name / "curves.png")  # type: ignore[arg-type]
     cols = min(2, len(results))
     rows = -(-len(results) // cols)
     fig, axes = new_figure(figsize=(6.0 * cols, 4.0 * rows), nrows=rows, ncols=cols)
