@@ -166,7 +166,7 @@ class CompareResult:
         lines = ["explorer,seed,call,best"]
         for r in self.runs:
             curve = self.curves()[r.explorer][self._row(r)]
-            lines += [f"{r.explorer},{r.seed},{i + 1},{v!r}" for i, v in enumerate(curve)]
+            lines += [f"{r.explorer},{r.seed},{i + 1},{float(v)!r}" for i, v in enumerate(curve)]
         paths.append(atomic_write_text(d / "curves.csv", "\n".join(lines) + "\n"))
         paths.append(
             atomic_write_text(d / "runs.json", json.dumps([asdict(r) for r in self.runs], indent=1))
