@@ -1,7 +1,8 @@
 """Gymnasium and PettingZoo environments over memsim configurations (extra: ``rl``).
 
-Importing :mod:`explore` registers ``memsim/MemCtrl-v0``, ``memsim/MemHierarchy-v0``
-and ``memsim/Toy-v0`` with Gymnasium when it is installed (no torch is imported).
+Importing :mod:`explore` registers ``memsim/MemCtrl-v0``, ``memsim/MemHierarchy-v0``,
+``memsim/KVServe-v0`` and ``memsim/Toy-v0`` with Gymnasium when it is installed
+(no torch is imported).
 
 >>> import gymnasium as gym
 >>> import explore  # registers the ids
@@ -14,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-ENV_IDS = ("memsim/MemCtrl-v0", "memsim/MemHierarchy-v0", "memsim/Toy-v0")
+ENV_IDS = ("memsim/MemCtrl-v0", "memsim/MemHierarchy-v0", "memsim/KVServe-v0", "memsim/Toy-v0")
 _ENTRY = {
     "memsim/MemCtrl-v0": "explore.envs.gym_env:make_memctrl",
     "memsim/MemHierarchy-v0": "explore.envs.gym_env:make_memhierarchy",
+    "memsim/KVServe-v0": "explore.envs.gym_env:make_kvserve",
     "memsim/Toy-v0": "explore.envs.gym_env:make_toy",
 }
 
@@ -51,6 +53,10 @@ def make_problem(env_id: str, **kwargs: Any) -> Any:
         from explore.envs.memhierarchy import MemHierarchyProblem
 
         return MemHierarchyProblem(**kwargs)
+    if env_id == "memsim/KVServe-v0":
+        from explore.envs.kvserve import KVServeProblem
+
+        return KVServeProblem(**kwargs)
     if env_id == "memsim/Toy-v0":
         from explore.envs.toy import ToyProblem
 
@@ -77,6 +83,14 @@ def memhierarchy_parallel_env(**kwargs: Any) -> Any:
     return ConfigParallelEnv(make_problem("memsim/MemHierarchy-v0", **kwargs), evaluator=evaluator)
 
 
+def kvserve_parallel_env(**kwargs: Any) -> Any:
+    """``KVServe-v0`` as a PettingZoo ParallelEnv: one agent per serving knob."""
+    from explore.envs.parallel import ConfigParallelEnv
+
+    evaluator = kwargs.pop("evaluator", None)
+    return ConfigParallelEnv(make_problem("memsim/KVServe-v0", **kwargs), evaluator=evaluator)
+
+
 def parallel_env(problem: Any, **kwargs: Any) -> Any:
     """Any problem as a PettingZoo ParallelEnv."""
     from explore.envs.parallel import ConfigParallelEnv
@@ -86,6 +100,7 @@ def parallel_env(problem: Any, **kwargs: Any) -> Any:
 
 __all__ = [
     "ENV_IDS",
+    "kvserve_parallel_env",
     "make_problem",
     "memctrl_parallel_env",
     "memhierarchy_parallel_env",

@@ -102,6 +102,14 @@ def make_memhierarchy(**kwargs: Any) -> ConfigEnv:
     return ConfigEnv(make_problem("memsim/MemHierarchy-v0", **kwargs), evaluator=evaluator)
 
 
+def make_kvserve(**kwargs: Any) -> ConfigEnv:
+    """Entry point of ``memsim/KVServe-v0`` (keywords: :class:`KVServeProblem`)."""
+    from explore.envs.kvserve import KVServeProblem
+
+    evaluator = kwargs.pop("evaluator", None)
+    return ConfigEnv(KVServeProblem(**kwargs), evaluator=evaluator)
+
+
 def make_toy(**kwargs: Any) -> ConfigEnv:
     """Entry point of ``memsim/Toy-v0`` (keywords: :class:`ToyProblem`)."""
     from explore.envs.toy import ToyProblem

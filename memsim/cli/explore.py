@@ -27,7 +27,7 @@ import yaml
 from hw_models.errors import Problem, SpecError
 from memsim.cli._output import print_json, print_table
 
-ENV_IDS = ("memsim/MemCtrl-v0", "memsim/MemHierarchy-v0", "memsim/Toy-v0")
+ENV_IDS = ("memsim/MemCtrl-v0", "memsim/MemHierarchy-v0", "memsim/KVServe-v0", "memsim/Toy-v0")
 ALGOS = ("marl", "marl_shared", "ppo", "sac", "a2c", "dqn", "random", "grid", "ga", "bo")
 #: the explorers of the paper's claim (issue 14): MARL, PPO, SAC, random, GA, BO
 CLAIM_ALGOS = ("marl", "marl_shared", "ppo", "sac", "random", "ga", "bo")

@@ -35,7 +35,7 @@ def test_import_registers_ids_without_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == (
-        "['memsim/MemCtrl-v0', 'memsim/MemHierarchy-v0', 'memsim/Toy-v0'] []"
+        "['memsim/KVServe-v0', 'memsim/MemCtrl-v0', 'memsim/MemHierarchy-v0', 'memsim/Toy-v0'] []"
     )
 
 
@@ -186,3 +186,27 @@ def test_memhierarchy_from_a_sweep_space_file() -> None:
     env.reset(seed=0)
     _, reward, _, _, info = env.step(np.array(p.default_index()))
     assert reward == pytest.approx(1.0) and info["metrics"]["tpot_s"] > 0
+
+
+def test_kvserve_contracts_and_reward() -> None:
+    """KVServe-v0: Gymnasium and PettingZoo contracts, infeasible admission, goodput."""
+    from gymnasium.utils.env_checker import check_env
+    from pettingzoo.test import parallel_api_test
+
+    from explore.envs import kvserve_parallel_env, make_problem
+
+    kw = {"requests": 12, "prompt_len": 256, "output_len": 16}
+    p = make_problem("memsim/KVServe-v0", **kw)
+    env = ConfigEnv(p)
+    check_env(env, skip_render_check=True)
+    parallel_api_test(kvserve_parallel_env(**kw), num_cycles=1)
+    names = [c.name for c in p.choices]
+    bad = list(p.default_index())
+    bad[names.index("max_num_batched_tokens")] = 1  # 512 > 256: fine for continuous
+    assert p.feasible(bad)
+    big = make_problem("memsim/KVServe-v0", requests=4, prompt_len=1024, output_len=4)
+    assert "cannot admit a 1024-token prompt" in (big.infeasibility(bad) or "")
+    ev = p.evaluate(p.default_index())
+    # reward = goodput / offered rate, at most the completed requests' share
+    assert ev.reward == pytest.approx(ev.metrics["goodput_requests_per_s"] / 20.0)
+    assert 0.0 <= ev.metrics["slo_attainment"] <= 1.0
