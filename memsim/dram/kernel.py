@@ -21,7 +21,16 @@ from __future__ import annotations
 import numpy as np
 
 from memsim.dram._jit import njit
-from memsim.dram.schedulers import ROW_OPEN, bank_candidates, in_order, row_close_ready
+from memsim.dram.schedulers import (
+    CLOSE_FOR_OLDEST_MISS,
+    COL_HEAD,
+    COL_OLDEST_HIT,
+    ROW_CMD_HEAD,
+    ROW_OPEN,
+    bank_decision,
+    in_order,
+    row_close_ready,
+)
 
 # command codes (shared with the log format, not with the checker's timing rules)
 ACT, PRE, RD, WR, REF, REFPB, PDE, PDX = 0, 1, 2, 3, 4, 5, 6, 7
@@ -514,8 +523,8 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                 if dirty[fb] == 0:
                     continue
                 dirty[fb] = 0
-                # -- the bank's candidates (memsim.dram.schedulers): hh gets a column
-                # command, rh the row command rc; cp demotes hh
+                # -- the bank's candidates (decided in memsim.dram.schedulers): hh gets
+                # a column command, rh the row command rc; cp: a capped row
                 hh = -1
                 rh = -1
                 rc = -1
@@ -532,17 +541,31 @@ def simulate_channel(p, arrival, fbank, row, is_write, req_start):
                     )
                 )
                 if not blocked:
-                    hh, rh, rc, cp = bank_candidates(
+                    orow = open_row[fb]
+                    dec = bank_decision(
                         sched,
-                        h0,
-                        open_row[fb],
-                        row,
-                        nxt,
+                        orow >= 0,
+                        row[h0] == orow,
                         hp[y, fb],
                         bq[y, fb],
                         hit_streak[fb],
                         hit_cap,
                     )
+                    if dec == ROW_CMD_HEAD:
+                        rh = h0
+                        rc = ACT if orow < 0 else PRE
+                    elif dec == COL_HEAD:
+                        hh = h0
+                    elif dec == COL_OLDEST_HIT:
+                        hh = h0
+                        while row[hh] != orow:
+                            hh = nxt[hh]
+                    elif dec == CLOSE_FOR_OLDEST_MISS:
+                        rh = h0
+                        while row[rh] == orow:
+                            rh = nxt[rh]
+                        rc = PRE
+                        cp = True
                 # -- write its two slots
                 gq = b_grp[fb]
                 i = 2 * fb

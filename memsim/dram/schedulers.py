@@ -6,10 +6,10 @@ compiled functions that the loop calls (inlined, so the split costs nothing):
 
 * :func:`in_order` — whether only the bank of the oldest queued request may be
   served (FCFS);
-* :func:`bank_candidates` — for one bank with an open row (or none), which queued
-  request gets a column command now (a row hit) and which one the row command
-  (ACT on a closed bank, PRE on a conflict) is for, and whether the hit loses its
-  priority (a capped row);
+* :func:`bank_decision` — for one bank with an open row (or none), whether its
+  next command is a column command (for its oldest request, or its oldest row
+  hit) or a row command (ACT or PRE for its oldest request, or PRE for its oldest
+  request that misses the row, closing a row that had its share);
 * :func:`row_close_ready` — for a bank whose open row no queued request hits, the
   cycle from which the row policy wants it precharged (never, at once, or after a
   timeout).
@@ -28,9 +28,6 @@ import numpy as np
 
 from memsim.dram._jit import njit
 
-# command codes the row command may take (shared with the kernel's log format)
-ACT, PRE = 0, 1
-
 SCHED_FCFS, SCHED_FRFCFS, SCHED_FRFCFS_CAP = 0, 1, 2
 ROW_OPEN, ROW_CLOSED, ROW_TIMEOUT = 0, 1, 2
 
@@ -43,48 +40,33 @@ def in_order(sched):
     return sched == SCHED_FCFS
 
 
-@njit(inline="always")
-def bank_candidates(sched, h0, open_row, row, nxt, hits_queued, queued, hit_streak, hit_cap):
-    """The candidates of one bank: ``(hit, other, row_cmd, demoted)``.
+# what a bank's scheduler decision asks of the loop
+ROW_CMD_HEAD = 0  # the row command (ACT on a closed bank, PRE on a conflict) for the oldest
+COL_HEAD = 1  # a column command for the oldest request (it hits the open row)
+COL_OLDEST_HIT = 2  # a column command for the oldest request that hits the open row
+CLOSE_FOR_OLDEST_MISS = 3  # PRE for the oldest request that misses it; no more hits
 
-    ``h0`` is the oldest queued request of the bank (``nxt`` links the rest in
-    admission order), ``open_row`` the open row (-1: precharged), ``row[h]`` a
-    request's row; ``hits_queued`` of the ``queued`` requests hit the open row, and
-    the row has served ``hit_streak`` column commands since its ACT. ``hit`` is the
-    request to get a column command (-1: none), ``other`` the one the row command
-    ``row_cmd`` (ACT or PRE) is for (-1: none); ``demoted`` lowers ``hit``'s
-    priority below every row hit (unused when ``hit`` is -1).
+
+@njit(inline="always")
+def bank_decision(sched, row_open, head_hits, hits_queued, queued, hit_streak, hit_cap):
+    """What one bank's next command is for: one of :data:`ROW_CMD_HEAD`,
+    :data:`COL_HEAD`, :data:`COL_OLDEST_HIT`, :data:`CLOSE_FOR_OLDEST_MISS`.
+
+    ``row_open``: the bank has an open row; ``head_hits``: its oldest queued request
+    hits it; ``hits_queued`` of the ``queued`` requests hit it; the row has served
+    ``hit_streak`` column commands since its ACT. (Scalars only: the loop walks its
+    queues itself, so the call costs nothing once inlined.)
     """
-    hit = -1
-    other = -1
-    rc = -1
-    demoted = False
-    if open_row < 0:
-        other = h0
-        rc = ACT
-    elif sched == SCHED_FCFS:
-        if row[h0] == open_row:
-            hit = h0
-        else:
-            other = h0
-            rc = PRE
-    elif hits_queued == 0:
-        other = h0
-        rc = PRE
-    else:
-        hit = h0
-        while row[hit] != open_row:
-            hit = nxt[hit]
-        if sched == SCHED_FRFCFS_CAP and hit_streak >= hit_cap and queued > hits_queued:
-            # the row had its share while another row of the bank waits: close it
-            # for the oldest conflicting request
-            hit = -1
-            other = h0
-            while row[other] == open_row:
-                other = nxt[other]
-            rc = PRE
-            demoted = True
-    return hit, other, rc, demoted
+    if not row_open:
+        return ROW_CMD_HEAD
+    if sched == SCHED_FCFS:
+        return COL_HEAD if head_hits else ROW_CMD_HEAD
+    if hits_queued == 0:
+        return ROW_CMD_HEAD
+    if sched == SCHED_FRFCFS_CAP and hit_streak >= hit_cap and queued > hits_queued:
+        # the row had its share while another row of the bank waits: close it
+        return CLOSE_FOR_OLDEST_MISS
+    return COL_OLDEST_HIT
 
 
 @njit(inline="always")
