@@ -47,7 +47,9 @@ class SolveOutcome:
 
 def _solver(name: str, *, time_limit_s: float, gap: float, log: Path | None, warm: bool) -> Any:
     if name not in SOLVERS:
-        raise SpecError([Problem("solver", f"unknown solver {name!r} (known: {', '.join(SOLVERS)})")])
+        raise SpecError(
+            [Problem("solver", f"unknown solver {name!r} (known: {', '.join(SOLVERS)})")]
+        )
     if name == "highs" and not highs_available():
         raise SpecError([Problem("solver", "HiGHS is not installed (pip install highspy)")])
     if name == "highs" or (name == "auto" and highs_available()):
@@ -132,7 +134,18 @@ def solve(
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "cbc.log"
         s = _solver(solver, time_limit_s=left, gap=gap, log=log, warm=incumbent is not None)
-        problem.solve(s)
+        try:
+            problem.solve(s)
+        except pulp.PulpSolverError:
+            # CBC occasionally dies reading a MIP start: retry cold, then keep the incumbent
+            problem.sol_status = pulp.LpSolutionNoSolutionFound
+            if incumbent is not None:
+                s = _solver(solver, time_limit_s=left, gap=gap, log=log, warm=False)
+                try:
+                    problem.solve(s)
+                except pulp.PulpSolverError:
+                    problem.status = pulp.LpStatusNotSolved
+                    problem.sol_status = pulp.LpSolutionNoSolutionFound
         solve_s = time.perf_counter() - t0
         cbc_bound = _cbc_bound(log)
     raw = pulp.LpStatus[problem.status]
@@ -141,20 +154,29 @@ def solve(
         pulp.LpSolutionOptimal,
         pulp.LpSolutionIntegerFeasible,
     )
-    if raw == "Infeasible" or relaxed is None:
+    if raw == "Infeasible" and incumbent is not None:
+        # CBC can claim infeasibility after a time-limited run with a MIP start; the
+        # incumbent (checked with its integers fixed) proves otherwise
+        has_solution, cbc_bound = False, None
+    elif raw == "Infeasible" or relaxed is None:
         return SolveOutcome(
             status="infeasible", objective=None, bound=None, gap=None, solve_s=solve_s, solver=name
         )
     obj = pulp.value(problem.objective) if has_solution else None
     # the solver stops "optimal" once its own bound is within the requested gap
-    proven = problem.sol_status == pulp.LpSolutionOptimal
+    proven = has_solution and problem.sol_status == pulp.LpSolutionOptimal
     if incumbent is not None and (obj is None or incumbent[0] < float(obj)):
         for v, val in incumbent[1].items():
             v.varValue = val
         obj = incumbent[0]
     if obj is None:
         return SolveOutcome(
-            status="no_solution", objective=None, bound=relaxed, gap=None, solve_s=solve_s, solver=name
+            status="no_solution",
+            objective=None,
+            bound=relaxed,
+            gap=None,
+            solve_s=solve_s,
+            solver=name,
         )
     objective = float(obj)
     bounds = [b for b in (cbc_bound, relaxed) if b is not None]

@@ -336,9 +336,7 @@ class _Capacity:
 
     def overflow(self, choice: list[int]) -> float:
         """Total bytes over budget, summed over (stage, tier)."""
-        return sum(
-            max(0.0, v - self.budget.get(k, np.inf)) for k, v in self.loads(choice).items()
-        )
+        return sum(max(0.0, v - self.budget.get(k, np.inf)) for k, v in self.loads(choice).items())
 
 
 def _round(
@@ -442,22 +440,22 @@ def _build(
     allowed: list[list[int]] = []
     for u in range(len(units.members)):
         allowed.append(
-            [
-                i
-                for i, o in enumerate(options)
-                if o.staging is None or units.streamable[u]
-            ]
+            [i for i, o in enumerate(options) if o.staging is None or units.streamable[u]]
         )
     probes: dict[tuple[str, int], _Probe] = {}
     for k in kinds:
         for i, o in enumerate(options):
-            if o.staging and not any(units.streamable[u] and units.kind[u] == k for u in range(len(units.kind))):
+            if o.staging and not any(
+                units.streamable[u] and units.kind[u] == k for u in range(len(units.kind))
+            ):
                 continue
             if o == Option(staging):
                 probes[(k, i)] = base
                 continue
             choice = [o if units.kind[u] == k else Option(staging) for u in range(len(units.kind))]
-            probes[(k, i)] = _probe(system, cg, units, choice, act_tier, execution, energy=want_energy)
+            probes[(k, i)] = _probe(
+                system, cg, units, choice, act_tier, execution, energy=want_energy
+            )
 
     prob = pulp.LpProblem("placement", pulp.LpMinimize)
     x: list[dict[int, pulp.LpVariable]] = []
@@ -524,7 +522,9 @@ def _build(
     ovh = build_overhead = None
     d0 = base.demand
     lat0 = base.latency
-    plan0 = build_plan(system, cg, _placement(cg, units, base_choice, act_tier, policy="probe"), execution)
+    plan0 = build_plan(
+        system, cg, _placement(cg, units, base_choice, act_tier, policy="probe"), execution
+    )
     ovh = plan0.op_overhead
     del build_overhead
     # per op: list of (unit, option, delta demand column, latency)
@@ -695,14 +695,16 @@ def _build(
         const=const,
         seg_units={s: {u: b / _B for u, b in us.items()} for s, us in seg_units.items()},
         seg_stage={int(cg.segment[o]): int(cg.stage[o]) for o in range(cg.n_ops)},
-        staging_key={
-            st: stage_key(system, staging, st) for st in set(cg.stage.tolist()) | {0}
-        },
+        staging_key={st: stage_key(system, staging, st) for st in set(cg.stage.tolist()) | {0}},
         streamed=frozenset(stream_opts),
         group=_twin_groups(units),
         budget={
             key: tier_budget(system, key[1], tp=tp) / _B
-            for key in {stage_key(system, t, st) for t in placeable_tiers(system) for st in set(cg.stage.tolist()) | {0}}
+            for key in {
+                stage_key(system, t, st)
+                for t in placeable_tiers(system)
+                for st in set(cg.stage.tolist()) | {0}
+            }
         },
     )
     return _Model(
@@ -758,7 +760,8 @@ def _table(
         row[choice[u].label] = row.get(choice[u].label, 0.0) + float(units.nbytes[u])
     out = []
     for (layer, kind), row in sorted(
-        rows.items(), key=lambda kv: (kv[0][0] == "-", int(kv[0][0]) if kv[0][0] != "-" else 0, kv[0][1])
+        rows.items(),
+        key=lambda kv: (kv[0][0] == "-", int(kv[0][0]) if kv[0][0] != "-" else 0, kv[0][1]),
     ):
         total = sum(row.values())
         out.append(
@@ -797,7 +800,11 @@ def plan_placement(
     """
     if objective not in OBJECTIVES:
         raise SpecError(
-            [Problem("objective", f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")]
+            [
+                Problem(
+                    "objective", f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})"
+                )
+            ]
         )
     sys_ = system if isinstance(system, System) else load_system(system)
     t0 = time.perf_counter()
@@ -807,7 +814,11 @@ def plan_placement(
         execution = execution or default_execution(sys_, graph)
         if execution != "kernel":
             raise SpecError(
-                [Problem("execution", f"the placement MIP models kernel execution, not {execution!r}")]
+                [
+                    Problem(
+                        "execution", f"the placement MIP models kernel execution, not {execution!r}"
+                    )
+                ]
             )
         units = _units(graph, cg)
         options, staging = _options(sys_, streaming=streaming)
@@ -823,7 +834,17 @@ def plan_placement(
                 rounding=lambda m=model: _round(m.x, m.cap),
             )
             if out.objective is None:
-                continue
+                if out.status == "infeasible":
+                    continue  # the activations do not fit here: try the next tier
+                raise SpecError(
+                    [
+                        Problem(
+                            "time_limit",
+                            f"no placement found within {time_limit_s:g} s ({out.status}); "
+                            "raise --time-limit",
+                        )
+                    ]
+                )
             choice = []
             for u in range(len(units.members)):
                 i = max(model.x[u], key=lambda i, u=u: model.x[u][i].varValue or 0.0)
