@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,9 @@ def lp_bound(problem: pulp.LpProblem) -> float | None:
     return _relaxed_solve(problem)
 
 
-Rounding = Callable[[], Mapping[pulp.LpVariable, float] | None]
+Assignment = Mapping[pulp.LpVariable, float]
+#: turns the relaxed values into integer assignments to try as incumbents (or one, or None)
+Rounding = Callable[[], "Assignment | Sequence[Assignment] | None"]
 
 
 def solve(
@@ -115,21 +117,27 @@ def solve(
     """Solve a minimisation ``problem``; returns the outcome with a measured gap.
 
     Steps: the LP relaxation (the bound); ``rounding()``, if given, turns the relaxed
-    values into an integer assignment (or ``None``), evaluated with the integers fixed
-    and passed to the solver as a warm start; then the MIP within what is left of
-    ``time_limit_s``. The better of the solver's solution and the incumbent is kept.
+    values into integer assignments (one, a list, or ``None``), each evaluated with its
+    integers fixed; the best is the incumbent and the solver's warm start; then the
+    MIP within what is left of ``time_limit_s``. The better of the solver's solution
+    and the incumbent is kept.
     """
     t0 = time.perf_counter()
     relaxed = lp_bound(problem)
     incumbent: tuple[float, dict[pulp.LpVariable, float | None]] | None = None
     if relaxed is not None and rounding is not None:
-        assignment = rounding()
-        if assignment is not None:
+        got = rounding()
+        candidates: Sequence[Assignment] = (
+            [] if got is None else [got] if isinstance(got, Mapping) else got
+        )
+        best: Assignment | None = None
+        for assignment in candidates:
             value = _relaxed_solve(problem, assignment)
-            if value is not None:
+            if value is not None and (incumbent is None or value < incumbent[0]):
                 incumbent = (value, {v: v.varValue for v in problem.variables()})
-                for v, val in assignment.items():
-                    v.setInitialValue(val)
+                best = assignment
+        for v, val in (best or {}).items():
+            v.setInitialValue(val)
     left = max(1.0, time_limit_s - (time.perf_counter() - t0))
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "cbc.log"
@@ -162,12 +170,12 @@ def solve(
         return SolveOutcome(
             status="infeasible", objective=None, bound=None, gap=None, solve_s=solve_s, solver=name
         )
-    obj = pulp.value(problem.objective) if has_solution else None
+    obj: float | None = pulp.value(problem.objective) if has_solution else None
     # the solver stops "optimal" once its own bound is within the requested gap
     proven = has_solution and problem.sol_status == pulp.LpSolutionOptimal
     if incumbent is not None and (obj is None or incumbent[0] < float(obj)):
-        for v, val in incumbent[1].items():
-            v.varValue = val
+        for v, kept in incumbent[1].items():
+            v.varValue = kept
         obj = incumbent[0]
     if obj is None:
         return SolveOutcome(

@@ -47,11 +47,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pulp
 
+from explore.mip._solve import SolveOutcome, solve
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.units import fmt_bytes
@@ -70,8 +72,6 @@ from memsim.policies.base import (
 )
 from memsim.simulate import default_execution
 from workloads.graph import Graph
-
-from explore.mip._solve import SolveOutcome, solve
 
 OBJECTIVES: tuple[str, ...] = ("latency", "throughput", "energy")
 _T = 1e6  # the MIP works in microseconds ...
@@ -232,8 +232,9 @@ def _placement(
         for t in m:
             name = cg.tensor_names[t]
             home[name] = choice[u].home
-            if choice[u].staging:
-                staged[name] = choice[u].staging
+            stage_to = choice[u].staging
+            if stage_to:
+                staged[name] = stage_to
     return Placement(home=home, staged=staged, prefetch_depth=1, policy=policy)
 
 
@@ -362,25 +363,36 @@ def _round(
     members: dict[int, list[int]] = {}
     for u in range(len(x)):
         members.setdefault(cap.group[u], []).append(u)
-    for us in members.values():
+    for twins in members.values():
         mass: dict[int, float] = {}
-        for u in us:
+        for u in twins:
             for i in x[u]:
                 mass[i] = mass.get(i, 0.0) + val(u, i)
         count = {i: int(np.floor(m + 1e-9)) for i, m in mass.items()}
-        rest = len(us) - sum(count.values())
+        rest = len(twins) - sum(count.values())
         for i in sorted(mass, key=lambda i: -(mass[i] - count[i]))[: max(rest, 0)]:
             count[i] += 1
-        for u in sorted(us, key=lambda u: -max(val(u, i) for i in x[u])):
+
+        def certainty(u: int) -> float:
+            return -max(val(u, i) for i in x[u])
+
+        for u in sorted(twins, key=certainty):
             avail = [i for i in x[u] if count.get(i, 0) > 0]
             if avail:
-                i = max(avail, key=lambda i, u=u: (val(u, i), -i))
-                count[i] -= 1
-                target[u] = i
-    order = sorted(range(len(x)), key=lambda u: (-max(val(u, i) for i in x[u]), -cap.nbytes[u]))
+                pick = max(avail, key=lambda i, u=u: (val(u, i), -i))  # type: ignore[misc]
+                count[pick] -= 1
+                target[u] = pick
+
+    def order_key(u: int) -> tuple[float, float]:
+        return (-max(val(u, i) for i in x[u]), -float(cap.nbytes[u]))
+
+    def pref_key(u: int, i: int) -> tuple[bool, float, int]:
+        return (i != target.get(u), -val(u, i), i)
+
+    order = sorted(range(len(x)), key=order_key)
     choice = [-1] * len(x)
     for u in order:
-        prefs = sorted(x[u], key=lambda i, u=u: (i != target.get(u), -val(u, i), i))
+        prefs = sorted(x[u], key=lambda i, u=u: pref_key(u, i))  # type: ignore[misc]
         for i in prefs:
             key = cap.unit_key[u][i]
             extra: dict[tuple[int, str], float] = {key: float(cap.nbytes[u])}
@@ -554,16 +566,15 @@ def _build(
                 if pr.latency[j] > lat0[j]:
                     lats.append((pr.latency[j], u, i))
         op_expr[j] = terms
-        key = np.concatenate(
-            [[ovh[j], lat0[j]], d0[:, j]]
-            + [np.concatenate([t[0], [t[1], t[2]]]) for t in terms]
-            + [np.array([la, u, i], dtype=float) for la, u, i in lats]
-        ).tobytes()
-        if key in cache:
-            op_vars[j] = cache[key]
+        parts: list[np.ndarray] = [np.array([ovh[j], lat0[j]]), d0[:, j]]
+        parts += [np.concatenate([t[0], [t[1], t[2]]]) for t in terms]
+        parts += [np.array([la, u, i], dtype=float) for la, u, i in lats]
+        sig = np.concatenate(parts).tobytes()
+        if sig in cache:
+            op_vars[j] = cache[sig]
             continue
         t_var = pulp.LpVariable(f"t_{j}", lowBound=ovh[j] * _T)
-        cache[key] = t_var
+        cache[sig] = t_var
         op_vars[j] = t_var
         if lats:
             lam: Any = pulp.LpVariable(f"lam_{j}", lowBound=lat0[j] * _T)
@@ -641,7 +652,7 @@ def _build(
         first_r, first_lat = fetch_terms(order[0])
         if first_r:
             tau0 = pulp.LpVariable("tau_first", lowBound=0)
-            for r, e in first_r.items():
+            for e in first_r.values():
                 prob += tau0 >= first_lat + e
             taus.append(tau0)
         for idx, s in enumerate(order):
@@ -676,12 +687,12 @@ def _build(
         for (k, i), pr in probes.items():
             if pr is base or pr.energy_j is None:
                 continue
-            us = [u for u in range(len(units.members)) if units.kind[u] == k and i in x[u]]
-            total = float(acc_bytes[us].sum()) if us else 0.0
+            kin = [u for u in range(len(units.members)) if units.kind[u] == k and i in x[u]]
+            total = float(acc_bytes[kin].sum()) if kin else 0.0
             if total <= 0:
                 continue
             delta = pr.energy_j - base.energy_j
-            dyn.append(pulp.lpSum(delta * (acc_bytes[u] / total) * x[u][i] for u in us))
+            dyn.append(pulp.lpSum(delta * (acc_bytes[u] / total) * x[u][i] for u in kin))
         energy_expr = pulp.lpSum(dyn) + _static_power(system, tp) * makespan / _T
         prob += energy_expr
     else:
@@ -715,6 +726,55 @@ def _build(
         n_binaries=sum(len(v) for v in x),
         cap=cap,
     )
+
+
+def _candidates(
+    system: System,
+    graph: Graph,
+    cg: CompiledGraph,
+    units: _Units,
+    options: list[Option],
+    model: _Model,
+    act_tier: str,
+) -> list[dict[pulp.LpVariable, float]]:
+    """Incumbents to try: the rounded LP, and every baseline policy's placement that
+    is a point of this model (same activation tier, options the model has)."""
+    from memsim.policies import make_policy
+
+    out: list[dict[pulp.LpVariable, float]] = []
+    rounded = _round(model.x, model.cap)
+    if rounded is not None:
+        out.append(rounded)
+    index = {o: i for i, o in enumerate(options)}
+    for name in ("fastest_fit", "kv_offload", "stream_weights"):
+        try:
+            pl = make_policy(name).place(system, graph)
+        except SpecError:
+            continue
+        trans = [n for n, p in zip(cg.tensor_names, cg.t_persistent.tolist(), strict=True) if not p]
+        if any(pl.home[n] != act_tier or n in pl.staged for n in trans):
+            continue
+        choice: list[int] = []
+        for u, m in enumerate(units.members):
+            name0 = cg.tensor_names[m[0]]
+            opt = Option(pl.home[name0], pl.staged.get(name0))
+            i = index.get(opt, -1)
+            same = all(
+                Option(pl.home[cg.tensor_names[t]], pl.staged.get(cg.tensor_names[t])) == opt
+                for t in m
+            )
+            if i not in model.x[u] or not same:
+                break
+            choice.append(i)
+        else:
+            out.append(
+                {
+                    model.x[u][i]: float(i == choice[u])
+                    for u in range(len(choice))
+                    for i in model.x[u]
+                }
+            )
+    return out
 
 
 # ---- public entry point ---------------------------------------------------------------
@@ -820,6 +880,10 @@ def plan_placement(
                     )
                 ]
             )
+        tiers = placeable_tiers(sys_)
+        need = float(cg.t_bytes[cg.t_persistent].sum()) + transient_peak(cg, ~cg.t_persistent)
+        if need > sum(tier_budget(sys_, t, tp=graph_tp(graph)) for t in tiers):
+            raise _infeasible(sys_, graph, cg)  # nothing to solve: it fits nowhere
         units = _units(graph, cg)
         options, staging = _options(sys_, streaming=streaming)
         for act_tier in placeable_tiers(sys_):
@@ -831,7 +895,7 @@ def plan_placement(
                 solver=solver,
                 time_limit_s=time_limit_s,
                 gap=gap,
-                rounding=lambda m=model: _round(m.x, m.cap),
+                rounding=partial(_candidates, sys_, graph, cg, units, options, model, act_tier),
             )
             if out.objective is None:
                 if out.status == "infeasible":
@@ -847,8 +911,9 @@ def plan_placement(
                 )
             choice = []
             for u in range(len(units.members)):
-                i = max(model.x[u], key=lambda i, u=u: model.x[u][i].varValue or 0.0)
-                choice.append(options[i])
+                xu = model.x[u]
+                best_i = max(xu, key=lambda i, xu=xu: xu[i].varValue or 0.0)  # type: ignore[misc]
+                choice.append(options[best_i])
             placement = _placement(cg, units, choice, act_tier, policy="plan")
             predicted = float(pulp.value(model.makespan)) / _T
             energy = float(pulp.value(model.energy)) if model.energy is not None else None

@@ -28,10 +28,9 @@ from typing import Any
 
 import pulp
 
-from hw_models.errors import Problem, SpecError
-
 from explore.mip._solve import solve
 from explore.space import DesignSpace
+from hw_models.errors import Problem, SpecError
 
 _TARGET = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(<=|>=)\s*([-+0-9.eE]+)\s*$")
 
@@ -195,7 +194,7 @@ def plan_provision(
         out = solve(prob, solver=solver, time_limit_s=time_limit_s, gap=0.0)
         if out.objective is None:
             break
-        pick = [max(yk, key=lambda i, yk=yk: yk[i].varValue or 0.0) for yk in y]
+        pick = [max(yk, key=lambda i, yk=yk: yk[i].varValue or 0.0) for yk in y]  # type: ignore[misc]
         point = {p.name: levels[k][i] for k, (p, i) in enumerate(zip(params, pick, strict=True))}
         predicted = m0 + sum(d_metric[k][i] for k, i in enumerate(pick))
         m, c, why = ev(point)

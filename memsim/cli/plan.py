@@ -153,7 +153,8 @@ def _memory(args: argparse.Namespace) -> int:
         print_json(out)
         return 0
     print(
-        f"static offsets for {plan.n_buffers} buffers (activation values of the first {args.ops} ops)"
+        f"static offsets for {plan.n_buffers} buffers "
+        f"(activation values of the first {args.ops} ops)"
     )
     print_table(
         [
