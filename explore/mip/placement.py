@@ -736,6 +736,7 @@ def _candidates(
     options: list[Option],
     model: _Model,
     act_tier: str,
+    objective: str,
 ) -> list[dict[pulp.LpVariable, float]]:
     """Incumbents to try: the rounded LP, and every baseline policy's placement that
     is a point of this model (same activation tier, options the model has)."""
@@ -774,7 +775,24 @@ def _candidates(
                     for i in model.x[u]
                 }
             )
-    return out
+    if len(out) <= 1:
+        return out
+    # rank by the engine (analytic, fast) and keep the best: evaluating a candidate in
+    # the model costs an LP solve, simulating it a fraction of that
+    from memsim.simulate import simulate
+
+    def engine_value(assignment: dict[pulp.LpVariable, float]) -> float:
+        chosen = [
+            options[max(model.x[u], key=lambda i, u=u: assignment[model.x[u][i]])]  # type: ignore[misc]
+            for u in range(len(model.x))
+        ]
+        pl = _placement(cg, units, chosen, act_tier, policy="candidate")
+        res = simulate(system, graph, policy=pl, fidelity="analytic")
+        return (
+            float(res.summary().get("energy_j", 0.0)) if objective == "energy" else res.makespan_s
+        )
+
+    return [min(out, key=engine_value)]
 
 
 # ---- public entry point ---------------------------------------------------------------
@@ -895,7 +913,9 @@ def plan_placement(
                 solver=solver,
                 time_limit_s=time_limit_s,
                 gap=gap,
-                rounding=partial(_candidates, sys_, graph, cg, units, options, model, act_tier),
+                rounding=partial(
+                    _candidates, sys_, graph, cg, units, options, model, act_tier, objective
+                ),
             )
             if out.objective is None:
                 if out.status == "infeasible":
