@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pulp
 
-from explore.mip._solve import SolveOutcome, solve
+from explore.mip._solve import SolveOutcome, _relaxed_solve, solve
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.units import fmt_bytes
@@ -431,6 +431,8 @@ class _Model:
     energy: Any | None
     n_binaries: int
     cap: _Capacity
+    # the best incumbent candidate: (engine value, assignment), set by _candidates
+    best: tuple[float, dict[pulp.LpVariable, float]] | None = None
 
 
 def _build(
@@ -544,7 +546,7 @@ def _build(
     for k in kinds:
         touched |= units.op_unit[k] >= 0
     op_vars: dict[int, Any] = {}
-    cache: dict[bytes, pulp.LpVariable] = {}
+    cache: dict[bytes, Any] = {}
     op_expr: dict[int, list[tuple[np.ndarray, int, int]]] = {}  # op -> [(delta, u, i)]
     const_time = 0.0
     for j in range(n_ops):
@@ -573,6 +575,25 @@ def _build(
         if sig in cache:
             op_vars[j] = cache[sig]
             continue
+        op_units = {u for _d, u, _i in terms} | {u for _la, u, _i in lats}
+        if len(op_units) <= 1:
+            # one unit decides this op's time: the time is that unit's choice, exactly
+            # (T(i) per option, affine in its binaries; the convex hull, no rows needed)
+            if not op_units:
+                expr: Any = float(max(ovh[j], lat0[j] + d0[:, j].max())) * _T
+            else:
+                (u1,) = op_units
+                lat_of1 = {i: la for la, _u, i in lats}
+                delta_of1 = {i: d for d, _u, i in terms}
+                coef1 = []
+                for i in x[u1]:
+                    dem = d0[:, j] + delta_of1.get(i, 0.0)
+                    la = max(lat0[j], lat_of1.get(i, 0.0))
+                    coef1.append((max(ovh[j], la + float(dem.max())) * _T, i))
+                expr = pulp.lpSum(c * x[u1][i] for c, i in coef1)
+            cache[sig] = expr
+            op_vars[j] = expr
+            continue
         t_var = pulp.LpVariable(f"t_{j}", lowBound=ovh[j] * _T)
         cache[sig] = t_var
         op_vars[j] = t_var
@@ -593,7 +614,6 @@ def _build(
         # the convex hull of each unit's effect (tightens the LP, exact on integers):
         # t >= sum_i x_ui T_u(i), T_u(i) = the op's time with u at i and every other
         # unit at its most favourable option, resource by resource
-        op_units = {u for _d, u, _i in terms} | {u for _la, u, _i in lats}
         if op_units:
             n_r = d0.shape[0]
             best: dict[int, np.ndarray] = {}
@@ -728,6 +748,32 @@ def _build(
     )
 
 
+def _chosen(model: _Model, options: list[Option]) -> list[Option]:
+    """The option each unit takes in the model's current solution."""
+    out = []
+    for xu in model.x:
+        best_i = max(xu, key=lambda i, xu=xu: xu[i].varValue or 0.0)  # type: ignore[misc]
+        out.append(options[best_i])
+    return out
+
+
+def _engine_value(
+    system: System,
+    graph: Graph,
+    cg: CompiledGraph,
+    units: _Units,
+    chosen: list[Option],
+    act_tier: str,
+    objective: str,
+) -> float:
+    """The analytic engine's makespan (or energy) of a choice of options."""
+    from memsim.simulate import simulate
+
+    pl = _placement(cg, units, chosen, act_tier, policy="candidate")
+    res = simulate(system, graph, policy=pl, fidelity="analytic")
+    return float(res.summary().get("energy_j", 0.0)) if objective == "energy" else res.makespan_s
+
+
 def _candidates(
     system: System,
     graph: Graph,
@@ -775,24 +821,21 @@ def _candidates(
                     for i in model.x[u]
                 }
             )
-    if len(out) <= 1:
+    if not out:
         return out
+
     # rank by the engine (analytic, fast) and keep the best: evaluating a candidate in
     # the model costs an LP solve, simulating it a fraction of that
-    from memsim.simulate import simulate
-
     def engine_value(assignment: dict[pulp.LpVariable, float]) -> float:
         chosen = [
             options[max(model.x[u], key=lambda i, u=u: assignment[model.x[u][i]])]  # type: ignore[misc]
             for u in range(len(model.x))
         ]
-        pl = _placement(cg, units, chosen, act_tier, policy="candidate")
-        res = simulate(system, graph, policy=pl, fidelity="analytic")
-        return (
-            float(res.summary().get("energy_j", 0.0)) if objective == "energy" else res.makespan_s
-        )
+        return _engine_value(system, graph, cg, units, chosen, act_tier, objective)
 
-    return [min(out, key=engine_value)]
+    scored = [(engine_value(a), a) for a in out]
+    model.best = min(scored, key=lambda va: va[0])
+    return [model.best[1]]
 
 
 # ---- public entry point ---------------------------------------------------------------
@@ -929,12 +972,21 @@ def plan_placement(
                         )
                     ]
                 )
-            choice = []
-            for u in range(len(units.members)):
-                xu = model.x[u]
-                best_i = max(xu, key=lambda i, xu=xu: xu[i].varValue or 0.0)  # type: ignore[misc]
-                choice.append(options[best_i])
+            choice = _chosen(model, options)
+            if model.best is not None:
+                # the model is within ~1 % of the engine: where the solver's answer and
+                # the best incumbent are that close, the engine decides between them
+                mine = _engine_value(sys_, graph, cg, units, choice, act_tier, objective)
+                if model.best[0] < mine:
+                    _relaxed_solve(model.prob, model.best[1])  # the model's figures for it
+                    choice = _chosen(model, options)
             placement = _placement(cg, units, choice, act_tier, policy="plan")
+            value = float(pulp.value(model.prob.objective))
+            gap_now, status = out.gap, out.status
+            if out.bound is not None and value > 0 and value > out.objective * (1 + 1e-9):
+                # the engine preferred the incumbent: its own gap, and a status to match
+                gap_now = max(0.0, (value - out.bound) / value)
+                status = "gap_reached" if gap_now <= gap else "time_limit"
             predicted = float(pulp.value(model.makespan)) / _T
             energy = float(pulp.value(model.energy)) if model.energy is not None else None
             return PlacementPlan(
@@ -942,11 +994,11 @@ def plan_placement(
                 objective=objective,
                 predicted_s=predicted,
                 predicted_energy_j=energy,
-                gap=out.gap,
+                gap=gap_now,
                 bound=(out.bound / (_T if objective != "energy" else 1.0)) if out.bound else None,
                 solve_s=out.solve_s,
                 plan_s=time.perf_counter() - t0,
-                status=out.status,
+                status=status,
                 solver=out.solver,
                 activation_tier=act_tier,
                 table=_table(cg, units, choice, act_tier),
