@@ -774,6 +774,41 @@ def _engine_value(
     return float(res.summary().get("energy_j", 0.0)) if objective == "energy" else res.makespan_s
 
 
+def _two_tier_start(
+    model: _Model,
+    options: list[Option],
+    staging: str,
+    system: System,
+    solver: str,
+    time_limit_s: float,
+    gap: float,
+) -> list[dict[pulp.LpVariable, float]]:
+    """With more than two tiers, first solve the model restricted to the staging tier
+    and the next one (a smaller, easier MIP) for a third of the time; its answer is a
+    point of the full model, offered to it as an incumbent."""
+    tiers = placeable_tiers(system)
+    if len(tiers) <= 2:
+        return []
+    keep = {staging, next(t for t in tiers if t != staging)}
+    barred = [
+        v
+        for xu in model.x
+        for i, v in xu.items()
+        if not {options[i].home, options[i].staging} <= keep | {None}
+    ]
+    saved = [(v, v.upBound) for v in barred]
+    try:
+        for v in barred:
+            v.upBound = 0
+        out = solve(model.prob, solver=solver, time_limit_s=time_limit_s / 3, gap=gap)
+        if out.objective is None:
+            return []
+        return [{v: float(round(v.varValue or 0.0)) for xu in model.x for v in xu.values()}]
+    finally:
+        for v, ub in saved:
+            v.upBound = ub
+
+
 def _candidates(
     system: System,
     graph: Graph,
@@ -783,6 +818,7 @@ def _candidates(
     model: _Model,
     act_tier: str,
     objective: str,
+    extra: list[dict[pulp.LpVariable, float]] | None = None,
 ) -> list[dict[pulp.LpVariable, float]]:
     """Incumbents to try: the rounded LP, and every baseline policy's placement that
     is a point of this model (same activation tier, options the model has)."""
@@ -792,6 +828,7 @@ def _candidates(
     rounded = _round(model.x, model.cap)
     if rounded is not None:
         out.append(rounded)
+    out += extra or []
     index = {o: i for i, o in enumerate(options)}
     for name in ("fastest_fit", "kv_offload", "stream_weights"):
         try:
@@ -951,15 +988,18 @@ def plan_placement(
             model = _build(sys_, graph, cg, units, options, staging, act_tier, execution, objective)
             if model is None:
                 continue
+            t_start = time.perf_counter()
+            extra = _two_tier_start(model, options, staging, sys_, solver, time_limit_s, gap)
             out: SolveOutcome = solve(
                 model.prob,
                 solver=solver,
-                time_limit_s=time_limit_s,
+                time_limit_s=max(1.0, time_limit_s - (time.perf_counter() - t_start)),
                 gap=gap,
                 rounding=partial(
-                    _candidates, sys_, graph, cg, units, options, model, act_tier, objective
+                    _candidates, sys_, graph, cg, units, options, model, act_tier, objective, extra
                 ),
             )
+            solve_s = time.perf_counter() - t_start  # the two-tier start included
             if out.objective is None:
                 if out.status == "infeasible":
                     continue  # the activations do not fit here: try the next tier
@@ -996,7 +1036,7 @@ def plan_placement(
                 predicted_energy_j=energy,
                 gap=gap_now,
                 bound=(out.bound / (_T if objective != "energy" else 1.0)) if out.bound else None,
-                solve_s=out.solve_s,
+                solve_s=solve_s,
                 plan_s=time.perf_counter() - t0,
                 status=status,
                 solver=out.solver,
