@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +47,9 @@ class SolveOutcome:
 
 def _solver(name: str, *, time_limit_s: float, gap: float, log: Path | None, warm: bool) -> Any:
     if name not in SOLVERS:
-        raise SpecError([Problem("solver", f"unknown solver {name!r} (known: {', '.join(SOLVERS)})")])
+        raise SpecError(
+            [Problem("solver", f"unknown solver {name!r} (known: {', '.join(SOLVERS)})")]
+        )
     if name == "highs" and not highs_available():
         raise SpecError([Problem("solver", "HiGHS is not installed (pip install highspy)")])
     if name == "highs" or (name == "auto" and highs_available()):
@@ -99,7 +101,9 @@ def lp_bound(problem: pulp.LpProblem) -> float | None:
     return _relaxed_solve(problem)
 
 
-Rounding = Callable[[], Mapping[pulp.LpVariable, float] | None]
+Assignment = Mapping[pulp.LpVariable, float]
+#: turns the relaxed values into integer assignments to try as incumbents (or one, or None)
+Rounding = Callable[[], "Assignment | Sequence[Assignment] | None"]
 
 
 def solve(
@@ -113,26 +117,43 @@ def solve(
     """Solve a minimisation ``problem``; returns the outcome with a measured gap.
 
     Steps: the LP relaxation (the bound); ``rounding()``, if given, turns the relaxed
-    values into an integer assignment (or ``None``), evaluated with the integers fixed
-    and passed to the solver as a warm start; then the MIP within what is left of
-    ``time_limit_s``. The better of the solver's solution and the incumbent is kept.
+    values into integer assignments (one, a list, or ``None``), each evaluated with its
+    integers fixed; the best is the incumbent and the solver's warm start; then the
+    MIP within what is left of ``time_limit_s``. The better of the solver's solution
+    and the incumbent is kept.
     """
     t0 = time.perf_counter()
     relaxed = lp_bound(problem)
     incumbent: tuple[float, dict[pulp.LpVariable, float | None]] | None = None
     if relaxed is not None and rounding is not None:
-        assignment = rounding()
-        if assignment is not None:
+        got = rounding()
+        candidates: Sequence[Assignment] = (
+            [] if got is None else [got] if isinstance(got, Mapping) else got
+        )
+        best: Assignment | None = None
+        for assignment in candidates:
             value = _relaxed_solve(problem, assignment)
-            if value is not None:
+            if value is not None and (incumbent is None or value < incumbent[0]):
                 incumbent = (value, {v: v.varValue for v in problem.variables()})
-                for v, val in assignment.items():
-                    v.setInitialValue(val)
+                best = assignment
+        for v, val in (best or {}).items():
+            v.setInitialValue(val)
     left = max(1.0, time_limit_s - (time.perf_counter() - t0))
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "cbc.log"
         s = _solver(solver, time_limit_s=left, gap=gap, log=log, warm=incumbent is not None)
-        problem.solve(s)
+        try:
+            problem.solve(s)
+        except pulp.PulpSolverError:
+            # CBC occasionally dies reading a MIP start: retry cold, then keep the incumbent
+            problem.sol_status = pulp.LpSolutionNoSolutionFound
+            if incumbent is not None:
+                s = _solver(solver, time_limit_s=left, gap=gap, log=log, warm=False)
+                try:
+                    problem.solve(s)
+                except pulp.PulpSolverError:
+                    problem.status = pulp.LpStatusNotSolved
+                    problem.sol_status = pulp.LpSolutionNoSolutionFound
         solve_s = time.perf_counter() - t0
         cbc_bound = _cbc_bound(log)
     raw = pulp.LpStatus[problem.status]
@@ -141,20 +162,29 @@ def solve(
         pulp.LpSolutionOptimal,
         pulp.LpSolutionIntegerFeasible,
     )
-    if raw == "Infeasible" or relaxed is None:
+    if raw == "Infeasible" and incumbent is not None:
+        # CBC can claim infeasibility after a time-limited run with a MIP start; the
+        # incumbent (checked with its integers fixed) proves otherwise
+        has_solution, cbc_bound = False, None
+    elif raw == "Infeasible" or relaxed is None:
         return SolveOutcome(
             status="infeasible", objective=None, bound=None, gap=None, solve_s=solve_s, solver=name
         )
-    obj = pulp.value(problem.objective) if has_solution else None
+    obj: float | None = pulp.value(problem.objective) if has_solution else None
     # the solver stops "optimal" once its own bound is within the requested gap
-    proven = problem.sol_status == pulp.LpSolutionOptimal
+    proven = has_solution and problem.sol_status == pulp.LpSolutionOptimal
     if incumbent is not None and (obj is None or incumbent[0] < float(obj)):
-        for v, val in incumbent[1].items():
-            v.varValue = val
+        for v, kept in incumbent[1].items():
+            v.varValue = kept
         obj = incumbent[0]
     if obj is None:
         return SolveOutcome(
-            status="no_solution", objective=None, bound=relaxed, gap=None, solve_s=solve_s, solver=name
+            status="no_solution",
+            objective=None,
+            bound=relaxed,
+            gap=None,
+            solve_s=solve_s,
+            solver=name,
         )
     objective = float(obj)
     bounds = [b for b in (cbc_bound, relaxed) if b is not None]

@@ -30,10 +30,9 @@ from typing import Any
 import numpy as np
 import pulp
 
+from explore.mip._solve import solve
 from hw_models.errors import Problem, SpecError
 from workloads.graph import Graph
-
-from explore.mip._solve import solve
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -47,11 +47,13 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pulp
 
+from explore.mip._solve import SolveOutcome, _relaxed_solve, solve
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.units import fmt_bytes
@@ -70,8 +72,6 @@ from memsim.policies.base import (
 )
 from memsim.simulate import default_execution
 from workloads.graph import Graph
-
-from explore.mip._solve import SolveOutcome, solve
 
 OBJECTIVES: tuple[str, ...] = ("latency", "throughput", "energy")
 _T = 1e6  # the MIP works in microseconds ...
@@ -232,8 +232,9 @@ def _placement(
         for t in m:
             name = cg.tensor_names[t]
             home[name] = choice[u].home
-            if choice[u].staging:
-                staged[name] = choice[u].staging
+            stage_to = choice[u].staging
+            if stage_to:
+                staged[name] = stage_to
     return Placement(home=home, staged=staged, prefetch_depth=1, policy=policy)
 
 
@@ -336,9 +337,7 @@ class _Capacity:
 
     def overflow(self, choice: list[int]) -> float:
         """Total bytes over budget, summed over (stage, tier)."""
-        return sum(
-            max(0.0, v - self.budget.get(k, np.inf)) for k, v in self.loads(choice).items()
-        )
+        return sum(max(0.0, v - self.budget.get(k, np.inf)) for k, v in self.loads(choice).items())
 
 
 def _round(
@@ -364,25 +363,36 @@ def _round(
     members: dict[int, list[int]] = {}
     for u in range(len(x)):
         members.setdefault(cap.group[u], []).append(u)
-    for us in members.values():
+    for twins in members.values():
         mass: dict[int, float] = {}
-        for u in us:
+        for u in twins:
             for i in x[u]:
                 mass[i] = mass.get(i, 0.0) + val(u, i)
         count = {i: int(np.floor(m + 1e-9)) for i, m in mass.items()}
-        rest = len(us) - sum(count.values())
+        rest = len(twins) - sum(count.values())
         for i in sorted(mass, key=lambda i: -(mass[i] - count[i]))[: max(rest, 0)]:
             count[i] += 1
-        for u in sorted(us, key=lambda u: -max(val(u, i) for i in x[u])):
+
+        def certainty(u: int) -> float:
+            return -max(val(u, i) for i in x[u])
+
+        for u in sorted(twins, key=certainty):
             avail = [i for i in x[u] if count.get(i, 0) > 0]
             if avail:
-                i = max(avail, key=lambda i, u=u: (val(u, i), -i))
-                count[i] -= 1
-                target[u] = i
-    order = sorted(range(len(x)), key=lambda u: (-max(val(u, i) for i in x[u]), -cap.nbytes[u]))
+                pick = max(avail, key=lambda i, u=u: (val(u, i), -i))  # type: ignore[misc]
+                count[pick] -= 1
+                target[u] = pick
+
+    def order_key(u: int) -> tuple[float, float]:
+        return (-max(val(u, i) for i in x[u]), -float(cap.nbytes[u]))
+
+    def pref_key(u: int, i: int) -> tuple[bool, float, int]:
+        return (i != target.get(u), -val(u, i), i)
+
+    order = sorted(range(len(x)), key=order_key)
     choice = [-1] * len(x)
     for u in order:
-        prefs = sorted(x[u], key=lambda i, u=u: (i != target.get(u), -val(u, i), i))
+        prefs = sorted(x[u], key=lambda i, u=u: pref_key(u, i))  # type: ignore[misc]
         for i in prefs:
             key = cap.unit_key[u][i]
             extra: dict[tuple[int, str], float] = {key: float(cap.nbytes[u])}
@@ -421,6 +431,8 @@ class _Model:
     energy: Any | None
     n_binaries: int
     cap: _Capacity
+    # the best incumbent candidate: (engine value, assignment), set by _candidates
+    best: tuple[float, dict[pulp.LpVariable, float]] | None = None
 
 
 def _build(
@@ -442,22 +454,22 @@ def _build(
     allowed: list[list[int]] = []
     for u in range(len(units.members)):
         allowed.append(
-            [
-                i
-                for i, o in enumerate(options)
-                if o.staging is None or units.streamable[u]
-            ]
+            [i for i, o in enumerate(options) if o.staging is None or units.streamable[u]]
         )
     probes: dict[tuple[str, int], _Probe] = {}
     for k in kinds:
         for i, o in enumerate(options):
-            if o.staging and not any(units.streamable[u] and units.kind[u] == k for u in range(len(units.kind))):
+            if o.staging and not any(
+                units.streamable[u] and units.kind[u] == k for u in range(len(units.kind))
+            ):
                 continue
             if o == Option(staging):
                 probes[(k, i)] = base
                 continue
             choice = [o if units.kind[u] == k else Option(staging) for u in range(len(units.kind))]
-            probes[(k, i)] = _probe(system, cg, units, choice, act_tier, execution, energy=want_energy)
+            probes[(k, i)] = _probe(
+                system, cg, units, choice, act_tier, execution, energy=want_energy
+            )
 
     prob = pulp.LpProblem("placement", pulp.LpMinimize)
     x: list[dict[int, pulp.LpVariable]] = []
@@ -524,7 +536,9 @@ def _build(
     ovh = build_overhead = None
     d0 = base.demand
     lat0 = base.latency
-    plan0 = build_plan(system, cg, _placement(cg, units, base_choice, act_tier, policy="probe"), execution)
+    plan0 = build_plan(
+        system, cg, _placement(cg, units, base_choice, act_tier, policy="probe"), execution
+    )
     ovh = plan0.op_overhead
     del build_overhead
     # per op: list of (unit, option, delta demand column, latency)
@@ -532,7 +546,7 @@ def _build(
     for k in kinds:
         touched |= units.op_unit[k] >= 0
     op_vars: dict[int, Any] = {}
-    cache: dict[bytes, pulp.LpVariable] = {}
+    cache: dict[bytes, Any] = {}
     op_expr: dict[int, list[tuple[np.ndarray, int, int]]] = {}  # op -> [(delta, u, i)]
     const_time = 0.0
     for j in range(n_ops):
@@ -554,16 +568,34 @@ def _build(
                 if pr.latency[j] > lat0[j]:
                     lats.append((pr.latency[j], u, i))
         op_expr[j] = terms
-        key = np.concatenate(
-            [[ovh[j], lat0[j]], d0[:, j]]
-            + [np.concatenate([t[0], [t[1], t[2]]]) for t in terms]
-            + [np.array([la, u, i], dtype=float) for la, u, i in lats]
-        ).tobytes()
-        if key in cache:
-            op_vars[j] = cache[key]
+        parts: list[np.ndarray] = [np.array([ovh[j], lat0[j]]), d0[:, j]]
+        parts += [np.concatenate([t[0], [t[1], t[2]]]) for t in terms]
+        parts += [np.array([la, u, i], dtype=float) for la, u, i in lats]
+        sig = np.concatenate(parts).tobytes()
+        if sig in cache:
+            op_vars[j] = cache[sig]
+            continue
+        op_units = {u for _d, u, _i in terms} | {u for _la, u, _i in lats}
+        if len(op_units) <= 1:
+            # one unit decides this op's time: the time is that unit's choice, exactly
+            # (T(i) per option, affine in its binaries; the convex hull, no rows needed)
+            if not op_units:
+                expr: Any = float(max(ovh[j], lat0[j] + d0[:, j].max())) * _T
+            else:
+                (u1,) = op_units
+                lat_of1 = {i: la for la, _u, i in lats}
+                delta_of1 = {i: d for d, _u, i in terms}
+                coef1 = []
+                for i in x[u1]:
+                    dem = d0[:, j] + delta_of1.get(i, 0.0)
+                    la = max(lat0[j], lat_of1.get(i, 0.0))
+                    coef1.append((max(ovh[j], la + float(dem.max())) * _T, i))
+                expr = pulp.lpSum(c * x[u1][i] for c, i in coef1)
+            cache[sig] = expr
+            op_vars[j] = expr
             continue
         t_var = pulp.LpVariable(f"t_{j}", lowBound=ovh[j] * _T)
-        cache[key] = t_var
+        cache[sig] = t_var
         op_vars[j] = t_var
         if lats:
             lam: Any = pulp.LpVariable(f"lam_{j}", lowBound=lat0[j] * _T)
@@ -582,7 +614,6 @@ def _build(
         # the convex hull of each unit's effect (tightens the LP, exact on integers):
         # t >= sum_i x_ui T_u(i), T_u(i) = the op's time with u at i and every other
         # unit at its most favourable option, resource by resource
-        op_units = {u for _d, u, _i in terms} | {u for _la, u, _i in lats}
         if op_units:
             n_r = d0.shape[0]
             best: dict[int, np.ndarray] = {}
@@ -641,7 +672,7 @@ def _build(
         first_r, first_lat = fetch_terms(order[0])
         if first_r:
             tau0 = pulp.LpVariable("tau_first", lowBound=0)
-            for r, e in first_r.items():
+            for e in first_r.values():
                 prob += tau0 >= first_lat + e
             taus.append(tau0)
         for idx, s in enumerate(order):
@@ -676,12 +707,12 @@ def _build(
         for (k, i), pr in probes.items():
             if pr is base or pr.energy_j is None:
                 continue
-            us = [u for u in range(len(units.members)) if units.kind[u] == k and i in x[u]]
-            total = float(acc_bytes[us].sum()) if us else 0.0
+            kin = [u for u in range(len(units.members)) if units.kind[u] == k and i in x[u]]
+            total = float(acc_bytes[kin].sum()) if kin else 0.0
             if total <= 0:
                 continue
             delta = pr.energy_j - base.energy_j
-            dyn.append(pulp.lpSum(delta * (acc_bytes[u] / total) * x[u][i] for u in us))
+            dyn.append(pulp.lpSum(delta * (acc_bytes[u] / total) * x[u][i] for u in kin))
         energy_expr = pulp.lpSum(dyn) + _static_power(system, tp) * makespan / _T
         prob += energy_expr
     else:
@@ -695,14 +726,16 @@ def _build(
         const=const,
         seg_units={s: {u: b / _B for u, b in us.items()} for s, us in seg_units.items()},
         seg_stage={int(cg.segment[o]): int(cg.stage[o]) for o in range(cg.n_ops)},
-        staging_key={
-            st: stage_key(system, staging, st) for st in set(cg.stage.tolist()) | {0}
-        },
+        staging_key={st: stage_key(system, staging, st) for st in set(cg.stage.tolist()) | {0}},
         streamed=frozenset(stream_opts),
         group=_twin_groups(units),
         budget={
             key: tier_budget(system, key[1], tp=tp) / _B
-            for key in {stage_key(system, t, st) for t in placeable_tiers(system) for st in set(cg.stage.tolist()) | {0}}
+            for key in {
+                stage_key(system, t, st)
+                for t in placeable_tiers(system)
+                for st in set(cg.stage.tolist()) | {0}
+            }
         },
     )
     return _Model(
@@ -713,6 +746,133 @@ def _build(
         n_binaries=sum(len(v) for v in x),
         cap=cap,
     )
+
+
+def _chosen(model: _Model, options: list[Option]) -> list[Option]:
+    """The option each unit takes in the model's current solution."""
+    out = []
+    for xu in model.x:
+        best_i = max(xu, key=lambda i, xu=xu: xu[i].varValue or 0.0)  # type: ignore[misc]
+        out.append(options[best_i])
+    return out
+
+
+def _engine_value(
+    system: System,
+    graph: Graph,
+    cg: CompiledGraph,
+    units: _Units,
+    chosen: list[Option],
+    act_tier: str,
+    objective: str,
+) -> float:
+    """The analytic engine's makespan (or energy) of a choice of options."""
+    from memsim.simulate import simulate
+
+    pl = _placement(cg, units, chosen, act_tier, policy="candidate")
+    res = simulate(system, graph, policy=pl, fidelity="analytic")
+    return float(res.summary().get("energy_j", 0.0)) if objective == "energy" else res.makespan_s
+
+
+def _two_tier_start(
+    model: _Model,
+    options: list[Option],
+    staging: str,
+    system: System,
+    solver: str,
+    time_limit_s: float,
+    gap: float,
+) -> list[dict[pulp.LpVariable, float]]:
+    """With more than two tiers, first solve the model restricted to the staging tier
+    and the next one (a smaller, easier MIP) for a third of the time; its answer is a
+    point of the full model, offered to it as an incumbent."""
+    tiers = placeable_tiers(system)
+    if len(tiers) <= 2:
+        return []
+    keep = {staging, next(t for t in tiers if t != staging)}
+    barred = [
+        v
+        for xu in model.x
+        for i, v in xu.items()
+        if not {options[i].home, options[i].staging} <= keep | {None}
+    ]
+    saved = [(v, v.upBound) for v in barred]
+    try:
+        for v in barred:
+            v.upBound = 0
+        out = solve(model.prob, solver=solver, time_limit_s=time_limit_s / 3, gap=gap)
+        if out.objective is None:
+            return []
+        return [{v: float(round(v.varValue or 0.0)) for xu in model.x for v in xu.values()}]
+    finally:
+        for v, ub in saved:
+            v.upBound = ub
+
+
+def _candidates(
+    system: System,
+    graph: Graph,
+    cg: CompiledGraph,
+    units: _Units,
+    options: list[Option],
+    model: _Model,
+    act_tier: str,
+    objective: str,
+    extra: list[dict[pulp.LpVariable, float]] | None = None,
+) -> list[dict[pulp.LpVariable, float]]:
+    """Incumbents to try: the rounded LP, and every baseline policy's placement that
+    is a point of this model (same activation tier, options the model has)."""
+    from memsim.policies import make_policy
+
+    out: list[dict[pulp.LpVariable, float]] = []
+    rounded = _round(model.x, model.cap)
+    if rounded is not None:
+        out.append(rounded)
+    out += extra or []
+    index = {o: i for i, o in enumerate(options)}
+    for name in ("fastest_fit", "kv_offload", "stream_weights"):
+        try:
+            pl = make_policy(name).place(system, graph)
+        except SpecError:
+            continue
+        trans = [n for n, p in zip(cg.tensor_names, cg.t_persistent.tolist(), strict=True) if not p]
+        if any(pl.home[n] != act_tier or n in pl.staged for n in trans):
+            continue
+        choice: list[int] = []
+        for u, m in enumerate(units.members):
+            name0 = cg.tensor_names[m[0]]
+            opt = Option(pl.home[name0], pl.staged.get(name0))
+            i = index.get(opt, -1)
+            same = all(
+                Option(pl.home[cg.tensor_names[t]], pl.staged.get(cg.tensor_names[t])) == opt
+                for t in m
+            )
+            if i not in model.x[u] or not same:
+                break
+            choice.append(i)
+        else:
+            out.append(
+                {
+                    model.x[u][i]: float(i == choice[u])
+                    for u in range(len(choice))
+                    for i in model.x[u]
+                }
+            )
+    if not out:
+        return out
+
+    # rank by the engine (analytic, fast) and keep the best: evaluating a candidate in
+    # the model costs an LP solve, simulating it a fraction of that
+    def engine_value(assignment: dict[pulp.LpVariable, float]) -> float:
+        chosen = [
+            options[max(model.x[u], key=lambda i, u=u: assignment[model.x[u][i]])]  # type: ignore[misc]
+            for u in range(len(model.x))
+        ]
+        return _engine_value(system, graph, cg, units, chosen, act_tier, objective)
+
+    scored = [(engine_value(a), a) for a in out]
+    model.best = min(scored, key=lambda va: va[0])
+    return [model.best[1]]
 
 
 # ---- public entry point ---------------------------------------------------------------
@@ -758,7 +918,8 @@ def _table(
         row[choice[u].label] = row.get(choice[u].label, 0.0) + float(units.nbytes[u])
     out = []
     for (layer, kind), row in sorted(
-        rows.items(), key=lambda kv: (kv[0][0] == "-", int(kv[0][0]) if kv[0][0] != "-" else 0, kv[0][1])
+        rows.items(),
+        key=lambda kv: (kv[0][0] == "-", int(kv[0][0]) if kv[0][0] != "-" else 0, kv[0][1]),
     ):
         total = sum(row.values())
         out.append(
@@ -797,7 +958,11 @@ def plan_placement(
     """
     if objective not in OBJECTIVES:
         raise SpecError(
-            [Problem("objective", f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})")]
+            [
+                Problem(
+                    "objective", f"unknown objective {objective!r} (known: {', '.join(OBJECTIVES)})"
+                )
+            ]
         )
     sys_ = system if isinstance(system, System) else load_system(system)
     t0 = time.perf_counter()
@@ -807,28 +972,61 @@ def plan_placement(
         execution = execution or default_execution(sys_, graph)
         if execution != "kernel":
             raise SpecError(
-                [Problem("execution", f"the placement MIP models kernel execution, not {execution!r}")]
+                [
+                    Problem(
+                        "execution", f"the placement MIP models kernel execution, not {execution!r}"
+                    )
+                ]
             )
+        tiers = placeable_tiers(sys_)
+        need = float(cg.t_bytes[cg.t_persistent].sum()) + transient_peak(cg, ~cg.t_persistent)
+        if need > sum(tier_budget(sys_, t, tp=graph_tp(graph)) for t in tiers):
+            raise _infeasible(sys_, graph, cg)  # nothing to solve: it fits nowhere
         units = _units(graph, cg)
         options, staging = _options(sys_, streaming=streaming)
         for act_tier in placeable_tiers(sys_):
             model = _build(sys_, graph, cg, units, options, staging, act_tier, execution, objective)
             if model is None:
                 continue
+            t_start = time.perf_counter()
+            extra = _two_tier_start(model, options, staging, sys_, solver, time_limit_s, gap)
             out: SolveOutcome = solve(
                 model.prob,
                 solver=solver,
-                time_limit_s=time_limit_s,
+                time_limit_s=max(1.0, time_limit_s - (time.perf_counter() - t_start)),
                 gap=gap,
-                rounding=lambda m=model: _round(m.x, m.cap),
+                rounding=partial(
+                    _candidates, sys_, graph, cg, units, options, model, act_tier, objective, extra
+                ),
             )
+            solve_s = time.perf_counter() - t_start  # the two-tier start included
             if out.objective is None:
-                continue
-            choice = []
-            for u in range(len(units.members)):
-                i = max(model.x[u], key=lambda i, u=u: model.x[u][i].varValue or 0.0)
-                choice.append(options[i])
+                if out.status == "infeasible":
+                    continue  # the activations do not fit here: try the next tier
+                raise SpecError(
+                    [
+                        Problem(
+                            "time_limit",
+                            f"no placement found within {time_limit_s:g} s ({out.status}); "
+                            "raise --time-limit",
+                        )
+                    ]
+                )
+            choice = _chosen(model, options)
+            if model.best is not None:
+                # the model is within ~1 % of the engine: where the solver's answer and
+                # the best incumbent are that close, the engine decides between them
+                mine = _engine_value(sys_, graph, cg, units, choice, act_tier, objective)
+                if model.best[0] < mine:
+                    _relaxed_solve(model.prob, model.best[1])  # the model's figures for it
+                    choice = _chosen(model, options)
             placement = _placement(cg, units, choice, act_tier, policy="plan")
+            value = float(pulp.value(model.prob.objective))
+            gap_now, status = out.gap, out.status
+            if out.bound is not None and value > 0 and value > out.objective * (1 + 1e-9):
+                # the engine preferred the incumbent: its own gap, and a status to match
+                gap_now = max(0.0, (value - out.bound) / value)
+                status = "gap_reached" if gap_now <= gap else "time_limit"
             predicted = float(pulp.value(model.makespan)) / _T
             energy = float(pulp.value(model.energy)) if model.energy is not None else None
             return PlacementPlan(
@@ -836,11 +1034,11 @@ def plan_placement(
                 objective=objective,
                 predicted_s=predicted,
                 predicted_energy_j=energy,
-                gap=out.gap,
+                gap=gap_now,
                 bound=(out.bound / (_T if objective != "energy" else 1.0)) if out.bound else None,
-                solve_s=out.solve_s,
+                solve_s=solve_s,
                 plan_s=time.perf_counter() - t0,
-                status=out.status,
+                status=status,
                 solver=out.solver,
                 activation_tier=act_tier,
                 table=_table(cg, units, choice, act_tier),

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pulp
 
+from explore.mip._solve import solve
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
 from memsim.compiled import compile_graph
@@ -47,8 +48,6 @@ from memsim.policies.base import (
 from memsim.policies.builtin import fill_fastest
 from memsim.simulate import default_execution
 from workloads.graph import TENSOR_KINDS, Graph
-
-from explore.mip._solve import solve
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
