@@ -83,6 +83,34 @@ def _check_output(out: str) -> None:
     _plots().style.figure_format(out)
 
 
+def _check_dtype(items: list[Any], dtype: str | None) -> None:
+    """Refuse a ``--dtype`` no system of the plot computes in, listing those it does."""
+    if dtype is None:
+        return
+    from hw_models import System
+    from hw_models.compute import DTYPES
+
+    if dtype not in DTYPES:
+        raise SpecError(
+            [Problem("--dtype", f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")]
+        )
+    for item in items:
+        system = item if isinstance(item, System) else getattr(item, "system", None)
+        if system is None:
+            continue
+        known = sorted({d for unit in system.compute.values() for d in unit.peak_flops_per_s})
+        if dtype not in known:
+            raise SpecError(
+                [
+                    Problem(
+                        "--dtype",
+                        f"no compute unit of {system.name} supports {dtype!r} "
+                        f"(known: {', '.join(known)})",
+                    )
+                ]
+            )
+
+
 def run_roofline(args: argparse.Namespace) -> int:
     """Draw a roofline: of a run, of simulated runs, or of systems' ceilings."""
     _check_output(args.output)
@@ -95,6 +123,7 @@ def run_roofline(args: argparse.Namespace) -> int:
         raise SpecError(
             [Problem("--system", "give RESULT_DIR, --system S, or --system S --model M")]
         )
+    _check_dtype(items, args.dtype)
     opts = {"dtype": args.dtype, "hierarchical": not args.per_op, "effective": args.effective}
     if len(items) == 1:
         _save(plots.roofline(items[0], **opts), args.output)
