@@ -289,16 +289,18 @@ def read_bytes_bounded(path: str | os.PathLike[str], *, limit: int, what: str) -
     try:
         fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
-        raise fail("file not found") from None
+        raise fail("file not found: the path does not exist") from None
     except OSError as err:
         raise fail(f"cannot read: {err.strerror}") from None
     with os.fdopen(fd, "rb") as f:
-        mode = os.fstat(f.fileno()).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO or device"
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO or device"
             raise fail(f"not a regular file ({kind})")
-        try:
-            raw = f.read(limit + 1)
+        if st.st_size > limit:
+            raise fail(f"larger than the {what} size ceiling of {limit} bytes")
+        try:  # the file may grow while read: never more than limit + 1 bytes
+            raw = f.read(min(st.st_size, limit) + 1)
         except OSError as err:
             raise fail(f"cannot read: {err.strerror}") from None
     if len(raw) > limit:

@@ -20,6 +20,7 @@ Simulations run through the public :func:`memsim.simulate`.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -212,12 +213,14 @@ def run_memory_wall(args: argparse.Namespace) -> int:
 def _read_table(path: str) -> Any:
     import pandas as pd
 
+    from hw_models.fileio import read_bytes_bounded
+    from plots.tables import MAX_TABLE_BYTES
+
     p = Path(path)
-    if not p.exists():
-        raise SpecError([Problem("TABLE", f"{p} does not exist")])
+    raw = io.BytesIO(read_bytes_bounded(p, limit=MAX_TABLE_BYTES, what="TABLE"))
     try:
-        return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-    except (ValueError, OSError, pd.errors.ParserError) as err:
+        return pd.read_parquet(raw) if p.suffix == ".parquet" else pd.read_csv(raw)
+    except Exception as err:  # pandas and pyarrow raise many types for a damaged file
         raise SpecError([Problem("TABLE", f"cannot read {p}: {err}")]) from None
 
 
@@ -239,13 +242,18 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Largest DRAM stats file read (latency samples of a few million requests).
+MAX_STATS_BYTES = 256 << 20
+
+
 def _read_stats(path: str) -> dict[str, Any]:
+    from hw_models.fileio import read_bytes_bounded
+
     p = Path(path)
-    if not p.exists():
-        raise SpecError([Problem("STATS", f"{p} does not exist")])
+    raw = read_bytes_bounded(p, limit=MAX_STATS_BYTES, what="STATS")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise SpecError([Problem("STATS", f"{p}: not valid JSON: {err}")]) from None
     if not isinstance(data, dict):
         raise SpecError([Problem("STATS", f"{p}: expected a JSON object of DRAM stats")])
