@@ -26,7 +26,7 @@ from hw_models.engine_profile import with_engine
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import make_temp_dir, replace_dir, resolve_target, sweep_stale
 from hw_models.units import fmt_bytes, fmt_si
-from memsim.cli._output import add_format_option, print_json, print_table
+from memsim.cli._output import add_format_option, print_json, print_table, stage_progress
 from memsim.graph_fit import fit_graph
 from memsim.spill import describe_placement
 
@@ -143,20 +143,26 @@ def run(args: argparse.Namespace) -> int:
     tables = _tables(args)
     system = with_engine(load_system(args.system, overrides=args.set or None), args.engine)
     _check_args(system, args)
-    graph = fit_graph(system, build_graph(args))  # what simulate() would run, placed once
-    placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
-    result = simulate(
-        system,
-        graph,
-        policy=placement,
-        fidelity=args.fidelity,
-        execution=args.execution,
-        dram_config=args.dram_config or None,
-    )
-    summary = result.summary()
-    fidelity = calibration_summary(system, graph, summary, args)
-    if args.out is not None:
-        write_run(result, Path(args.out), tables=tables, table_format=args.table_format)
+    with stage_progress(4 + (args.out is not None), quiet=args.quiet) as stage:
+        stage("building the graph")
+        graph = fit_graph(system, build_graph(args))  # what simulate() would run, placed once
+        stage("placing tensors")
+        placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
+        stage(f"simulating {len(graph.ops)} ops ({args.fidelity})")
+        result = simulate(
+            system,
+            graph,
+            policy=placement,
+            fidelity=args.fidelity,
+            execution=args.execution,
+            dram_config=args.dram_config or None,
+        )
+        stage("summarising")
+        summary = result.summary()
+        fidelity = calibration_summary(system, graph, summary, args)
+        if args.out is not None:
+            stage(f"writing {args.out}")
+            write_run(result, Path(args.out), tables=tables, table_format=args.table_format)
     if args.format == "json":
         print_json({**summary, **fidelity})
     else:
@@ -445,6 +451,11 @@ def add_parser(sub: Any) -> None:
     add_format_option(p)
     p.add_argument(
         "--out", default=None, metavar="DIR", help="write tables, trace and figures here"
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (it shows only on a terminal anyway)",
     )
     p.add_argument(
         "--tables",
