@@ -114,9 +114,9 @@ def read_address_trace(path: str | Path) -> Stream:
     naming the file and the line.
     """
     p = Path(path)
-    raw = read_bytes_bounded(p, limit=MAX_TRACE_BYTES, what="trace")
+    data = read_bytes_bounded(p, limit=MAX_TRACE_BYTES, what="trace")
     try:
-        text = raw.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError([Problem("trace", "not a UTF-8 text file")], source=str(p)) from None
     addrs: list[int] = []
