@@ -59,6 +59,17 @@ class FlashGeometry(Spec):
         default=None, description="host link payload rate (PCIe/NVMe); None = not a limit"
     )
 
+    @model_validator(mode="after")
+    def _addressable(self) -> FlashGeometry:
+        """Refuse geometries whose byte offsets do not fit in 64 bits (the models index
+        pages and offsets with int64)."""
+        if self.raw_capacity_bytes >= 2**63:
+            raise ValueError(
+                f"raw capacity {self.raw_capacity_bytes:.3g} B (channels x dies x planes x "
+                "blocks x pages x page size) does not fit in 64-bit byte offsets"
+            )
+        return self
+
     @property
     def dies(self) -> int:
         """All dies in the device."""

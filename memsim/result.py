@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,11 @@ from memsim.compiled import FloatArray, IntArray
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: the tables a result writes (:meth:`SimResult.write_tables`), in file order
+TABLES = ("ops", "traffic", "tiers", "links", "occupancy", "timeline", "energy")
+#: the formats tables are written in
+TABLE_FORMATS = ("csv", "parquet")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,33 +260,57 @@ class SimResult:
     def to_csv(self, directory: str | Path) -> list[Path]:
         """``ops.csv``, ``traffic.csv``, ``tiers.csv``, ``links.csv``, ``occupancy.csv``,
         ``timeline.csv``, ``energy.csv`` in ``directory`` (created if missing)."""
-        return self._write_frames(Path(directory), "csv")
+        return self.write_tables(directory, fmt="csv")
 
     def to_parquet(self, directory: str | Path) -> list[Path]:
         """The same tables as :meth:`to_csv` as Parquet (needs pyarrow)."""
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError as err:  # pragma: no cover - pyarrow is a dev dependency
-            from hw_models.errors import SpecError
+        return self.write_tables(directory, fmt="parquet")
 
-            raise SpecError(["Parquet export needs pyarrow (pip install memsim[parquet])"]) from err
-        return self._write_frames(Path(directory), "parquet")
+    def write_tables(
+        self, directory: str | Path, *, tables: Sequence[str] | None = None, fmt: str = "csv"
+    ) -> list[Path]:
+        """Write ``tables`` (names from :data:`TABLES`; default all) as ``<name>.<fmt>``
+        (``csv`` or ``parquet``) into ``directory``, each file atomically.
 
-    def _write_frames(self, directory: Path, fmt: str) -> list[Path]:
+        Parquet is far smaller for the large tables (``timeline``, ``ops``) and keeps
+        the column types; it needs pyarrow.
+        """
+        from hw_models.errors import Problem, SpecError
+
+        names = list(TABLES) if tables is None else list(dict.fromkeys(tables))
+        unknown = [n for n in names if n not in TABLES]
+        if unknown:
+            raise SpecError(
+                [Problem("tables", f"unknown table(s) {unknown}; known: {', '.join(TABLES)}")]
+            )
+        if fmt not in TABLE_FORMATS:
+            raise SpecError(
+                [Problem("table format", f"expected one of {TABLE_FORMATS}, found {fmt!r}")]
+            )
+        if fmt == "parquet":
+            try:
+                import pyarrow  # noqa: F401
+            except ImportError as err:  # pragma: no cover - pyarrow is a dev dependency
+                raise SpecError(
+                    ["Parquet export needs pyarrow (pip install memsim[parquet])"]
+                ) from err
+        directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        frames = {
-            "ops": self.ops_frame(),
-            "traffic": self.traffic_frame(),
-            "tiers": self.tiers_frame(),
-            "links": self.links_frame(),
-            "occupancy": self.occupancy_frame(),
-            "timeline": self.timeline_frame(),
-            "energy": self.energy_frame(),
+        frames: dict[str, Callable[[], pd.DataFrame]] = {
+            "ops": self.ops_frame,
+            "traffic": self.traffic_frame,
+            "tiers": self.tiers_frame,
+            "links": self.links_frame,
+            "occupancy": self.occupancy_frame,
+            "timeline": self.timeline_frame,
+            "energy": self.energy_frame,
         }
         out = []
-        for name, df in frames.items():
+        for name in names:
             target = directory / f"{name}.{fmt}"
-            out.append(_atomic_write(target, _frame_writer(df, fmt), binary=fmt != "csv"))
+            out.append(
+                _atomic_write(target, _frame_writer(frames[name](), fmt), binary=fmt != "csv")
+            )
         return out
 
     def to_chrome_trace(self, path: str | Path) -> Path:

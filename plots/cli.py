@@ -20,6 +20,7 @@ Simulations run through the public :func:`memsim.simulate`.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,34 @@ def _check_output(out: str) -> None:
     _plots().style.figure_format(out)
 
 
+def _check_dtype(items: list[Any], dtype: str | None) -> None:
+    """Refuse a ``--dtype`` no system of the plot computes in, listing those it does."""
+    if dtype is None:
+        return
+    from hw_models import System
+    from hw_models.compute import DTYPES
+
+    if dtype not in DTYPES:
+        raise SpecError(
+            [Problem("--dtype", f"unknown dtype {dtype!r} (known: {', '.join(DTYPES)})")]
+        )
+    for item in items:
+        system = item if isinstance(item, System) else getattr(item, "system", None)
+        if system is None:
+            continue
+        known = sorted({d for unit in system.compute.values() for d in unit.peak_flops_per_s})
+        if dtype not in known:
+            raise SpecError(
+                [
+                    Problem(
+                        "--dtype",
+                        f"no compute unit of {system.name} supports {dtype!r} "
+                        f"(known: {', '.join(known)})",
+                    )
+                ]
+            )
+
+
 def run_roofline(args: argparse.Namespace) -> int:
     """Draw a roofline: of a run, of simulated runs, or of systems' ceilings."""
     _check_output(args.output)
@@ -95,6 +124,7 @@ def run_roofline(args: argparse.Namespace) -> int:
         raise SpecError(
             [Problem("--system", "give RESULT_DIR, --system S, or --system S --model M")]
         )
+    _check_dtype(items, args.dtype)
     opts = {"dtype": args.dtype, "hierarchical": not args.per_op, "effective": args.effective}
     if len(items) == 1:
         _save(plots.roofline(items[0], **opts), args.output)
@@ -183,12 +213,14 @@ def run_memory_wall(args: argparse.Namespace) -> int:
 def _read_table(path: str) -> Any:
     import pandas as pd
 
+    from hw_models.fileio import read_bytes_bounded
+    from plots.tables import MAX_TABLE_BYTES
+
     p = Path(path)
-    if not p.exists():
-        raise SpecError([Problem("TABLE", f"{p} does not exist")])
+    raw = io.BytesIO(read_bytes_bounded(p, limit=MAX_TABLE_BYTES, what="TABLE"))
     try:
-        return pd.read_parquet(p) if p.suffix == ".parquet" else pd.read_csv(p)
-    except (ValueError, OSError, pd.errors.ParserError) as err:
+        return pd.read_parquet(raw) if p.suffix == ".parquet" else pd.read_csv(raw)
+    except Exception as err:  # pandas and pyarrow raise many types for a damaged file
         raise SpecError([Problem("TABLE", f"cannot read {p}: {err}")]) from None
 
 
@@ -210,13 +242,18 @@ def run_sensitivity(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Largest DRAM stats file read (latency samples of a few million requests).
+MAX_STATS_BYTES = 256 << 20
+
+
 def _read_stats(path: str) -> dict[str, Any]:
+    from hw_models.fileio import read_bytes_bounded
+
     p = Path(path)
-    if not p.exists():
-        raise SpecError([Problem("STATS", f"{p} does not exist")])
+    raw = read_bytes_bounded(p, limit=MAX_STATS_BYTES, what="STATS")
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise SpecError([Problem("STATS", f"{p}: not valid JSON: {err}")]) from None
     if not isinstance(data, dict):
         raise SpecError([Problem("STATS", f"{p}: expected a JSON object of DRAM stats")])

@@ -90,7 +90,7 @@ def row_outcomes(stats: Any) -> pd.DataFrame:
             raise SpecError(
                 [Problem(f"stats.{name}.{k}", "required key is missing") for k in missing]
             )
-        counts = {k: float(s[k]) for k in ROW_OUTCOMES}
+        counts = {k: _count(s[k], f"stats.{name}.{k}") for k in ROW_OUTCOMES}
         total = sum(counts.values())
         rows.append(
             {
@@ -102,11 +102,30 @@ def row_outcomes(stats: Any) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("config")
 
 
+def _count(value: Any, where: str) -> float:
+    """A count from a stats file: a finite number >= 0 (not a boolean, not a string)."""
+    ok = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool)
+    if not ok or not np.isfinite(float(value)) or float(value) < 0:
+        raise SpecError([Problem(where, f"expected a finite count >= 0, found {value!r:.60}")])
+    return float(value)
+
+
+def _floats(value: Any, where: str) -> np.ndarray:
+    """A 1-D array of numbers from a stats file; :class:`SpecError` naming ``where``."""
+    seq = value.tolist() if isinstance(value, np.ndarray | pd.Series) else value
+    if not isinstance(seq, list | tuple) or any(
+        isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating)
+        for v in seq
+    ):
+        raise SpecError([Problem(where, "expected a list of numbers")])
+    return np.asarray(seq, dtype=float)
+
+
 def latency_histogram(s: Mapping[str, Any], *, bins: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """``(bin_edges_ns, counts)`` of one run's read latencies (samples or histogram)."""
     for key in _SAMPLE_KEYS_NS + _SAMPLE_KEYS_S:
         if key in s:
-            samples = np.asarray(s[key], dtype=float) * (1e9 if key in _SAMPLE_KEYS_S else 1.0)
+            samples = _floats(s[key], key) * (1e9 if key in _SAMPLE_KEYS_S else 1.0)
             samples = samples[np.isfinite(samples)]
             if samples.size == 0:
                 raise SpecError([Problem(key, "no latency samples")])
@@ -114,8 +133,14 @@ def latency_histogram(s: Mapping[str, Any], *, bins: int = 60) -> tuple[np.ndarr
             return edges, counts.astype(float)
     hist = s.get("latency_histogram")
     if isinstance(hist, Mapping) and "bin_edges_ns" in hist and "counts" in hist:
-        edges = np.asarray(hist["bin_edges_ns"], dtype=float)
-        counts = np.asarray(hist["counts"], dtype=float)
+        edges = _floats(hist["bin_edges_ns"], "latency_histogram.bin_edges_ns")
+        counts = _floats(hist["counts"], "latency_histogram.counts")
+        if not (np.all(np.isfinite(edges)) and np.all(np.diff(edges) > 0)):
+            raise SpecError(
+                [Problem("latency_histogram.bin_edges_ns", "expected finite, increasing edges")]
+            )
+        if not (np.all(np.isfinite(counts)) and np.all(counts >= 0)):
+            raise SpecError([Problem("latency_histogram.counts", "expected finite counts >= 0")])
         if edges.size != counts.size + 1:
             raise SpecError(
                 [Problem("latency_histogram", f"{edges.size} bin edges for {counts.size} counts")]

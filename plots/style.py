@@ -311,6 +311,8 @@ def draw_stack(
 
 def figure_format(path: str | os.PathLike[str]) -> str:
     """The output format from a file name's suffix; :class:`SpecError` if unsupported."""
+    if not str(path).strip():
+        raise SpecError([Problem("output", "expected a file name, found an empty string")])
     suffix = Path(path).suffix.lower().lstrip(".")
     if suffix not in FORMATS:
         raise SpecError(
@@ -325,18 +327,30 @@ def figure_format(path: str | os.PathLike[str]) -> str:
     return suffix
 
 
+#: metadata written into every figure: no creation date, a fixed creator, so that
+#: identical runs give identical bytes (matplotlib stamps the date and its version
+#: otherwise; PNG keeps only the fixed ``Software`` key)
+_METADATA: dict[str, dict[str, Any]] = {
+    "png": {"Software": "memsim"},
+    "svg": {"Date": None, "Creator": "memsim"},
+    "pdf": {"CreationDate": None, "ModDate": None, "Creator": "memsim", "Producer": "memsim"},
+}
+
+
 def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``fig`` to ``path`` (PNG, SVG or PDF by suffix) atomically; returns the path.
 
     The figure is rendered into a temporary file beside ``path`` and renamed over it,
-    so a failure never leaves a half-written figure.
+    so a failure never leaves a half-written figure. The bytes depend only on the
+    figure: no dates, and SVG element ids drawn from a fixed salt (``svg.hashsalt``,
+    set for this call only, never process-wide).
     """
     out = Path(path)
     fmt = figure_format(out)
 
     def write(fh: Any) -> None:
-        with mpl.rc_context(_rc()):
-            fig.savefig(fh, format=fmt)
+        with mpl.rc_context({**_rc(), "svg.hashsalt": "memsim"}):
+            fig.savefig(fh, format=fmt, metadata=_METADATA[fmt])
 
     return atomic_write(out, write, binary=True)
 

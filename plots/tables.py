@@ -20,6 +20,7 @@ Columns (exactly those of ``memsim.result``):
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -30,8 +31,19 @@ from typing import Any
 import pandas as pd
 
 from hw_models.errors import Problem, SpecError
+from hw_models.fileio import read_bytes_bounded
 
 TABLES = ("ops", "traffic", "tiers", "links", "occupancy", "timeline", "energy")
+
+#: Largest ``summary.json`` read (a run writes a few kB).
+MAX_SUMMARY_BYTES = 16 << 20
+#: Largest table or trace file read (a 70B, 32K-prompt event run writes a 327 MB timeline).
+MAX_TABLE_BYTES = 2 << 30
+#: keys every ``summary.json`` of ``memsim run --out`` has
+SUMMARY_KEYS = ("makespan_s", "meta")
+#: required columns that hold numbers (besides those with a unit suffix)
+NUMERIC_COLUMNS = ("flops", "bytes", "bytes_read", "bytes_written")
+NUMERIC_SUFFIXES = ("_s", "_bytes", "_j")
 
 REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "ops": ("phase", "start_s", "end_s", "duration_s", "flops", "bound"),
@@ -85,8 +97,13 @@ class RunTables:
         summary = read_summary(root)
         frames: dict[str, pd.DataFrame | None] = {}
         for name in TABLES:
-            csv = root / f"{name}.csv"
-            frames[name] = _read_csv(csv, name) if csv.exists() else None
+            csv, parquet = root / f"{name}.csv", root / f"{name}.parquet"
+            if csv.exists():
+                frames[name] = _read_csv(csv, name)
+            elif parquet.exists():
+                frames[name] = _read_parquet(parquet, name)
+            else:
+                frames[name] = None
         if frames["timeline"] is None and (root / "trace.json").exists():
             frames["timeline"] = timeline_from_chrome_trace(root / "trace.json")
         if system is None:
@@ -161,23 +178,75 @@ def read_summary(root: Path) -> dict[str, Any]:
                 )
             ]
         )
+    raw = read_bytes_bounded(path, limit=MAX_SUMMARY_BYTES, what="summary.json")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise SpecError(
             [Problem("summary.json", f"not valid JSON: {err}")], source=str(path)
         ) from None
     if not isinstance(data, dict):
         raise SpecError([Problem("summary.json", "expected a JSON object")], source=str(path))
+    problems = [
+        Problem(f"summary.json.{key}", "required key is missing (not a memsim run summary?)")
+        for key in SUMMARY_KEYS
+        if key not in data
+    ]
+    makespan = data.get("makespan_s")
+    if "makespan_s" in data and (
+        isinstance(makespan, bool)
+        or not isinstance(makespan, int | float)
+        or not math.isfinite(makespan)
+        or makespan < 0
+    ):
+        problems.append(
+            Problem("summary.json.makespan_s", f"expected seconds >= 0, found {makespan!r:.60}")
+        )
+    if "meta" in data and not isinstance(data["meta"], dict):
+        problems.append(Problem("summary.json.meta", "expected a JSON object"))
+    if problems:
+        raise SpecError(problems, source=str(path))
     return data
 
 
 def _read_csv(path: Path, name: str) -> pd.DataFrame:
+    raw = read_bytes_bounded(path, limit=MAX_TABLE_BYTES, what=path.name)
+    if raw and not raw.endswith(b"\n"):
+        raise SpecError(
+            [Problem(path.name, "truncated: the last line is incomplete (no final newline)")],
+            source=str(path),
+        )
     try:
-        frame = pd.read_csv(path)
+        frame = pd.read_csv(io.BytesIO(raw))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise SpecError([Problem(path.name, f"cannot read: {err}")], source=str(path)) from None
+    return _checked(frame, name, path)
+
+
+def _read_parquet(path: Path, name: str) -> pd.DataFrame:
+    raw = read_bytes_bounded(path, limit=MAX_TABLE_BYTES, what=path.name)
+    try:
+        frame = pd.read_parquet(io.BytesIO(raw))
+    except Exception as err:  # pyarrow raises its own types for a damaged file
+        raise SpecError([Problem(path.name, f"cannot read: {err}")], source=str(path)) from None
+    return _checked(frame, name, path)
+
+
+def _checked(frame: pd.DataFrame, name: str, path: Path) -> pd.DataFrame:
+    """The table with its required columns present and its numeric columns numbers."""
     check_columns(frame, REQUIRED_COLUMNS[name], table=path.name)
+    problems = []
+    for col in REQUIRED_COLUMNS[name] if len(frame) else ():  # header only: no rows to check
+        if not col.endswith(NUMERIC_SUFFIXES) and col not in NUMERIC_COLUMNS:
+            continue
+        values = frame[col]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            problems.append(Problem(f"{path.name}.{col}", "expected numbers in every row"))
+        elif values.isna().any():
+            row = int(values.isna().to_numpy().argmax()) + 2  # 1-based, after the header
+            problems.append(Problem(f"{path.name}.{col}", f"line {row}: value is missing"))
+    if problems:
+        raise SpecError(problems, source=str(path))
     return frame
 
 
@@ -205,9 +274,10 @@ def timeline_from_chrome_trace(path: Path) -> pd.DataFrame:
     ``resource_kind`` and ``phase`` come from the event's ``args`` (or ``cat``);
     ``ts``/``dur`` are microseconds.
     """
+    raw = read_bytes_bounded(path, limit=MAX_TABLE_BYTES, what=path.name)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        doc = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise SpecError([Problem(path.name, f"not valid JSON: {err}")], source=str(path)) from None
     events = doc.get("traceEvents", []) if isinstance(doc, dict) else doc
     if not isinstance(events, list):

@@ -89,6 +89,13 @@ _FAMILY: dict[str, dict[str, Any]] = {
 _FAMILY["gpt3"] = _FAMILY["gpt2"]
 
 
+#: Plausibility ceilings on a model's size, checked before any graph is built: the
+#: largest published models have a few hundred layers (GPT-3: 96, Llama-3.1-405B: 126)
+#: and at most a few thousand experts per layer (Switch-C: 2,048).
+MAX_LAYERS = 1024
+MAX_EXPERTS = 4096
+
+
 class ModelConfig(Spec):
     """A transformer's shape: everything its FLOPs and bytes depend on.
 
@@ -146,6 +153,17 @@ class ModelConfig(Spec):
                 f"num_experts_per_tok must be in 1..{self.num_local_experts}, "
                 f"found {self.num_experts_per_tok}"
             )
+        for name, ceiling in (
+            ("num_hidden_layers", MAX_LAYERS),
+            ("num_local_experts", MAX_EXPERTS),
+        ):
+            value = getattr(self, name)
+            if value > ceiling:
+                problems.append(
+                    f"{name} {value} is above the plausible ceiling of {ceiling} "
+                    f"(workloads.model_config.{'MAX_LAYERS' if 'layers' in name else 'MAX_EXPERTS'}"
+                    "; every layer and expert becomes ops of the graph)"
+                )
         if problems:
             raise ValueError("; ".join(problems))
         return self

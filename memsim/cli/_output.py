@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 
@@ -38,3 +39,34 @@ def print_table(rows: Iterable[Sequence[Any]], header: Sequence[str]) -> None:
 def add_format_option(parser: Any, *, choices: Sequence[str] = ("table", "json")) -> None:
     """Add ``--format`` with ``table`` as default."""
     parser.add_argument("--format", choices=list(choices), default=choices[0], help="output format")
+
+
+@contextlib.contextmanager
+def stage_progress(total: int, *, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """A progress line on stderr for work in ``total`` named stages.
+
+    Yields ``stage(description)``, to call as each stage starts: the line shows the
+    stage, how many are done and the time spent. It shows only when stderr is a
+    terminal (tqdm's own check), never with ``quiet``, and is cleared at the end.
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=total,
+        disable=True if quiet else None,
+        leave=False,
+        file=sys.stderr,
+        bar_format="{desc}: stage {n_fmt}/{total_fmt} [{elapsed}]",
+    )
+    started = [False]
+
+    def stage(description: str) -> None:
+        if started[0]:
+            bar.update(1)
+        started[0] = True
+        bar.set_description_str(description)
+
+    try:
+        yield stage
+    finally:
+        bar.close()

@@ -18,12 +18,20 @@ from typing import TYPE_CHECKING, Any
 
 from hw_models.errors import Problem, SpecError
 from hw_models.units import UnitError, fmt_bytes, parse_quantity
+from memsim.cli._limits import count_problem
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
 COMMANDS = {
     "cache": "set-associative caches (LRU/FIFO/random/SRRIP) over synthetic streams or traces"
 }
+
+#: Default ceiling on ``--accesses`` (raise it with ``--max-accesses``).
+MAX_ACCESSES = 100_000_000
+
+#: Working memory per synthetic access, measured (``memsim cache --accesses 1e7``
+#: peaks near 380 MB): the address and write arrays and the generator's temporaries.
+BYTES_PER_ACCESS = 32
 
 if TYPE_CHECKING:
     from hw_models.cache import CacheSpec
@@ -100,10 +108,16 @@ def run(args: argparse.Namespace) -> int:
             raise SpecError([Problem(str(args.trace), "the trace holds no accesses")])
         source = f"trace {args.trace}"
     else:
-        if args.accesses < 1:
-            raise SpecError(
-                [Problem("--accesses", f"expected an integer >= 1, found {args.accesses}")]
-            )
+        problem = count_problem(
+            args.accesses,
+            option="--accesses",
+            ceiling=args.max_accesses,
+            raise_with="--max-accesses",
+            bytes_each=BYTES_PER_ACCESS,
+            what="accesses",
+        )
+        if problem:
+            raise SpecError([problem])
         footprint = (
             _bytes(args.footprint, "--footprint")
             if args.footprint
@@ -184,7 +198,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--write-through", action="store_true", help="write-through (default back)")
     p.add_argument("--no-write-allocate", action="store_true", help="write misses bypass")
     p.add_argument("--pattern", default="random", help="stream | random | strided | zipf")
-    p.add_argument("--accesses", type=int, default=1_000_000)
+    p.add_argument("--accesses", type=int, default=1_000_000, help="synthetic accesses")
+    p.add_argument(
+        "--max-accesses",
+        type=int,
+        default=MAX_ACCESSES,
+        metavar="N",
+        help=f"ceiling on --accesses (default {MAX_ACCESSES:,}), a guard against typos",
+    )
     p.add_argument("--footprint", help="bytes the pattern covers (default 4 x last level)")
     p.add_argument("--stride", default="1KiB", help="strided pattern's stride")
     p.add_argument("--zipf-s", type=float, default=1.0, help="zipf exponent")

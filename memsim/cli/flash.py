@@ -24,12 +24,21 @@ from typing import Any
 from hw_models.errors import Problem, SpecError
 from hw_models.flash_presets import flash_device_names, load_flash_device
 from hw_models.units import UnitError, fmt_bytes, fmt_si, parse_quantity
+from memsim.cli._limits import count_problem
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
 COMMANDS = {
     "flash": "flash device: read throughput vs request size and queue depth, or writes with GC"
 }
+
+
+#: Default ceiling on ``--requests`` (raise it with ``--max-requests``): about a
+#: minute of simulation (a million random 4 KiB reads take about 7 s).
+MAX_REQUESTS = 10_000_000
+
+#: Working memory per request, measured (a million reads peak near 250 MB).
+BYTES_PER_REQUEST = 160
 
 
 def _sizes(text: str, option: str) -> list[int]:
@@ -102,8 +111,16 @@ def run(args: argparse.Namespace) -> int:
     if args.device is None:
         known = ", ".join(flash_device_names())
         raise SpecError([Problem("--device", f"a device is required (known: {known})")])
-    if args.requests < 1:
-        raise SpecError([Problem("--requests", f"expected an integer >= 1, found {args.requests}")])
+    problem = count_problem(
+        args.requests,
+        option="--requests",
+        ceiling=args.max_requests,
+        raise_with="--max-requests",
+        bytes_each=BYTES_PER_REQUEST,
+        what="requests",
+    )
+    if problem:
+        raise SpecError([problem])
     if args.seed < 0:
         raise SpecError([Problem("--seed", f"expected an integer >= 0, found {args.seed}")])
     dev = load_flash_device(args.device, overrides=args.set or None)
@@ -201,6 +218,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--request-bytes", default="4KiB", help="request size(s), e.g. 4KiB,64KiB")
     p.add_argument("--queue-depth", default=None, help="outstanding requests, e.g. 1,8,32")
     p.add_argument("--requests", type=int, default=5000, help="requests to simulate")
+    p.add_argument(
+        "--max-requests",
+        type=int,
+        default=MAX_REQUESTS,
+        metavar="N",
+        help=f"ceiling on --requests (default {MAX_REQUESTS:,}), a guard against typos",
+    )
     p.add_argument("--writes", action="store_true", help="simulate writes (FTL, greedy GC)")
     p.add_argument(
         "--map-unit",

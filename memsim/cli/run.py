@@ -17,16 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from hw_models import System, load_system
 from hw_models.engine_profile import with_engine
 from hw_models.errors import Problem, SpecError
-from hw_models.fileio import make_temp_dir
+from hw_models.fileio import make_temp_dir, replace_dir, resolve_target, sweep_stale
 from hw_models.units import fmt_bytes, fmt_si
-from memsim.cli._output import add_format_option, print_json, print_table
+from memsim.cli._output import add_format_option, print_json, print_table, stage_progress
 from memsim.graph_fit import fit_graph
 from memsim.spill import describe_placement
 
@@ -42,6 +42,8 @@ DEFAULTS: dict[str, Any] = {
     "prompt": 512,
     "gen": 64,
 }
+#: Default ceiling on ``--gen`` (raise it with ``--max-gen``).
+MAX_GEN = 16384
 DTYPE_CHOICES = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 OUT_FILES = ("summary.json", "ops.csv", "tiers.csv", "trace.json")
 
@@ -76,12 +78,45 @@ def _supports(system: System, dtype: str) -> bool:
     return True
 
 
-def _check_args(system: System, args: argparse.Namespace) -> None:
+def _check_sizes(args: argparse.Namespace) -> list[Problem]:
+    """Sizes refused before anything is built: counts < 1, a context beyond the model's
+    maximum position, more generated tokens than the ``--max-gen`` ceiling."""
+    import workloads
+
     problems = []
     for name in ("batch", "prompt", "gen", "tp", "pp"):
         value = getattr(args, name, 1)
         if value < 1:
             problems.append(Problem(f"--{name}", f"expected an integer >= 1, found {value}"))
+    if problems:
+        return problems
+    cfg = workloads.load_model(args.model)
+    context = args.prompt + args.gen
+    if context > cfg.max_position_embeddings:
+        problems.append(
+            Problem(
+                "--prompt/--gen",
+                f"context {args.prompt} + {args.gen} = {context} tokens is above "
+                f"{cfg.name}'s maximum position ({cfg.max_position_embeddings}, "
+                "max_position_embeddings of its config); shorten the request or give a "
+                "config with a longer context",
+            )
+        )
+    max_gen = getattr(args, "max_gen", MAX_GEN)
+    if args.gen > max_gen:
+        problems.append(
+            Problem(
+                "--gen",
+                f"{args.gen} is above the ceiling of {max_gen} generated tokens (each "
+                "decode step is simulated: about 25 ms and 0.5 MB per token for a "
+                "32-layer model); raise it with --max-gen N",
+            )
+        )
+    return problems
+
+
+def _check_args(system: System, args: argparse.Namespace) -> None:
+    problems = _check_sizes(args)
     pp = getattr(args, "pp", 1)
     if args.tp * pp > system.devices:
         problems.append(
@@ -103,22 +138,31 @@ def run(args: argparse.Namespace) -> int:
     """Simulate and print (and optionally write) the result."""
     from memsim.simulate import simulate
 
+    if args.out is not None:
+        check_out(args.out)
+    tables = _tables(args)
     system = with_engine(load_system(args.system, overrides=args.set or None), args.engine)
     _check_args(system, args)
-    graph = fit_graph(system, build_graph(args))  # what simulate() would run, placed once
-    placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
-    result = simulate(
-        system,
-        graph,
-        policy=placement,
-        fidelity=args.fidelity,
-        execution=args.execution,
-        dram_config=args.dram_config or None,
-    )
-    summary = result.summary()
-    fidelity = calibration_summary(system, graph, summary, args)
-    if args.out:
-        write_run(result, Path(args.out))
+    with stage_progress(4 + (args.out is not None), quiet=args.quiet) as stage:
+        stage("building the graph")
+        graph = fit_graph(system, build_graph(args))  # what simulate() would run, placed once
+        stage("placing tensors")
+        placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
+        stage(f"simulating {len(graph.ops)} ops ({args.fidelity})")
+        result = simulate(
+            system,
+            graph,
+            policy=placement,
+            fidelity=args.fidelity,
+            execution=args.execution,
+            dram_config=args.dram_config or None,
+        )
+        stage("summarising")
+        summary = result.summary()
+        fidelity = calibration_summary(system, graph, summary, args)
+        if args.out is not None:
+            stage(f"writing {args.out}")
+            write_run(result, Path(args.out), tables=tables, table_format=args.table_format)
     if args.format == "json":
         print_json({**summary, **fidelity})
     else:
@@ -127,9 +171,30 @@ def run(args: argparse.Namespace) -> int:
         for line in describe_placement(system, graph, placement):
             print(f"  {line}")
         print_calibration(fidelity)
-    if args.out:
-        print(f"\nwrote {args.out}/ ({', '.join(OUT_FILES)}, ...)")
+    if args.out is not None:
+        names = sorted(p.name for p in resolve_target(Path(args.out)).iterdir())
+        print(f"\nwrote {args.out}/ ({', '.join(names)})")
     return 0
+
+
+def _tables(args: argparse.Namespace) -> list[str] | None:
+    """The tables ``--tables`` names (None: all), refused early if unknown."""
+    from memsim.result import TABLES
+
+    text = getattr(args, "tables", None)
+    if text is None:
+        return None
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in names if t not in TABLES]
+    if unknown:
+        raise SpecError(
+            [
+                Problem(
+                    "--tables", f"unknown table(s) {', '.join(unknown)}; known: {', '.join(TABLES)}"
+                )
+            ]
+        )
+    return names
 
 
 def place_or_refuse(system: System, graph: Any, policy: str, *, allow_spill: bool) -> Any:
@@ -262,12 +327,23 @@ def _bottleneck(s: dict[str, Any]) -> str:
     return f"{b} ({100 * times.get(b, 0.0) / total:.0f} % of op time)" if b else "-"
 
 
-def write_run(result: Any, out: Path) -> Path:
-    """Write the run's files into ``out`` atomically (temporary directory, then rename)."""
-    if out.exists():
-        if not out.is_dir():
+def check_out(out: str | Path, *, marker: str = "summary.json") -> None:
+    """Refuse an ``--out`` that cannot take a run, before any work is done.
+
+    An empty name, a path that exists and is not a folder, or a folder that holds
+    something other than a previous run (no ``marker`` file) is refused. The stale
+    temporaries of killed runs beside it are swept first (restoring a folder whose
+    replacement was interrupted).
+    """
+    if not str(out).strip():
+        raise SpecError([Problem("--out", "expected a folder name, found an empty string")])
+    out = Path(out)
+    real = resolve_target(out)
+    sweep_stale(real)
+    if real.exists():
+        if not real.is_dir():
             raise SpecError([Problem("--out", f"{out} exists and is not a directory")])
-        if any(out.iterdir()) and not (out / "summary.json").exists():
+        if any(real.iterdir()) and not (real / marker).exists():
             raise SpecError(
                 [
                     Problem(
@@ -276,23 +352,34 @@ def write_run(result: Any, out: Path) -> Path:
                     )
                 ]
             )
+
+
+def write_run(
+    result: Any,
+    out: Path,
+    *,
+    tables: Sequence[str] | None = None,
+    table_format: str = "csv",
+    figures: bool = True,
+) -> Path:
+    """Write the run's files into ``out`` atomically (temporary folder, then one swap).
+
+    ``tables`` picks which tables are written (default: all of
+    :data:`memsim.result.TABLES`), ``table_format`` writes them as ``csv`` or
+    ``parquet``.
+    """
+    check_out(out)
     tmp = make_temp_dir(out)
     try:
         (tmp / "summary.json").write_text(json.dumps(result.summary(), indent=2) + "\n")
-        result.to_csv(tmp)
+        result.write_tables(tmp, tables=tables, fmt=table_format)
         result.to_chrome_trace(tmp / "trace.json")
-        _figures(result, tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            out.rename(old / out.name)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
+        if figures:
+            _figures(result, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return out
+    return replace_dir(tmp, out)
 
 
 def _figures(result: Any, out: Path) -> None:
@@ -364,5 +451,30 @@ def add_parser(sub: Any) -> None:
     add_format_option(p)
     p.add_argument(
         "--out", default=None, metavar="DIR", help="write tables, trace and figures here"
+    )
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (it shows only on a terminal anyway)",
+    )
+    p.add_argument(
+        "--tables",
+        default=None,
+        metavar="LIST",
+        help="tables --out writes, comma-separated (default all: ops,traffic,tiers,links,"
+        "occupancy,timeline,energy; the timeline is the largest); empty: none",
+    )
+    p.add_argument(
+        "--table-format",
+        choices=["csv", "parquet"],
+        default="csv",
+        help="format of the --out tables (parquet is several times smaller)",
+    )
+    p.add_argument(
+        "--max-gen",
+        type=int,
+        default=MAX_GEN,
+        metavar="N",
+        help=f"ceiling on --gen (default {MAX_GEN:,}), a guard against typos",
     )
     p.set_defaults(func=run)

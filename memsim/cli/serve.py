@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from hw_models import load_system
 from hw_models.errors import Problem, SpecError
-from hw_models.fileio import make_temp_dir
+from hw_models.fileio import make_temp_dir, replace_dir
 from hw_models.units import fmt_bytes, fmt_si
 from memsim.cli._output import add_format_option, print_json, print_table
 
@@ -90,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     system = load_system(args.system, overrides=args.set or None)
     config = _config(args)
     config.check()
+    if args.out is not None and not args.out.strip():
+        raise SpecError([Problem("--out", "expected a folder name, found an empty string")])
     out = Path(args.out) if args.out else None
     if out is not None:
         _check_out(out)
@@ -235,16 +236,10 @@ def _write(out: Path, results: list[tuple[str, Any]], *, load_curve: bool) -> No
             curve.to_csv(tmp / "load_curve.csv", index=False)
             (tmp / "load_curve.json").write_text(json.dumps(rows, indent=2, default=str) + "\n")
             write_load_curve_figure(curve, tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            out.rename(old / out.name)
-            tmp.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    replace_dir(tmp, out)  # one atomic swap; hw_models.fileio
 
 
 def add_parser(sub: Any) -> None:

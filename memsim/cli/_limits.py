@@ -1,0 +1,30 @@
+"""Ceilings on the sizes users give on the command line, checked before any work.
+
+A typo (``--accesses 1e12`` for ``1e6``) must be refused in a second with one line,
+not allocate terabytes. Each ceiling is generous for real use, documented in the
+option's help, and raised by a ``--max-...`` option of the same subcommand.
+"""
+
+from __future__ import annotations
+
+from hw_models.errors import Problem
+
+
+def count_problem(
+    value: int, *, option: str, ceiling: int, raise_with: str, bytes_each: int, what: str
+) -> Problem | None:
+    """The problem with a count ``value`` (None when it is in ``1..ceiling``).
+
+    The message names the ceiling, the working memory it stands for (``bytes_each``
+    per unit, measured) and the option that raises it.
+    """
+    if value < 1:
+        return Problem(option, f"expected an integer >= 1, found {value}")
+    if value > ceiling:
+        gib = ceiling * bytes_each / 2**30
+        return Problem(
+            option,
+            f"{value} is above the ceiling of {ceiling} {what} (about {gib:.1f} GiB of "
+            f"working memory); raise it with {raise_with} N if the machine has the memory",
+        )
+    return None
