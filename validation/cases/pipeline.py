@@ -2,8 +2,8 @@
 
 "Pipeline Parallelism with Controllable Memory" (arXiv 2405.15362), Abstract: V-shape
 building blocks "reduce the peak activation memory to 1/2 of 1F1B without
-sacrificing efficiency, and even to 1/3 with comparable throughput". The case's figure is the V-Half schedule's peak
-activation memory over 1F1B's, 0.5.
+sacrificing efficiency, and even to 1/3 with comparable throughput". The case's
+figure is the V-Half schedule's peak activation memory over 1F1B's, 0.5.
 
 memsim cannot express it yet: :func:`workloads.train_step` orders pipeline work
 only by 1F1B (:func:`workloads.training.one_f_one_b`), with one contiguous stage per
