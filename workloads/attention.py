@@ -13,6 +13,10 @@
   query blocks, ``Q`` is read and ``O`` written once, ``K`` and ``V`` are re-read
   per query block (only up to the diagonal when causal).
 
+Backward IO (Dao et al. 2022, Appendix B.4): :func:`fused_backward_traffic` walks
+Algorithm 4, :func:`unfused_backward_traffic` Algorithm 3 (the training graphs
+still charge attention backward its compulsory bytes only).
+
 ``sram_bytes=None`` or ``math.inf`` means an unbounded buffer: the fused models then
 move only the compulsory ``Q + K + V + O``. (The builders record ``None`` as "left to
 the hardware": :func:`memsim.simulate` rebuilds such a graph with the buffer of the
