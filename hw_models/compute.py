@@ -43,7 +43,11 @@ class ComputeUnit(Spec):
     array_cols: PositiveInt | None = None
     local_sram_bytes: Bytes | None = Field(default=None, description="on-chip buffer per unit")
     kernel_launch_overhead_s: Seconds = Field(
-        default=0.0, description="fixed cost per kernel in the `kernel` execution model"
+        default=0.0,
+        description="fixed cost per kernel: a floor under each kernel's duration (a launch "
+        "queue hides it behind running kernels), except on `dataflow` units, where it is "
+        "serial (configuration load and synchronisation) and charged once per kernel call: "
+        "per op in `kernel` execution, per fused group in `dataflow` execution",
     )
     vector_flops_per_s: FlopsPerS | None = Field(
         default=None, description="non-matrix throughput (norms, softmax, elementwise)"

@@ -10,7 +10,10 @@ cost functions of :mod:`memsim.cost`, vectorised over the ops:
   a fused group (``Op.fuse_group``, else a segment = one layer of one step) runs
   as a pipeline, so its demand on each resource is the sum of its ops', and its
   intermediates stay in on-chip SRAM when they fit.
-* **Solo duration** of a group: ``max(overhead, latency + max_r demand_r)``.
+* **Solo duration** of a group: ``max(overhead, latency + max_r demand_r)``. A
+  ``dataflow`` unit's per-kernel cost is part of the latency (serial: the fabric is
+  reconfigured per kernel call), so it is paid per op in ``kernel`` execution and
+  once per fused group in ``dataflow`` execution.
 * **DMA jobs**: for streamed (staged) tensors, one fetch per segment that uses
   them (home tier -> links -> staging tier) and one write-back per segment that
   produces data used later; a job belongs to its segment's pipeline stage, whose
@@ -326,6 +329,9 @@ class ComputeCost:
     seconds: FloatArray
     overhead: FloatArray
     tiling: FloatArray  # read traffic of tiled GEMMs over their compulsory reads (>= 1)
+    # per-kernel cost of dataflow units, serial with the kernel's work (configuration
+    # load and synchronisation): added to the op's latency, so once per fused group
+    serial: FloatArray | None = None
     # calibrated units: the engine profile they were priced for (None: none calibrated),
     # the calibrated device seconds per op (0: priced analytically) and whether bytes set them
     profile: EngineProfile | None = None
@@ -433,6 +439,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     op_unit = np.zeros(n, dtype=np.int64)
     compute_s = np.zeros(n)
     overhead = np.zeros(n)
+    serial = np.zeros(n)
     tiling = np.ones(n)
     profile: EngineProfile | None = None
     nbytes = np.zeros(0)
@@ -465,7 +472,10 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
             )
         unit = system.compute[uname]
         op_unit[part.ops] = res.unit_res[uname]
-        overhead[part.ops] = unit.kernel_launch_overhead_s
+        if unit.kind == "dataflow":  # a kernel call reconfigures the fabric: not hidden
+            serial[part.ops] = unit.kernel_launch_overhead_s
+        else:  # a launch queue hides launches behind running kernels: a floor
+            overhead[part.ops] = unit.kernel_launch_overhead_s
         peak = cost.unit_peak(unit, dtype, unit_name=uname)
         vec = cost.vector_rate(unit, dtype)
         g = part.gemm
@@ -497,6 +507,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         seconds=compute_s,
         overhead=overhead,
         tiling=tiling,
+        serial=serial,
         profile=profile,
         calibrated=calibrated,
         calibrated_memory=calibrated_memory,
@@ -807,6 +818,8 @@ def build_plan(
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
     _apply_calibrated(comp, res, dem.demand)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
+    if comp.serial is not None and cg.n_ops:  # dataflow units' per-kernel cost, serial
+        op_latency = op_latency + comp.serial
     if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
         op_latency[step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)

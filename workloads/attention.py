@@ -13,6 +13,10 @@
   query blocks, ``Q`` is read and ``O`` written once, ``K`` and ``V`` are re-read
   per query block (only up to the diagonal when causal).
 
+Backward IO (Dao et al. 2022, Appendix B.4): :func:`fused_backward_traffic` walks
+Algorithm 4, :func:`unfused_backward_traffic` Algorithm 3 (the training graphs
+still charge attention backward its compulsory bytes only).
+
 ``sram_bytes=None`` or ``math.inf`` means an unbounded buffer: the fused models then
 move only the compulsory ``Q + K + V + O``. (The builders record ``None`` as "left to
 the hardware": :func:`memsim.simulate` rebuilds such a graph with the buffer of the
@@ -36,6 +40,8 @@ from hw_models.errors import Problem, SpecError
 SOFTMAX_FLOPS_PER_ELEMENT = 5.0
 #: bytes of one softmax statistic (fp32), two per query row (running max and sum)
 STAT_BYTES = 4.0
+#: bytes per element of an unfused dropout's saved keep-mask (PyTorch keeps a bool tensor)
+DROPOUT_MASK_BYTES = 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,7 +50,9 @@ class AttentionShape:
 
     ``q_len`` queries attend to ``kv_len`` keys; with ``causal`` query ``i`` sees keys
     up to ``kv_len - q_len + i`` (queries are the last ``q_len`` positions).
-    ``act_bytes``/``kv_bytes`` are element sizes of Q/O and of K/V.
+    ``act_bytes``/``kv_bytes`` are element sizes of Q/O and of K/V. ``dropout``:
+    attention dropout on the probabilities (training); the unfused models run it
+    as a kernel of its own, the fused ones regenerate its mask on chip.
     """
 
     batch: int
@@ -56,6 +64,7 @@ class AttentionShape:
     causal: bool = True
     act_bytes: float = 2.0
     kv_bytes: float = 2.0
+    dropout: bool = False
 
     @property
     def group(self) -> int:
@@ -85,6 +94,7 @@ class AttentionTraffic:
     scores_read: float = 0.0
     probs_written: float = 0.0
     probs_read: float = 0.0
+    dropout_bytes: float = 0.0
     flops: float = 0.0
     softmax_flops: float = 0.0
 
@@ -103,6 +113,7 @@ class AttentionTraffic:
             + self.scores_read
             + self.probs_written
             + self.probs_read
+            + self.dropout_bytes
         )
 
 
@@ -209,8 +220,159 @@ def unfused_traffic(s: AttentionShape, sram_bytes: float | None = None) -> Atten
         scores_read=scores,
         probs_written=scores,
         probs_read=scores,
+        # dropout kernel: reads P, writes the dropped P (which P V then reads) and its mask
+        dropout_bytes=(2 * scores + bh * full * DROPOUT_MASK_BYTES) if s.dropout else 0.0,
         flops=_matmul_flops(s, full),
         softmax_flops=SOFTMAX_FLOPS_PER_ELEMENT * bh * full,
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AttentionBackwardTraffic:
+    """Off-chip bytes of one attention backward call, per operand, and its FLOPs.
+
+    ``p_read`` and the ``dp_*``/``ds_*`` fields are the ``Nq x Nk`` matrices of the
+    standard backward (zero for the fused one, which keeps them on chip).
+    """
+
+    q_read: float
+    k_read: float
+    v_read: float
+    o_read: float
+    do_read: float
+    dq_read: float
+    dq_written: float
+    dk_written: float
+    dv_written: float
+    stats_read: float = 0.0
+    p_read: float = 0.0
+    dp_written: float = 0.0
+    dp_read: float = 0.0
+    ds_written: float = 0.0
+    ds_read: float = 0.0
+    dropout_bytes: float = 0.0
+    flops: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """Every byte read or written."""
+        return (
+            self.q_read
+            + self.k_read
+            + self.v_read
+            + self.o_read
+            + self.do_read
+            + self.dq_read
+            + self.dq_written
+            + self.dk_written
+            + self.dv_written
+            + self.stats_read
+            + self.p_read
+            + self.dp_written
+            + self.dp_read
+            + self.ds_written
+            + self.ds_read
+            + self.dropout_bytes
+        )
+
+
+def _query_row_visits(s: AttentionShape, bc: int, br: int) -> float:
+    """Query rows loaded, summed over the key blocks of Algorithm 1/4 that visit them."""
+    rows = s.group * s.q_len
+    tr, tc = math.ceil(rows / br), math.ceil(s.kv_len / bc)
+    if not s.causal:
+        return float(rows) * tc
+    visits_total = 0.0
+    for i in range(tr):
+        lo, hi = i * br, min(rows, (i + 1) * br)
+        visits_total += (hi - lo) * min(tc, _last_position(hi, s) // bc + 1)
+    return visits_total
+
+
+def fused_backward_traffic(s: AttentionShape, sram_bytes: float | None) -> AttentionBackwardTraffic:
+    """FlashAttention backward (Dao et al. 2022, Algorithm 4, dropout aside).
+
+    ``dQ, dK, dV`` are zero-initialised in HBM; the outer loop over key blocks reads
+    ``K_j, V_j`` once and writes ``dK_j, dV_j`` once; the inner loop over the query
+    blocks that see key block ``j`` reads ``Q_i, O_i, dO_i, dQ_i, l_i, m_i`` and writes
+    ``dQ_i`` (Theorem 5: ``Θ(N² d² / M)``). The block sizes are the forward's. An
+    unbounded buffer reads each input once and writes each gradient once. FLOPs:
+    five matrix products (``S`` recomputed, ``dV``, ``dP``, ``dQ``, ``dK``).
+    """
+    d = s.head_dim
+    per_kv_head = s.batch * s.kv_heads
+    rows = s.group * s.q_len
+    flops = 2.5 * _matmul_flops(s, s.pairs())
+    kv = per_kv_head * s.kv_len * d * s.kv_bytes
+    if sram_bytes is None or math.isinf(sram_bytes):
+        q = per_kv_head * rows * d * s.act_bytes
+        return AttentionBackwardTraffic(
+            q_read=q,
+            k_read=kv,
+            v_read=kv,
+            o_read=q,
+            do_read=q,
+            dq_read=0.0,
+            dq_written=q,
+            dk_written=kv,
+            dv_written=kv,
+            stats_read=per_kv_head * rows * 2 * STAT_BYTES,
+            flops=flops,
+        )
+    bc, br = block_sizes(s, sram_bytes)
+    visits = per_kv_head * _query_row_visits(s, bc, br)
+    q = visits * d * s.act_bytes
+    init_q = per_kv_head * rows * d * s.act_bytes
+    return AttentionBackwardTraffic(
+        q_read=q,
+        k_read=kv,
+        v_read=kv,
+        o_read=q,
+        do_read=q,
+        dq_read=q,
+        dq_written=init_q + q,
+        dk_written=2 * kv,  # zero-init, then the block's result
+        dv_written=2 * kv,
+        stats_read=visits * 2 * STAT_BYTES,
+        flops=flops,
+    )
+
+
+def unfused_backward_traffic(
+    s: AttentionShape, sram_bytes: float | None = None
+) -> AttentionBackwardTraffic:
+    """Standard attention backward (Dao et al. 2022, Algorithm 3), one kernel per step.
+
+    ``dV = Pᵀ dO`` (reads ``P``, ``dO``); ``dP = dO Vᵀ`` (reads ``dO``, ``V``, writes
+    ``dP``); ``dS = P ∘ (dP - rowsum(dO ∘ O))`` (reads ``P``, ``dP``, writes ``dS``);
+    ``dQ = dS K`` and ``dK = dSᵀ Q`` (each reads ``dS``): seven ``Nq x Nk`` passes,
+    ``dO`` read twice. FLOPs: four matrix products (no recomputation). With
+    ``dropout``, ``dO Vᵀ`` is the gradient of the dropped probabilities and a
+    dropout-backward kernel reads it and the saved mask and writes ``dP``.
+    """
+    del sram_bytes
+    bh = s.batch * s.heads
+    q = bh * s.q_len * s.head_dim * s.act_bytes
+    kv = bh * s.kv_len * s.head_dim * s.kv_bytes
+    full = float(s.q_len) * s.kv_len
+    nn = bh * full * s.act_bytes
+    return AttentionBackwardTraffic(
+        q_read=q,
+        k_read=kv,
+        v_read=kv,
+        o_read=0.0,
+        do_read=2 * q,  # for dV and for dP
+        dq_read=0.0,
+        dq_written=q,
+        dk_written=kv,
+        dv_written=kv,
+        p_read=2 * nn,
+        dp_written=nn,
+        dp_read=nn,
+        ds_written=nn,
+        ds_read=2 * nn,
+        dropout_bytes=(2 * nn + bh * full * DROPOUT_MASK_BYTES) if s.dropout else 0.0,
+        flops=2.0 * _matmul_flops(s, full),
     )
 
 

@@ -276,3 +276,24 @@ def test_cli_fused_attention_sees_the_local_sram_of_the_main_compute_unit() -> N
     assert _attention_bytes(unfused) == 0
     assert total(unfused) - total(large) > 32 * 16384 * 16384 * 2
     assert attention_buffer_bytes(load_system("h100_sxm"), "bf16") == 228 * 1024
+
+
+@pytest.mark.parametrize("fidelity", ["analytic", "event"])
+def test_dataflow_units_pay_their_per_kernel_cost_per_call_not_as_a_floor(
+    llama_small: Graph, fidelity: str
+) -> None:
+    # A dataflow unit's per-kernel cost (configuration load + synchronisation) is serial
+    # with the kernel: kernel by kernel it adds c per op; fused, c per group.
+    c = 20e-6
+    base = load_system("sn40l", overrides={"compute.pcu.kernel_launch_overhead_s": 0.0})
+    paid = load_system("sn40l", overrides={"compute.pcu.kernel_launch_overhead_s": c})
+    g = fit_graph(base, llama_small)
+    n_ops = len(g.ops)
+    n_groups = memsim.make_plan(base, g, execution="dataflow").n_groups
+    assert 1 < n_groups < n_ops
+
+    def span(system: System, execution: str) -> float:
+        return memsim.simulate(system, g, execution=execution, fidelity=fidelity).makespan_s
+
+    assert span(paid, "kernel") - span(base, "kernel") == pytest.approx(n_ops * c, rel=1e-6)
+    assert span(paid, "dataflow") - span(base, "dataflow") == pytest.approx(n_groups * c, rel=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,9 +13,11 @@ from workloads.attention import (
     AttentionShape,
     attention_names,
     block_sizes,
+    fused_backward_traffic,
     fused_fa2_traffic,
     fused_traffic,
     get_attention,
+    unfused_backward_traffic,
     unfused_traffic,
 )
 
@@ -111,3 +115,50 @@ def test_never_below_compulsory_and_more_buffer_never_hurts(
     if not causal:  # causal tiles on the diagonal are loaded whole: bigger tiles can load more
         assert big.total <= small.total + 1e-6
     assert small.flops >= floor.flops - 1e-6
+
+
+def test_fused_backward_algorithm4_by_hand() -> None:
+    # M = 64 KiB: Bc = 128, Br = 64, Tc = 8 key blocks (as the forward above). Algorithm 4
+    # reads Q_i, O_i, dO_i, dQ_i and writes dQ_i once per key block (8 x 1024 x 64 x 2 B),
+    # zero-initialises dQ, dK, dV, reads K, V once and writes dK, dV once more.
+    t = fused_backward_traffic(shape(1024), 64 * 1024)
+    per_pass = 8 * 1024 * 64 * 2
+    nd = 1024 * 64 * 2
+    assert t.q_read == t.o_read == t.do_read == t.dq_read == per_pass == 1_048_576
+    assert t.dq_written == nd + per_pass
+    assert t.k_read == t.v_read == nd
+    assert t.dk_written == t.dv_written == 2 * nd
+    assert t.stats_read == 8 * 1024 * 2 * 4
+    assert t.p_read == t.ds_written == 0.0  # nothing N x N leaves the chip
+    assert t.total == 4 * 1_048_576 + 1_179_648 + 2 * 131_072 + 2 * 262_144 + 65_536 == 6_225_920
+    # five matrix products (S recomputed, dV, dP, dQ, dK) of 2 N^2 d FLOPs each
+    assert t.flops == 5 * 2 * 1024**2 * 64
+
+
+def test_fused_backward_rereads_halve_when_the_buffer_doubles() -> None:
+    small = fused_backward_traffic(shape(4096), 64 * 1024)
+    big = fused_backward_traffic(shape(4096), 128 * 1024)
+    assert small.dq_read == 2 * big.dq_read  # Theorem 5: Θ(N² d² / M)
+    assert small.k_read == big.k_read and small.dk_written == big.dk_written
+    unbounded = fused_backward_traffic(shape(4096), None)
+    assert unbounded.dq_read == 0.0 and unbounded.total < big.total
+
+
+def test_unfused_backward_algorithm3_by_hand() -> None:
+    t = unfused_backward_traffic(shape(1024))
+    nn = 1024**2 * 2  # one N x N fp16 matrix
+    nd = 1024 * 64 * 2
+    # P read twice (dV, dS), dP written and read, dS written and read twice: 7 passes
+    assert t.p_read + t.dp_written + t.dp_read + t.ds_written + t.ds_read == 7 * nn
+    # Q, K, V read, dO read twice, dQ, dK, dV written
+    assert t.total == 7 * nn + 8 * nd == 15_728_640
+    assert t.flops == 4 * 2 * 1024**2 * 64
+    # dropout as its own kernel: dP_dropped read, dP written, the 1-byte mask read
+    d = unfused_backward_traffic(replace(shape(1024), dropout=True))
+    assert d.total - t.total == 2 * nn + 1024**2 == 5_242_880
+    f = unfused_traffic(replace(shape(1024), dropout=True))
+    assert f.total - unfused_traffic(shape(1024)).total == 2 * nn + 1024**2
+    # the fused kernels regenerate the mask on chip: no extra traffic
+    assert fused_traffic(replace(shape(1024), dropout=True), 64 * 1024) == fused_traffic(
+        shape(1024), 64 * 1024
+    )

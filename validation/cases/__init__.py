@@ -2,6 +2,26 @@
 
 from __future__ import annotations
 
-from validation.cases import attention, h200_measured, kv_budget, memory_wall, zero
+from validation.cases import (
+    attention,
+    h200_measured,
+    kv_budget,
+    long_context,
+    memory_wall,
+    pipeline,
+    sn40l,
+    vllm,
+    zero,
+)
 
-__all__ = ["attention", "h200_measured", "kv_budget", "memory_wall", "zero"]
+__all__ = [
+    "attention",
+    "h200_measured",
+    "kv_budget",
+    "long_context",
+    "memory_wall",
+    "pipeline",
+    "sn40l",
+    "vllm",
+    "zero",
+]
