@@ -26,6 +26,7 @@ Formulas (see docs/engine.md for the derivations and sources):
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 
@@ -559,7 +560,7 @@ def eager_pipeline_durations(
     bounds = [*np.asarray(starts, dtype=np.int64).tolist(), d.size]
     if not bounds or bounds[0] != 0:
         bounds = [0, *bounds]
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+    for a, b in itertools.pairwise(bounds):
         if b <= a:
             continue
         big_d = np.cumsum(d[a:b])
