@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 # torch is pinned to a CPU build (never the multi-GB CUDA one) in pyproject's extras.
-TEST_EXTRAS := dev,trace,parquet,dask,explore
+TEST_EXTRAS := dev,trace,parquet,dask,explore,rl
 
 .PHONY: demo test lint typecheck pytest bench clean
 
