@@ -24,6 +24,9 @@ from hw_models.fileio import atomic_write_text
 from hw_models.units import fmt_bytes
 from memsim.cli._output import add_format_option, print_json, print_table
 
+COMMANDS = {
+    "plan": "exact planners (MIP): placement/offload, memory reuse, provisioning, residency"
+}
 WHATS = ("placement", "memory", "provision", "residency")
 BASELINES = ("fastest_fit", "stream_weights", "kv_offload")
 
@@ -246,7 +249,7 @@ def add_parser(sub: Any) -> None:
     """Register ``plan``."""
     p = sub.add_parser(
         "plan",
-        help="exact planners (MIP): placement/offload, memory reuse, provisioning, residency",
+        help=COMMANDS["plan"],
         description="Solve a planning MIP with pulp (HiGHS if installed, else CBC) and replay "
         "the answer in the simulator.",
     )
