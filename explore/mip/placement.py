@@ -32,6 +32,14 @@ Streaming overlaps the copy of segment ``s+1`` with the compute of segment ``s``
     tau_s >= sum_{op in s} D_r,op(x) + F_r,s+1(y)         for every such r (processor sharing)
     makespan = tau_{-1} + sum_s tau_s                     (tau_{-1}: the first copy, exposed)
 
+An op that only one unit's choice affects (most ops) needs no rows: its time is
+``sum_i x_ui T_u(i)``, exact and the convex hull; ops touching several units keep the
+rows above plus one hull row per unit. Incumbents: the LP rounded so that twin units
+(the same tensor of every layer) keep the LP's share per option, and the baselines'
+placements, ranked by the analytic engine; with more than two tiers a solve restricted
+to the two fastest seeds the full one. Where the solver's answer and the incumbent
+are within the model's accuracy of each other, the engine decides.
+
 Capacity per (pipeline stage, tier), as :func:`memsim.policies.check_capacity`
 counts it: units homed there, the activations' peak, and the staging reserve
 ``2 x`` the largest segment's streamed bytes.
@@ -245,6 +253,7 @@ def _placement(
 class _Probe:
     demand: np.ndarray  # (R, n_ops) seconds
     latency: np.ndarray  # (n_ops,)
+    overhead: np.ndarray  # (n_ops,) launch overhead, the same in every probe
     # streamed probes: per segment, (resource seconds per unit, latency)
     fetch: dict[int, tuple[dict[int, np.ndarray], float]]
     energy_j: float | None
@@ -290,6 +299,7 @@ def _probe(
     return _Probe(
         demand=plan.op_demand,
         latency=plan.op_latency,
+        overhead=plan.op_overhead,
         fetch=fetch,
         energy_j=_dynamic_energy(plan) if energy else None,
     )
@@ -533,14 +543,9 @@ def _build(
 
     # ---- op times ----
     n_ops = cg.n_ops
-    ovh = build_overhead = None
     d0 = base.demand
     lat0 = base.latency
-    plan0 = build_plan(
-        system, cg, _placement(cg, units, base_choice, act_tier, policy="probe"), execution
-    )
-    ovh = plan0.op_overhead
-    del build_overhead
+    ovh = base.overhead
     # per op: list of (unit, option, delta demand column, latency)
     touched = np.zeros(n_ops, dtype=bool)
     for k in kinds:
