@@ -27,6 +27,11 @@ import yaml
 from hw_models.errors import Problem, SpecError
 from memsim.cli._output import print_json, print_table
 
+#: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
+COMMANDS = {
+    "explore": "RL and baseline explorers over DRAM-controller and hierarchy configurations"
+}
+
 ENV_IDS = ("memsim/MemCtrl-v0", "memsim/MemHierarchy-v0", "memsim/KVServe-v0", "memsim/Toy-v0")
 ALGOS = ("marl", "marl_shared", "ppo", "sac", "a2c", "dqn", "random", "grid", "ga", "bo")
 #: the explorers of the paper's claim (issue 14): MARL, PPO, SAC, random, GA, BO
@@ -184,7 +189,7 @@ def add_parser(sub: Any) -> None:
     """Register ``explore`` with its ``rl``, ``compare`` and ``claim`` subcommands."""
     p = sub.add_parser(
         "explore",
-        help="RL and baseline explorers over DRAM-controller and hierarchy configurations",
+        help=COMMANDS["explore"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
