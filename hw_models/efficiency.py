@@ -51,6 +51,12 @@ EFFICIENCY_PARAMETERS: dict[str, tuple[str, str]] = {
     "norm.bandwidth_fraction": ("fraction", "the kernels of an unfused RMSNorm"),
     "activation.bandwidth_fraction": ("fraction", "the kernels of an unfused SiLU x mul"),
     "kernel.graph_s": ("s", "device time of a tiny kernel inside a CUDA graph"),
+    "strided.bandwidth_fraction": (
+        "fraction",
+        "elementwise kernels on strided views (RoPE on q/k views of the QKV output, K/V "
+        "cache copies)",
+    ),
+    "strided.graph_s": ("s", "device time per strided elementwise kernel inside a CUDA graph"),
     "kernel.eager_s": ("s", "host time to launch one tiny kernel eagerly"),
     # eager host time per kernel of each class (the host-bound floor of eager code)
     "eager.norm_s": ("s", "host time per kernel of an eager unfused norm"),
@@ -71,6 +77,21 @@ EFFICIENCY_PARAMETERS: dict[str, tuple[str, str]] = {
     # weight-only quantisation
     "dequant.int4_bandwidth_penalty": ("fraction", "extra time per int4 weight byte"),
     "dequant.int8_bandwidth_penalty": ("fraction", "extra time per int8 weight byte"),
+}
+
+
+#: parameters added after presets were first calibrated: a preset that lacks them gets
+#: these (name -> (parameter whose value it copies, why)), marked ``assumed``
+LATER_PARAMETERS: dict[str, tuple[str, str]] = {
+    "strided.bandwidth_fraction": (
+        "elementwise.bandwidth_fraction",
+        "no layer_ops rows in this calibration: strided kernels priced as contiguous "
+        "elementwise kernels (optimistic: on an H200 they reach about a third of it)",
+    ),
+    "strided.graph_s": (
+        "kernel.graph_s",
+        "no layer_ops rows in this calibration: the in-graph cost of a tiny kernel",
+    ),
 }
 
 
@@ -148,6 +169,10 @@ class Efficiency(Spec):
                 f"unknown efficiency parameter(s) {', '.join(unknown)} "
                 f"(known: {', '.join(EFFICIENCY_PARAMETERS)})"
             )
+        for name, (like, why) in LATER_PARAMETERS.items():
+            if name not in self.params and like in self.params:
+                value = self.params[like].value
+                self.params[name] = Fitted(value=value, provenance="assumed", source=why)
         missing = sorted(set(EFFICIENCY_PARAMETERS) - set(self.params))
         if missing:
             raise ValueError(f"missing efficiency parameter(s): {', '.join(missing)}")

@@ -28,7 +28,7 @@ from hw_models.units import Seconds
 if TYPE_CHECKING:
     from hw_models.system import System
 
-KernelClass = Literal["elementwise", "norm", "activation", "copy"]
+KernelClass = Literal["elementwise", "norm", "activation", "copy", "strided"]
 MEMORY_BOUND_KINDS: tuple[str, ...] = ("norm", "rope", "elementwise", "embedding", "softmax")
 ENGINE_DIR = Path(__file__).parent / "presets" / "engines"
 
@@ -39,7 +39,13 @@ class KernelGroup(Spec):
     kernel_class: KernelClass
     kernels: NonNegativeInt
     traffic_factor: float = Field(
-        ge=0, description="DRAM bytes moved per byte the graph op reads and writes"
+        ge=0, description="DRAM bytes moved per byte of the basis (below)"
+    )
+    traffic_basis: Literal["op", "kv_written"] = Field(
+        default="op",
+        description="op: the bytes the graph op reads and writes; kv_written: the bytes it "
+        "writes into KV-cache tensors (for K/V cache copies, whose size does not follow the "
+        "op's: grouped-query attention has fewer K/V heads than query heads)",
     )
     why: str = Field(default="", description="the op sequence these numbers come from")
 

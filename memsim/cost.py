@@ -489,6 +489,7 @@ KERNEL_CLASSES: dict[str, tuple[str, str]] = {
     "elementwise": ("elementwise.bandwidth_fraction", "kernel.graph_s"),
     "norm": ("norm.bandwidth_fraction", "kernel.graph_s"),
     "activation": ("activation.bandwidth_fraction", "kernel.graph_s"),
+    "strided": ("strided.bandwidth_fraction", "strided.graph_s"),
     "copy": ("memory.copy_bandwidth_fraction", "memory.copy_fixed_s"),
     "read": ("memory.read_bandwidth_fraction", "memory.read_fixed_s"),
 }
@@ -498,6 +499,7 @@ EAGER_HOST: dict[str, str] = {
     "elementwise": "eager.elementwise_s",
     "norm": "eager.norm_s",
     "activation": "eager.activation_s",
+    "strided": "eager.elementwise_s",
     "copy": "eager.copy_s",
     "read": "eager.read_s",
     "attention": "eager.attention_s",
@@ -774,6 +776,7 @@ def calibrated_op_times(
     shapes: Sequence[GemmShapeTable] = (),
     qweight_bytes: FloatArray | None = None,
     qweight_elem: FloatArray | None = None,
+    kv_written: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
 
@@ -781,7 +784,9 @@ def calibrated_op_times(
     one GEMM of the summed width, its time shared by width); fused attention:
     :func:`calibrated_prefill_attention_time_array` or, with one query,
     :func:`calibrated_decode_attention_time_array`; memory-bound kinds: the
-    profile's kernel groups (:func:`memory_bound_time_array`). Other ops (collectives,
+    profile's kernel groups (:func:`memory_bound_time_array`), whose traffic is a factor
+    of the op's bytes or (``traffic_basis: kv_written``) of ``kv_written``, the bytes
+    each op writes into KV-cache tensors (0 where not given). Other ops (collectives,
     optimizer) get 0 here and keep their analytic cost. The host seconds are the
     eager launch floor (0 under CUDA graphs). An op is memory-bound when its calibrated
     time is set by bytes (below the calibrated ridge point; decode attention; norms).
@@ -878,10 +883,14 @@ def calibrated_op_times(
         mem[ki] = True
         for grp in groups:
             k = np.full(ki.size, float(grp.kernels))
+            if grp.traffic_basis == "kv_written":
+                basis = np.zeros(ki.size) if kv_written is None else kv_written[ki]
+            else:
+                basis = nbytes[ki]
             dev[ki] += memory_bound_time_array(
                 p,
                 grp.kernel_class,
-                traffic=grp.traffic_factor * nbytes[ki],
+                traffic=grp.traffic_factor * basis,
                 kernels=k,
                 mem_bw=mem_bw,
             )

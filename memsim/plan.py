@@ -375,6 +375,9 @@ def _calibrated_times(
         shapes=unit.efficiency.gemm_shapes,
         qweight_bytes=cg.gemm_qweight_bytes[idx],
         qweight_elem=cg.gemm_qweight_elem[idx],
+        kv_written=memo("graph_facts", ("kv_written", id(cg)), partial(_kv_written, cg), pin=cg)[
+            idx
+        ],
     )
 
 
@@ -512,6 +515,15 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         calibrated=calibrated,
         calibrated_memory=calibrated_memory,
     )
+
+
+def _kv_written(cg: CompiledGraph) -> FloatArray:
+    """Bytes each op writes into KV-cache tensors (graph-only)."""
+    is_kv = np.array([k == "kv" for k in cg.t_kind], dtype=bool)
+    if not is_kv.size or not cg.acc_op.size:
+        return np.zeros(cg.n_ops)
+    w = np.where(cg.acc_write & is_kv[cg.acc_tensor], cg.acc_bytes, 0.0)
+    return np.asarray(np.bincount(cg.acc_op, weights=w, minlength=cg.n_ops), np.float64)
 
 
 def _op_bytes(cg: CompiledGraph) -> FloatArray:

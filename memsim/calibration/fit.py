@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import least_squares
 
-from hw_models.efficiency import GemmShapeTable
+from hw_models.efficiency import LATER_PARAMETERS, GemmShapeTable
 from hw_models.errors import Problem, SpecError
 from memsim.calibration.measurements import Measurement
 from memsim.calibration.model import ASSUMED, SECTION_MODELS, Hardware, Predictor
 
 #: soft-L1 scale of the relative error: errors well below it count as squares
 NOISE_SCALE = 0.03
+#: sections a first calibration may lack: their parameters then copy others
+#: (:data:`hw_models.efficiency.LATER_PARAMETERS`, marked assumed)
+OPTIONAL_SECTIONS = frozenset({"layer_ops"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,7 +101,7 @@ def fit(
     if start:
         values.update({k: float(v) for k, v in start.items() if k in values})
     present = {r.section for r in rows}
-    missing = [s for s in SECTION_MODELS if s not in present]
+    missing = [s for s in SECTION_MODELS if s not in present and s not in OPTIONAL_SECTIONS]
     if missing and not start:
         raise SpecError(
             [
@@ -154,6 +157,9 @@ def fit(
             max_abs_error=float(err.max()),
             params=tuple(names),
         )
+    for name, (like, _) in LATER_PARAMETERS.items():  # an optional section without rows
+        if name not in fitted_by and not (start and name in start):
+            values[name] = values[like]
     return CalibrationFit(
         values=values,
         stds=stds,

@@ -29,6 +29,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "elementwise": ("bytes", "m"),
     "attention": ("b", "h", "hkv", "d"),
     "latency": ("bytes",),
+    # kernels of an unfused layer inside a CUDA graph (memsim measure --sections layer_ops)
+    "layer_ops": ("bytes", "kernels"),
+    # SDPA on model layouts, GEMMs in a graph, a long GEMM run: read, not fitted (checks)
+    "graph_checks": (),
 }
 SECTIONS: tuple[str, ...] = tuple(REQUIRED)
 

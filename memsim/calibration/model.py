@@ -22,12 +22,13 @@ from memsim.compiled import FloatArray
 
 #: the PyTorch implementations the ``elementwise`` rows time, as kernel class, kernels and
 #: DRAM traffic per byte of the row's ``bytes`` (assumed from the op sequences):
-#: RMSNorm (HF ``LlamaRMSNorm``): to(fp32), pow, mean, add eps, rsqrt, mul, to(bf16) x
-#: weight -> 7 kernels moving 36 B per element against the row's 4 (bf16 in + out);
+#: RMSNorm (HF ``LlamaRMSNorm``): to(fp32), pow, mean, add eps, rsqrt, mul, to(bf16), x
+#: weight -> 8 kernels (counted with the profiler on an H200) moving 36 B per element
+#: against the row's 4 (bf16 in + out);
 #: SiLU x mul: silu(gate) (r1 w1) then x up (r2 w1) -> 2 kernels, 5/3 of the row's bytes;
 #: residual add: one kernel, exactly the row's bytes.
 UNFUSED_OPS: dict[str, tuple[str, int, float]] = {
-    "rmsnorm": ("norm", 7, 9.0),
+    "rmsnorm": ("norm", 8, 9.0),
     "silu_mul": ("activation", 2, 5.0 / 3.0),
     "residual_add": ("elementwise", 1, 1.0),
 }
@@ -158,6 +159,40 @@ def _elementwise(p: Mapping[str, float], rows: Sequence[Measurement], hw: Hardwa
     return out
 
 
+#: ``layer_ops`` rows (kernels of an unfused layer inside a CUDA graph) -> kernel class;
+#: each row carries its kernel count (from the profiler) and ``bytes`` (hand count)
+LAYER_OPS: dict[str, str] = {
+    "rope_qk": "strided",
+    "kv_write": "strided",
+    "rmsnorm": "norm",
+    "silu_mul": "activation",
+    "residual_add": "elementwise",
+}
+
+
+def layer_op_class(line: int, name: str) -> str:
+    """The kernel class of a ``layer_ops`` row (:data:`LAYER_OPS`); SpecError if unknown."""
+    key = next((k for k in LAYER_OPS if name.startswith(k)), None)
+    if key is None:
+        known = ", ".join(f"{k}*" for k in LAYER_OPS)
+        raise SpecError([Problem(f"line {line}", f"unknown layer_ops row {name!r} ({known})")])
+    return LAYER_OPS[key]
+
+
+def _layer_ops(p: Mapping[str, float], rows: Sequence[Measurement], hw: Hardware) -> FloatArray:
+    out = np.zeros(len(rows))
+    for i, r in enumerate(rows):
+        cls = layer_op_class(r.line, r.name)
+        k = np.array([float(r.params["kernels"])])
+        dev = cost.memory_bound_time_array(
+            p, cls, traffic=np.array([float(r.params["bytes"])]), kernels=k, mem_bw=hw.mem_bw
+        )
+        # rows measured inside a CUDA graph are device time; eager rows pay launches too
+        graphed = r.params.get("graph", True) is not False
+        out[i] = dev[0] if graphed else cost.eager_time_array(p, cls, kernels=k, device=dev)[0]
+    return out
+
+
 def _attention(p: Mapping[str, float], rows: Sequence[Measurement], hw: Hardware) -> FloatArray:
     out = np.zeros(len(rows))
     one = np.ones(1)
@@ -235,6 +270,13 @@ SECTION_MODELS: dict[str, Section] = {
             "eager.elementwise_s": (12 * US, 1e-7, 1e-2),
             "eager.norm_s": (20 * US, 1e-7, 1e-2),
             "eager.activation_s": (20 * US, 1e-7, 1e-2),
+        },
+    ),
+    "layer_ops": Section(
+        predict=_layer_ops,
+        free={
+            "strided.bandwidth_fraction": (0.4, 0.05, 1.0),
+            "strided.graph_s": (2 * US, 1e-8, 1e-3),
         },
     ),
     "attention": Section(

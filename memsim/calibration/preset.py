@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hw_models import System, load_system_dict
-from hw_models.efficiency import Efficiency, FitSummary, Fitted, GemmShapeTable
+from hw_models.efficiency import LATER_PARAMETERS, Efficiency, FitSummary, Fitted, GemmShapeTable
 from memsim.calibration.fit import CalibrationFit, fit, gemm_shape_tables, line_ranges
 from memsim.calibration.measurements import Measurement
 from memsim.calibration.model import ASSUMED, hardware_of
@@ -34,17 +34,25 @@ def _efficiency(
             )
         elif previous is not None and name in previous.params:
             params[name] = previous.params[name]
+        elif name in LATER_PARAMETERS:
+            why = LATER_PARAMETERS[name][1]
+            params[name] = Fitted(value=value, std=0.0, provenance="assumed", source=why)
         else:
             _, kind, why = ASSUMED[name]
             params[name] = Fitted(value=value, std=0.0, provenance=kind, source=why)
-    summary = FitSummary(
-        measurements=measurements,
-        date=date,
-        sections={
-            s: {"rows": float(f.rows), "median_abs_error": f.median_abs_error}
-            for s, f in result.sections.items()
-        },
-    )
+    sections = {
+        s: {"rows": float(f.rows), "median_abs_error": f.median_abs_error}
+        for s, f in result.sections.items()
+    }
+    files = measurements
+    if previous is not None and previous.fit is not None:
+        # sections without rows keep their values: keep their residuals and file too
+        kept = {s: v for s, v in previous.fit.sections.items() if s not in sections}
+        if kept:
+            sections = {**kept, **sections}
+            if previous.fit.measurements != measurements:
+                files = f"{previous.fit.measurements}; {measurements}"
+    summary = FitSummary(measurements=files, date=date, sections=sections)
     return Efficiency(params=params, gemm_shapes=shapes, fit=summary)
 
 

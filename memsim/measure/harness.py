@@ -39,9 +39,29 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 
 HEADER = ("section", "name", "time_s", "params_json")
-SECTIONS = ("gemm", "memory", "pcie", "launch", "elementwise", "attention", "latency")
+SECTIONS = (
+    "gemm",
+    "memory",
+    "pcie",
+    "launch",
+    "elementwise",
+    "attention",
+    "latency",
+    "layer_ops",
+    "graph_checks",
+)
 # cheap sections first; the GEMM sweep (largest) last, ordered by importance inside
-RUN_ORDER = ("launch", "memory", "pcie", "elementwise", "attention", "latency", "gemm")
+RUN_ORDER = (
+    "launch",
+    "memory",
+    "pcie",
+    "elementwise",
+    "attention",
+    "latency",
+    "gemm",
+    "layer_ops",
+    "graph_checks",
+)
 WARMUP = 3
 BATCHES = 5
 MiB = 1 << 20
@@ -547,6 +567,269 @@ def latency_rows(b: Bench) -> Iterator[Row]:
         yield rows
 
 
+# ---- layer_ops: the unfused kernels of a Llama layer as model code runs them, in a CUDA graph
+# (q/k as views of the fused QKV output, RoPE in rotate-half form, the K/V cache writes, SDPA on
+# those layouts, and a long GEMM run); the per-row ``kernels`` and ``kernel_names`` come from
+# the profiler on one eager call, ``bytes`` is the hand count of what the kernels move.
+LAYER_HEADS: tuple[tuple[str, int, int], ...] = (("mha32", 32, 32), ("gqa32_8", 32, 8))
+LAYER_TOKENS = (2048, 8192, 32768)
+LAYER_TOKENS_QUICK = (2048, 32768)
+LAYER_SDPA: tuple[tuple[int, int], ...] = ((1, 2048), (1, 16384), (32, 1024))
+LAYER_DECODE_BATCH = (8, 32)
+
+
+def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding in rotate-half form (x [b, h, s, d], cos/sin [s, d])."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rotated * sin
+
+
+def _graphed(b: Bench, fn: Callable[[], object], reps: int = 1) -> tuple[Callable[[], object], Any]:
+    """(replay, graph) of ``reps`` calls of ``fn`` captured as one CUDA graph (eager on CPU)."""
+    if not b.cuda:
+        return fn, None
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up on a side stream, as capture requires
+        for _ in range(2):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    b.sync()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(reps):
+            fn()
+    return g.replay, g
+
+
+def _kernel_names(b: Bench, fn: Callable[[], object]) -> list[str]:
+    """Names of the device kernels and copies one eager call of ``fn`` runs (empty on CPU)."""
+    if not b.cuda:
+        return []
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        b.sync()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            fn()
+            b.sync()
+        cuda = torch.autograd.DeviceType.CUDA
+        return [e.name[:80] for e in prof.events() if e.device_type == cuda]
+    except Exception as err:  # the profiler is optional: no names, the timing stands
+        b.note(f"layer_ops: profiler unavailable ({type(err).__name__}): no kernel names")
+        return []
+
+
+def _layer_row(
+    b: Bench,
+    name: str,
+    fn: Callable[[], object],
+    params: dict[str, Any],
+    reps: int = 1,
+    section: str = "layer_ops",
+) -> None:
+    names = _kernel_names(b, fn)
+    replay, graph = _graphed(b, fn, reps)
+    t = b.time(replay) / reps
+    del graph
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    params = {**params, "graph": b.cuda, "kernels": len(names) if b.cuda else None}
+    params["kernel_names"] = counts
+    if "bytes" in params:
+        params["gbps"] = params["bytes"] / t / 1e9
+    b.write(section, name, t, params)
+
+
+def layer_ops_rows(b: Bench) -> Iterator[Row]:
+    """Unfused layer kernels at prefill and decode sizes, each row one CUDA graph."""
+    dt = torch.bfloat16 if b.cuda else torch.float32
+    e = 2 if b.cuda else 4
+    d = 128 if b.cuda else 16
+    heads = LAYER_HEADS if b.cuda else (("mha4", 4, 4), ("gqa4_2", 4, 2))
+    tokens = (LAYER_TOKENS_QUICK if b.quick else LAYER_TOKENS) if b.cuda else (8, 32)
+    for tag, h, hkv in heads:
+        for t_ in tokens:
+
+            def prefill(tag=tag, h=h, hkv=hkv, t_=t_) -> None:
+                qkv = _rand((1, t_, (h + 2 * hkv) * d), dt, b.device)
+                q, k, v = qkv.split((h * d, hkv * d, hkv * d), dim=-1)
+                q = q.view(1, t_, h, d).transpose(1, 2)
+                k = k.view(1, t_, hkv, d).transpose(1, 2)
+                v = v.view(1, t_, hkv, d).transpose(1, 2)
+                cos = _rand((t_, d), dt, b.device)
+                sin = _rand((t_, d), dt, b.device)
+                base = {"tokens": t_, "h": h, "hkv": hkv, "d": d, "heads": tag}
+                qk = t_ * (h + hkv) * d * e  # q and k once
+                _layer_row(
+                    b,
+                    "rope_qk",
+                    lambda: (_rope(q, cos, sin), _rope(k, cos, sin)),
+                    {**base, "bytes": 10 * qk, "tensor_bytes": qk},
+                )
+                kc = torch.zeros(1, hkv, t_, d, device=b.device, dtype=dt)
+                vc = torch.zeros(1, hkv, t_, d, device=b.device, dtype=dt)
+                kr = _rope(k, cos, sin)
+                kv = 2 * t_ * hkv * d * e  # k and v once
+
+                def write() -> None:
+                    kc[:, :, :t_] = kr
+                    vc[:, :, :t_] = v
+
+                _layer_row(
+                    b, "kv_write_prefill", write, {**base, "bytes": 2 * kv, "tensor_bytes": kv}
+                )
+
+            yield prefill
+    for bb in LAYER_DECODE_BATCH if b.cuda else (2,):
+        for tag, h, hkv in heads:
+
+            def decode(bb=bb, tag=tag, h=h, hkv=hkv) -> None:
+                ctx = 2048 if b.cuda else 16
+                qkv = _rand((bb, 1, (h + 2 * hkv) * d), dt, b.device)
+                q, k, v = qkv.split((h * d, hkv * d, hkv * d), dim=-1)
+                q = q.view(bb, 1, h, d).transpose(1, 2)
+                k = k.view(bb, 1, hkv, d).transpose(1, 2)
+                v = v.view(bb, 1, hkv, d).transpose(1, 2)
+                cos = _rand((1, d), dt, b.device)
+                sin = _rand((1, d), dt, b.device)
+                base = {"batch": bb, "tokens": bb, "h": h, "hkv": hkv, "d": d, "heads": tag}
+                qk = bb * (h + hkv) * d * e
+                _layer_row(
+                    b,
+                    "rope_qk_decode",
+                    lambda: (_rope(q, cos, sin), _rope(k, cos, sin)),
+                    {**base, "bytes": 10 * qk, "tensor_bytes": qk},
+                    reps=20,
+                )
+                kc = torch.zeros(bb, hkv, ctx + 1, d, device=b.device, dtype=dt)
+                vc = torch.zeros(bb, hkv, ctx + 1, d, device=b.device, dtype=dt)
+                pos = torch.tensor([ctx], device=b.device, dtype=torch.long)
+
+                def write() -> None:
+                    kc.index_copy_(2, pos, k)
+                    vc.index_copy_(2, pos, v)
+
+                kv = 2 * bb * hkv * d * e
+                _layer_row(
+                    b,
+                    "kv_write_decode",
+                    write,
+                    {**base, "bytes": 2 * kv, "tensor_bytes": kv, "context": ctx},
+                    reps=20,
+                )
+
+            yield decode
+    for m in (32, 2048, 8192, 32768) if b.cuda else (4, 64):
+
+        def unfused(m=m) -> None:
+            reps = 20 if m <= 256 else 1
+            x = _rand((m, 4096), dt, b.device)
+            r = _rand((m, 4096), dt, b.device)
+            w = torch.ones(4096, device=b.device, dtype=dt)
+            gu = _rand((m, 2 * 11008), dt, b.device)
+            g, u = gu[:, :11008], gu[:, 11008:]
+            base = {"m": m, "tokens": m}
+            _layer_row(
+                b, "rmsnorm_4096", lambda: _rmsnorm(x, w), {**base, "bytes": m * 4096 * 36}, reps
+            )
+            _layer_row(
+                b, "silu_mul_11008", lambda: F.silu(g) * u, {**base, "bytes": m * 11008 * 10}, reps
+            )
+            _layer_row(b, "residual_add_4096", lambda: x + r, {**base, "bytes": m * 4096 * 6}, reps)
+
+        yield unfused
+
+
+def graph_checks_rows(b: Bench) -> Iterator[Row]:
+    """Other kernels in a CUDA graph: SDPA on model layouts, small-M GEMMs, a long GEMM run."""
+    dt = torch.bfloat16 if b.cuda else torch.float32
+    e = 2 if b.cuda else 4
+    d = 128 if b.cuda else 16
+    for bb, s in LAYER_SDPA if b.cuda else ((1, 32), (2, 16)):
+
+        def sdpa(bb=bb, s=s) -> None:
+            h = 32 if b.cuda else 4
+            qkv = _rand((bb, s, 3 * h * d), dt, b.device)
+            q, k, v = qkv.split((h * d, h * d, h * d), dim=-1)
+            q = q.view(bb, s, h, d).transpose(1, 2)
+            k = k.view(bb, s, h, d).transpose(1, 2)
+            v = v.view(bb, s, h, d).transpose(1, 2)
+            cos = _rand((s, d), dt, b.device)
+            sin = _rand((s, d), dt, b.device)
+            qr = _rope(q, cos, sin)
+            kc = _rope(k, cos, sin).contiguous()
+            vc = v.contiguous()
+            base = {"b": bb, "s": s, "h": h, "hkv": h, "d": d}
+            pairs = s * (s + 1) / 2.0
+            base["tflops_full"] = 4.0 * bb * h * d * pairs / 1e12
+            out = _sdpa(qr, kc, vc, causal=True)
+            base["out_view_contiguous"] = bool(out.transpose(1, 2).is_contiguous())
+            base["q_strides"] = list(qr.stride())
+
+            def model_layout() -> torch.Tensor:
+                a = _sdpa(qr, kc, vc, causal=True)
+                return a.transpose(1, 2).reshape(bb, s, h * d)
+
+            _layer_row(b, "sdpa_causal_model_layout", model_layout, base, section="graph_checks")
+            qc, kk, vv = qr.contiguous(), kc.contiguous(), vc.contiguous()
+            _layer_row(
+                b,
+                "sdpa_causal_contiguous",
+                lambda: _sdpa(qc, kk, vv, causal=True),
+                {k_: v_ for k_, v_ in base.items() if k_ != "q_strides"},
+                section="graph_checks",
+            )
+
+        yield sdpa
+
+    gemm_shapes = GEMM_SHAPES[:8] if b.cuda else (("tiny.qkv", 96, 32),)
+    for m in (8, 32, 128) if b.cuda else (2,):
+        for name, n, k in gemm_shapes:
+            if name.endswith("lm_head"):
+                continue
+
+            def small_gemm(m=m, name=name, n=n, k=k) -> None:
+                copies = max(2, math.ceil(2 * b.l2_bytes / (n * k * e))) if b.cuda else 2
+                ws = [_rand((n, k), dt, b.device) for _ in range(copies)]
+                x = _rand((m, k), dt, b.device)
+
+                def calls() -> None:
+                    for w in ws:
+                        F.linear(x, w)
+
+                names = _kernel_names(b, lambda: F.linear(x, ws[0]))
+                replay, graph = _graphed(b, calls)
+                t = b.time(replay) / copies
+                del graph
+                gbps = (m * k + n * k + m * n) * e / t / 1e9
+                params = {"m": m, "n": n, "k": k, "dtype": "bf16" if b.cuda else "fp32"}
+                params.update(gbps=gbps, copies=copies, graph=b.cuda, kernels=len(names))
+                b.write("graph_checks", f"{name}_graph", t, params)
+
+            yield small_gemm
+
+    def sustained() -> None:
+        m, n, k = (16384, 22016, 4096) if b.cuda else (64, 64, 64)
+        x = _rand((m, k), dt, b.device)
+        w = _rand((n, k), dt, b.device)
+        base = {"m": m, "n": n, "k": k, "dtype": "bf16" if b.cuda else "fp32"}
+        t = b.time(lambda: F.linear(x, w))
+        b.write(
+            "graph_checks", "gemm_short_batches", t, {**base, "tflops": 2 * m * n * k / t / 1e12}
+        )
+        reps = 120 if b.cuda else 2  # ~0.5 s of back-to-back GEMMs in one graph replay
+        replay, graph = _graphed(b, lambda: F.linear(x, w), reps)
+        t = b.time(replay, calls=1) / reps
+        del graph
+        params = {**base, "calls_per_graph": reps, "tflops": 2 * m * n * k / t / 1e12}
+        b.write("graph_checks", "gemm_sustained_graph", t, params)
+
+    yield sustained
+
+
 SECTION_ROWS: dict[str, Callable[[Bench], Iterator[Row]]] = {
     "gemm": gemm_rows,
     "memory": memory_rows,
@@ -555,6 +838,8 @@ SECTION_ROWS: dict[str, Callable[[Bench], Iterator[Row]]] = {
     "elementwise": elementwise_rows,
     "attention": attention_rows,
     "latency": latency_rows,
+    "layer_ops": layer_ops_rows,
+    "graph_checks": graph_checks_rows,
 }
 
 

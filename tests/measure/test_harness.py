@@ -37,6 +37,16 @@ NAMES = {
     "elementwise": {"rmsnorm_4096", "silu_mul_11008", "residual_add_4096"},
     "attention": {"prefill_causal", "decode"},
     "latency": {"pointer_chase_64B_lines"},
+    "layer_ops": {
+        "rope_qk",
+        "kv_write_prefill",
+        "rope_qk_decode",
+        "kv_write_decode",
+        "rmsnorm_4096",
+        "silu_mul_11008",
+        "residual_add_4096",
+    },
+    "graph_checks": None,  # SDPA on model layouts, GEMMs in a graph (tiny shapes on CPU)
 }
 
 
@@ -95,8 +105,22 @@ def test_rows_parse_and_rates_follow_from_time_and_shape(
             assert p["tflops"] == pytest.approx(
                 2 * p["b"] * p["h"] * p["s"] ** 2 * p["d"] / t / 1e12, rel=1e-5
             )
-        elif r["name"] == "rmsnorm_4096":
+        elif r["section"] == "elementwise" and r["name"] == "rmsnorm_4096":
             assert p["bytes"] == p["m"] * 4096 * 2 * 2  # bf16 read + write
+        elif r["section"] == "layer_ops":
+            # hand counts of what the kernels move (CPU mode: fp32 q/k/v, head dim 16)
+            e, d, tok = 4, p.get("d", 0), p["tokens"]
+            want = {
+                "rope_qk": 10 * tok * (p.get("h", 0) + p.get("hkv", 0)) * d * e,
+                "rope_qk_decode": 10 * tok * (p.get("h", 0) + p.get("hkv", 0)) * d * e,
+                "kv_write_prefill": 2 * 2 * tok * p.get("hkv", 0) * d * e,
+                "kv_write_decode": 2 * 2 * tok * p.get("hkv", 0) * d * e,
+                "rmsnorm_4096": tok * 4096 * 36,  # HF RMSNorm: 36 B per element
+                "silu_mul_11008": tok * 11008 * 10,  # 5 bf16 passes
+                "residual_add_4096": tok * 4096 * 6,
+            }[r["name"]]
+            assert p["bytes"] == want, r["name"]
+            assert p["gbps"] == pytest.approx(want / t / 1e9, rel=1e-5)
     gemm = {
         (r["name"], json.loads(r["params_json"])["dtype"]) for r in rows if r["section"] == "gemm"
     }

@@ -83,7 +83,8 @@ def test_every_parameter_carries_provenance(calibrated) -> None:  # type: ignore
     for name, p in eff.params.items():
         assert p.provenance in ("measured", "assumed"), name
         if p.provenance == "measured":
-            assert "microbenchmarks.csv" in p.source and "lines" in p.source, name
+            fitted_on = ("microbenchmarks.csv", "layer_ops.csv")
+            assert any(f in p.source for f in fitted_on) and "lines" in p.source, name
             assert p.std > 0, name
     assert load_system("h200_sxm").calibrated is False
     assert calibrated.calibrated is True
@@ -220,7 +221,7 @@ def test_eager_is_slower_and_fused_faster_than_cuda_graphs(calibrated) -> None: 
         data["engine"] = load_engine_profile(name).model_dump(mode="json")
         times[name] = memsim.simulate(load_system_dict(data), g, fidelity="analytic").makespan_s
     assert times["fused"] < times["cuda_graphs"] < times["eager"]
-    # an unfused RMSNorm is 7 eager launches: at batch 1 eager is host-bound
+    # an unfused RMSNorm is 8 eager launches: at batch 1 eager is host-bound
     assert times["eager"] > 1.5 * times["cuda_graphs"]
 
 
