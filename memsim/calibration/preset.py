@@ -76,11 +76,14 @@ def calibrate_system(
     unit = system.compute[hw.unit]
     previous = unit.efficiency
     result = fit(rows, hw, start=previous.values() if previous else None)
-    shapes = (
-        gemm_shape_tables(rows, result.values, hw, measurements=str(measurements), date=date)
-        if gemm_shapes
-        else []
-    )
+    if gemm_shapes:
+        shapes = gemm_shape_tables(
+            rows, result.values, hw, measurements=str(measurements), date=date
+        )
+    elif previous is not None and not any(r.section == "gemm" for r in rows):
+        shapes = list(previous.gemm_shapes)  # no GEMM rows: the GEMM tables are kept too
+    else:
+        shapes = []
     eff = _efficiency(
         result, measurements=str(measurements), date=date, previous=previous, shapes=shapes
     )
