@@ -28,7 +28,17 @@ COMMANDS = {
 }
 
 
-SECTIONS = ("gemm", "memory", "pcie", "launch", "elementwise", "attention", "latency")
+SECTIONS = (
+    "gemm",
+    "memory",
+    "pcie",
+    "launch",
+    "elementwise",
+    "attention",
+    "latency",
+    "layer_ops",
+    "graph_checks",
+)
 EXIT_USER_ERROR = 2
 
 
