@@ -126,3 +126,25 @@ def test_layer_ops_csv_is_component_data_only() -> None:
         rows = list(csv.DictReader(f))
     assert {r["section"] for r in rows} == {"layer_ops"}
     assert all(json.loads(r["params_json"])["graph"] is True for r in rows)
+
+
+def test_refit_on_layer_ops_keeps_other_sections_and_gemm_tables(calibrated) -> None:  # type: ignore[no-untyped-def]
+    """The shipped preset's second step: rows of one section refit only its parameters;
+    the rest (values, residual summary, GEMM shape tables) stay as they were."""
+    from memsim.calibration import calibrate_system
+
+    data = calibrated.model_dump(mode="json", exclude_none=True)
+    eff = data["compute"]["tensor"]["efficiency"]
+    table = {"dtype": "bf16", "n": 4096, "k": 4096, "m": [1.0, 32.0], "ratio": [1.5, 1.2]}
+    eff["gemm_shapes"] = [{**table, "source": "test"}]
+    base = load_system_dict(data)
+    rows = read_measurements(LAYER_OPS)
+    out, res = calibrate_system(base, rows, measurements="layer_ops.csv", date="2026-12-04")
+    new = out.compute["tensor"].efficiency
+    assert set(res.sections) == {"layer_ops"}
+    assert [t.ratio for t in new.gemm_shapes] == [[1.5, 1.2]]
+    old = _p(calibrated)
+    for name, value in new.values().items():
+        if not name.startswith("strided."):
+            assert value == old[name], name
+    assert new.fit is not None and set(new.fit.sections) >= {"gemm", "elementwise", "layer_ops"}
