@@ -6,6 +6,7 @@ Every stream is a pair of numpy arrays: byte ``addresses`` (int64) and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,10 @@ def synthetic_stream(
 #: or pass the arrays to :class:`memsim.cache.CacheHierarchy` from the API.
 MAX_TRACE_BYTES = 64 << 20
 
+_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]+|[0-9]+")
+#: bad lines reported before reading stops (a binary file has millions)
+MAX_PROBLEMS = 20
+
 _READ = {"r", "rd", "read", "ld", "load"}
 _WRITE = {"w", "wr", "write", "st", "store"}
 
@@ -123,6 +128,9 @@ def read_address_trace(path: str | Path) -> Stream:
     writes: list[bool] = []
     problems: list[Problem] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
+        if len(problems) >= MAX_PROBLEMS:
+            problems.append(Problem(f"line {lineno}", "further lines not checked"))
+            break
         body = raw.split("#", 1)[0].split()
         if not body:
             continue
@@ -136,11 +144,10 @@ def read_address_trace(path: str | Path) -> Stream:
         if len(tokens) != 1:
             problems.append(Problem(f"line {lineno}", f"expected '[R|W] ADDRESS', found {raw!r}"))
             continue
-        try:
-            addr = int(tokens[0], 0)
-        except ValueError:
+        if not _ADDRESS.fullmatch(tokens[0]):  # ASCII digits only: no "1_000", no "١٢٣"
             problems.append(Problem(f"line {lineno}", f"not an address: {tokens[0]!r}"))
             continue
+        addr = int(tokens[0], 0)
         if addr < 0:
             problems.append(Problem(f"line {lineno}", f"negative address {addr}"))
             continue

@@ -7,6 +7,9 @@ option's help, and raised by a ``--max-...`` option of the same subcommand.
 
 from __future__ import annotations
 
+import argparse
+import re
+
 from hw_models.errors import Problem
 
 
@@ -28,3 +31,17 @@ def count_problem(
             f"working memory); raise it with {raise_with} N if the machine has the memory",
         )
     return None
+
+
+_INT = re.compile(r"[-+]?[0-9]+")
+
+
+def strict_int(text: str) -> int:
+    """An argparse ``type`` for integers: ASCII digits only, with an optional sign.
+
+    Python's ``int()`` also takes ``1_000`` and non-ASCII digits (``١٢٣``); a count
+    typed that way is more likely a mistake than meant, so it is refused.
+    """
+    if not _INT.fullmatch(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected an integer in ASCII digits, found {text!r:.60}")
+    return int(text)

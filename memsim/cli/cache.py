@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hw_models.errors import Problem, SpecError
 from hw_models.units import UnitError, fmt_bytes, parse_quantity
-from memsim.cli._limits import count_problem
+from memsim.cli._limits import count_problem, strict_int
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -198,10 +198,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--write-through", action="store_true", help="write-through (default back)")
     p.add_argument("--no-write-allocate", action="store_true", help="write misses bypass")
     p.add_argument("--pattern", default="random", help="stream | random | strided | zipf")
-    p.add_argument("--accesses", type=int, default=1_000_000, help="synthetic accesses")
+    p.add_argument("--accesses", type=strict_int, default=1_000_000, help="synthetic accesses")
     p.add_argument(
         "--max-accesses",
-        type=int,
+        type=strict_int,
         default=MAX_ACCESSES,
         metavar="N",
         help=f"ceiling on --accesses (default {MAX_ACCESSES:,}), a guard against typos",
@@ -211,6 +211,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--zipf-s", type=float, default=1.0, help="zipf exponent")
     p.add_argument("--write-fraction", type=float, default=0.3)
     p.add_argument("--trace", help="text trace file (replaces --pattern)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=strict_int, default=0)
     add_format_option(p)
     p.set_defaults(func=run)

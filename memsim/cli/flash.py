@@ -24,7 +24,7 @@ from typing import Any
 from hw_models.errors import Problem, SpecError
 from hw_models.flash_presets import flash_device_names, load_flash_device
 from hw_models.units import UnitError, fmt_bytes, fmt_si, parse_quantity
-from memsim.cli._limits import count_problem
+from memsim.cli._limits import count_problem, strict_int
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -217,10 +217,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--pattern", default="random", help="random | sequential (default random)")
     p.add_argument("--request-bytes", default="4KiB", help="request size(s), e.g. 4KiB,64KiB")
     p.add_argument("--queue-depth", default=None, help="outstanding requests, e.g. 1,8,32")
-    p.add_argument("--requests", type=int, default=5000, help="requests to simulate")
+    p.add_argument("--requests", type=strict_int, default=5000, help="requests to simulate")
     p.add_argument(
         "--max-requests",
-        type=int,
+        type=strict_int,
         default=MAX_REQUESTS,
         metavar="N",
         help=f"ceiling on --requests (default {MAX_REQUESTS:,}), a guard against typos",
@@ -234,7 +234,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--no-precondition", action="store_true", help="writes: start from an empty device"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=strict_int, default=0)
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override, e.g. geometry.tR_s=60us"
     )

@@ -26,6 +26,7 @@ from hw_models.engine_profile import with_engine
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import make_temp_dir, replace_dir, resolve_target, sweep_stale
 from hw_models.units import fmt_bytes, fmt_si
+from memsim.cli._limits import strict_int
 from memsim.cli._output import add_format_option, print_json, print_table, stage_progress
 from memsim.graph_fit import fit_graph
 from memsim.spill import describe_placement
@@ -399,13 +400,17 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--system", default=DEFAULTS["system"], help="system preset or YAML file")
     p.add_argument("--model", default=DEFAULTS["model"], help="model preset or config.json")
-    p.add_argument("--batch", type=int, default=DEFAULTS["batch"], help="sequences in the batch")
-    p.add_argument("--prompt", type=int, default=DEFAULTS["prompt"], help="prompt tokens")
-    p.add_argument("--gen", type=int, default=DEFAULTS["gen"], help="generated tokens")
+    p.add_argument(
+        "--batch", type=strict_int, default=DEFAULTS["batch"], help="sequences in the batch"
+    )
+    p.add_argument("--prompt", type=strict_int, default=DEFAULTS["prompt"], help="prompt tokens")
+    p.add_argument("--gen", type=strict_int, default=DEFAULTS["gen"], help="generated tokens")
     p.add_argument("--dtype", choices=DTYPE_CHOICES, default="bf16", help="weight/compute dtype")
     p.add_argument("--kv-dtype", choices=DTYPE_CHOICES, default=None, help="KV-cache dtype")
-    p.add_argument("--tp", type=int, default=1, help="tensor-parallel devices")
-    p.add_argument("--pp", type=int, default=1, help="pipeline stages (each on its own devices)")
+    p.add_argument("--tp", type=strict_int, default=1, help="tensor-parallel devices")
+    p.add_argument(
+        "--pp", type=strict_int, default=1, help="pipeline stages (each on its own devices)"
+    )
     p.add_argument("--policy", default="fastest_fit", help="placement policy (see docs/engine.md)")
     p.add_argument(
         "--allow-spill",
@@ -472,7 +477,7 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--max-gen",
-        type=int,
+        type=strict_int,
         default=MAX_GEN,
         metavar="N",
         help=f"ceiling on --gen (default {MAX_GEN:,}), a guard against typos",
