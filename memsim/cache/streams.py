@@ -147,6 +147,11 @@ def read_address_trace(path: str | Path) -> Stream:
         if not _ADDRESS.fullmatch(tokens[0]):  # ASCII digits only: no "1_000", no "١٢٣"
             problems.append(Problem(f"line {lineno}", f"not an address: {tokens[0]!r}"))
             continue
+        if len(tokens[0]) > 40:  # int() of thousands of digits is slow, then refused
+            problems.append(
+                Problem(f"line {lineno}", f"address {tokens[0][:40]!r}... does not fit in 64 bits")
+            )
+            continue
         addr = int(tokens[0], 0)
         if addr < 0:
             problems.append(Problem(f"line {lineno}", f"negative address {addr}"))
