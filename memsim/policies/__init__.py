@@ -2,7 +2,8 @@
 
 >>> from memsim.policies import make_policy, policy_names
 >>> policy_names()
-['activation_swap', 'explicit', 'fastest_fit', 'from_file', 'kv_offload', 'plan', 'stream_weights']
+['activation_swap', 'explicit', 'fastest_fit', 'flexgen', 'from_file', 'kv_offload', 'plan',
+ 'stream_weights']
 >>> policy = make_policy("stream_weights", prefetch_depth=2)
 """
 
@@ -27,6 +28,7 @@ from memsim.policies.builtin import (
     StreamWeights,
     read_placement_file,
 )
+from memsim.policies.flexgen import FlexGenPolicy, parse_flexgen_spec
 
 __all__ = [
     "POLICIES",
@@ -34,6 +36,7 @@ __all__ = [
     "CapacityError",
     "Explicit",
     "FastestFit",
+    "FlexGenPolicy",
     "FromFile",
     "KVOffload",
     "Placement",
@@ -43,6 +46,7 @@ __all__ = [
     "check_capacity",
     "graph_tp",
     "make_policy",
+    "parse_flexgen_spec",
     "placeable_tiers",
     "policy_names",
     "read_placement_file",

@@ -1,0 +1,141 @@
+"""FlexGen's percentage placement (Sheng et al., ICML 2023, Section 4) on its T4 platform.
+
+Hand figures: an OPT-30B layer (h = 7168, FFN 4h, fp16, biases) holds four h x h
+projections (wq, wk, wv, wo: 102.77 MB each) then w_up and w_down (4h x h: 411.1 MB
+each), so the projections are 4/12 = 1/3 of the layer's bytes. Each tensor goes to
+the tier whose percentage bracket holds its byte midpoint (FlexGen's rule).
+PCIe 3.0 x16 host-to-GPU: 16 GB/s x 0.865 = 13.84 GB/s (FlexGen measured 12.89 GiB/s);
+the SSD reads 2 GB/s (FlexGen Section 6).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pytest
+
+import memsim
+import workloads
+from hw_models import load_system
+from hw_models.errors import SpecError
+from memsim.cli.main import main
+from memsim.policies import FlexGenPolicy, make_policy, parse_flexgen_spec
+
+H = 7168
+PCIE_H2D = 16e9 * 0.865
+SSD_READ = 2e9
+PASSES = 3  # prefill + 2 decode steps, each streams every layer's weights once
+
+
+@pytest.fixture(scope="module")
+def opt30b() -> workloads.Graph:
+    return workloads.generate(workloads.load_model("opt_30b"), batch=4, prompt_len=64, gen_len=2)
+
+
+def _bytes_by(graph: workloads.Graph, home: dict[str, str]) -> dict[tuple[str, str], float]:
+    out: dict[tuple[str, str], float] = defaultdict(float)
+    for name, t in graph.tensors.items():
+        out[(t.kind, home[name])] += t.bytes
+    return out
+
+
+def test_weight_percentages_split_each_layer_at_tensor_boundaries() -> None:
+    # OPT-6.7B: h = 4096, 32 layers (OPT-30B's third, 20 GB, would not fit in 16 GB)
+    h, layers = 4096, 32
+    graph = workloads.generate(workloads.load_model("opt_6_7b"), batch=4, prompt_len=64, gen_len=2)
+    system = load_system("t4_flexgen")
+    p = make_policy("flexgen:w=34,66,0;kv=50,50,0;act=100,0,0").place(system, graph)
+    # every layer: the norms and the four projections (midpoints 1/24 .. 7/24 < 0.34) on
+    # the GPU, w_up (midpoint 6/12) and w_down in DDR
+    for li in range(layers):
+        for n in ("wq", "wk", "wv", "wo"):
+            assert p.home[f"L{li}.{n}"] == "gddr"
+            assert f"L{li}.{n}" not in p.staged
+        for n in ("w_up", "w_down"):
+            assert p.home[f"L{li}.{n}"] == "ddr"
+            assert p.staged[f"L{li}.{n}"] == "gddr"  # streamed into the GPU before use
+    by = _bytes_by(graph, dict(p.home))
+    layer_w = [
+        (n, t.bytes) for n, t in graph.tensors.items() if t.kind == "weight" and t.layer is not None
+    ]
+    layer_bytes = sum(b for _, b in layer_w)
+    gpu_layer = sum(b for n, b in layer_w if p.home[n] == "gddr")
+    # four (h x h + h) fp16 projections and two LayerNorms (weight + bias) per layer
+    assert gpu_layer == pytest.approx(layers * (4 * (h * h + h) * 2 + 2 * 2 * h * 2))
+    assert gpu_layer / layer_bytes == pytest.approx(1 / 3, rel=1e-3)
+    # KV: 64 equal tensors, the first half (layers 0..15) on the GPU
+    kv_total = by[("kv", "gddr")] + by[("kv", "ddr")]
+    assert by[("kv", "gddr")] == pytest.approx(kv_total / 2)
+    assert p.home["L15.v_cache"] == "gddr" and p.home["L16.k_cache"] == "ddr"
+    assert by[("activation", "ddr")] == 0 and by[("activation", "ssd")] == 0
+
+
+def test_all_weights_in_ddr_replay_as_streaming_them_over_pcie(opt30b) -> None:
+    res = memsim.simulate("t4_flexgen", opt30b, policy="flexgen:w=0,100,0;kv=100,0,0")
+    weights = sum(t.bytes for t in opt30b.tensors.values() if t.kind == "weight")
+    hand = PASSES * weights / PCIE_H2D  # 3 x 59.95 GB / 13.84 GB/s = 13.0 s
+    assert res.makespan_s >= hand * (1 - 1e-9)  # never beats the link
+    assert res.makespan_s == pytest.approx(hand, rel=0.03)
+
+
+def test_disk_share_replays_at_the_ssd_read_rate(opt30b) -> None:
+    system = load_system("t4_flexgen")
+    p = make_policy("flexgen:w=0,50,50").place(system, opt30b)
+    # midpoint rule: w_up's midpoint is exactly 6/12 = 50 % -> disk; so disk holds
+    # w_up + w_down of every layer (2/3 of the layer bytes); of the embeddings group
+    # (embed 50272 x h, then pos_embed 2050 x h, final LayerNorm 2h) the last two
+    on_ssd = sum(t.bytes for n, t in opt30b.tensors.items() if p.home[n] == "ssd")
+    layers = 48 * 2 * (4 * H * H + 2.5 * H) * 2
+    assert on_ssd == pytest.approx(layers + (2050 * H + 2 * H) * 2, rel=1e-9)
+    res = memsim.simulate(system, opt30b, policy="flexgen:w=0,50,50")
+    hand = PASSES * on_ssd / SSD_READ  # 3 x 39.49 GB / 2 GB/s = 59.2 s
+    assert res.makespan_s >= hand * (1 - 1e-9)
+    assert res.makespan_s == pytest.approx(hand, rel=0.03)
+    ssd = res.tiers_frame().set_index("tier").loc["ssd"]
+    assert ssd["bytes_read"] == pytest.approx(PASSES * on_ssd, rel=1e-6)
+
+
+def test_spec_string_and_file_and_api_agree(tmp_path, opt30b) -> None:
+    system = load_system("t4_flexgen")
+    f = tmp_path / "fg.yaml"
+    f.write_text("w: [20, 80, 0]\nkv: [0, 100, 0]\nact: [100, 0, 0]\n")
+    a = make_policy("flexgen:w=20,80,0;kv=0,100,0;act=100,0,0").place(system, opt30b)
+    b = make_policy(f"flexgen:{f}").place(system, opt30b)
+    c = FlexGenPolicy(w=(20, 80, 0), kv=(0, 100, 0)).place(system, opt30b)
+    assert dict(a.home) == dict(b.home) == dict(c.home)
+    assert dict(a.staged) == dict(c.staged)
+    assert parse_flexgen_spec("tiers=gddr,ddr,ssd;prefetch=2") == {
+        "tiers": ("gddr", "ddr", "ssd"),
+        "prefetch_depth": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("spec", "system", "field"),
+    [
+        ("w=20,70,0", "t4_flexgen", "policy.flexgen.w"),  # sums to 90
+        ("kv=50,50", "t4_flexgen", "policy.flexgen.kv"),  # two numbers
+        ("act=100,0,x", "t4_flexgen", "policy.flexgen.act"),
+        ("w=120,-20,0", "t4_flexgen", "policy.flexgen.w"),
+        ("wt=100,0,0", "t4_flexgen", "policy.flexgen.wt"),  # unknown key
+        ("w=0,50,50", "h100_sxm", "policy.flexgen.w"),  # no disk tier
+        ("tiers=gddr,ddr,nvme0", "t4_flexgen", "policy.flexgen.tiers.disk"),
+    ],
+)
+def test_bad_specs_name_the_field(spec: str, system: str, field: str) -> None:
+    graph = workloads.generate(workloads.load_model("opt_6_7b"), batch=1, prompt_len=8, gen_len=1)
+    with pytest.raises(SpecError) as err:
+        make_policy(f"flexgen:{spec}").place(load_system(system), graph)
+    assert field in str(err.value)
+
+
+def test_cli_runs_a_flexgen_policy_and_rejects_a_bad_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["run", "--system", "t4_flexgen", "--model", "opt_6_7b", "--batch", "1"]
+    argv += ["--prompt", "8", "--gen", "1", "--fidelity", "analytic", "--format", "json"]
+    assert main([*argv, "--policy", "flexgen:w=0,100,0"]) == 0
+    assert '"flexgen"' in capsys.readouterr().out
+    assert main([*argv, "--policy", "flexgen:w=0,100"]) == 2
+    err = capsys.readouterr().err
+    assert "policy.flexgen.w" in err and "Traceback" not in err
