@@ -139,3 +139,41 @@ def test_cli_runs_a_flexgen_policy_and_rejects_a_bad_one(
     assert main([*argv, "--policy", "flexgen:w=0,100"]) == 2
     err = capsys.readouterr().err
     assert "policy.flexgen.w" in err and "Traceback" not in err
+
+
+# ---- FlexGen's block schedule: K GPU batches share each layer's weight fetch ----------
+
+
+def test_block_schedule_fetches_each_layer_once_per_block() -> None:
+    cfg = workloads.load_model("opt_6_7b")
+    one = workloads.generate(cfg, batch=4, prompt_len=64, gen_len=2)
+    block = workloads.generate(cfg, batch=16, prompt_len=64, gen_len=2, num_gpu_batches=4)
+    assert len(block.ops) == 4 * len(one.ops)
+    assert block.meta["batch"] == 16 and block.meta["tokens"] == 32
+    kv_one = sum(t.bytes for t in one.tensors.values() if t.kind == "kv")
+    kv_block = sum(t.bytes for t in block.tensors.values() if t.kind == "kv")
+    assert kv_block == pytest.approx(4 * kv_one)  # each GPU batch its own K/V
+    assert block.tensors["L3.k_cache.b2"].bytes == one.tensors["L3.k_cache"].bytes
+    # OPT ties the LM head to the token embedding (50272 x 4096 fp16): it is fetched for
+    # the embedding segment and again for the LM-head segment of every pass
+    weights = sum(t.bytes for t in one.tensors.values() if t.kind == "weight")
+    weights += 50272 * 4096 * 2
+    spec = "flexgen:w=0,100,0;kv=100,0,0;act=100,0,0"  # only weights cross PCIe
+    pcie: dict[str, float] = {}
+    for name, graph in (("one", one), ("block", block)):
+        res = memsim.simulate("t4_flexgen", graph, policy=spec, fidelity="analytic")
+        pcie[name] = float(res.links_frame().set_index("link")["bytes"]["pcie"])
+        # every pass (prefill + 2 decode steps) streams each layer's weights once
+        assert pcie[name] == pytest.approx(PASSES * weights, rel=1e-6)
+        assert res.makespan_s >= PASSES * weights / PCIE_H2D * (1 - 1e-9)
+        assert res.makespan_s == pytest.approx(PASSES * weights / PCIE_H2D, rel=0.03)
+    # per generated token: 4 sequences x 2 tokens vs 16 x 2 -> a quarter of the traffic
+    assert (pcie["block"] / 32) / (pcie["one"] / 8) == pytest.approx(1 / 4)
+
+
+def test_block_schedule_needs_a_divisible_batch() -> None:
+    cfg = workloads.load_model("opt_6_7b")
+    with pytest.raises(SpecError, match="num_gpu_batches"):
+        workloads.generate(cfg, batch=10, prompt_len=8, gen_len=1, num_gpu_batches=4)
+    with pytest.raises(SpecError, match="num_gpu_batches"):
+        workloads.generate(cfg, batch=10, prompt_len=8, gen_len=1, num_gpu_batches=0)
