@@ -68,6 +68,7 @@ def build_graph(args: argparse.Namespace) -> Any:
         tp=args.tp,
         pp=getattr(args, "pp", 1),
         attention=getattr(args, "attention", "fused"),
+        num_gpu_batches=getattr(args, "num_gpu_batches", 1),
     )
 
 
@@ -412,6 +413,14 @@ def add_parser(sub: Any) -> None:
         "--pp", type=strict_int, default=1, help="pipeline stages (each on its own devices)"
     )
     p.add_argument("--policy", default="fastest_fit", help="placement policy (see docs/engine.md)")
+    p.add_argument(
+        "--num-gpu-batches",
+        type=int,
+        default=1,
+        metavar="K",
+        help="FlexGen's block schedule: the batch runs as K GPU batches that share each "
+        "layer's weight fetch (see docs/engine.md, FlexGen)",
+    )
     p.add_argument(
         "--allow-spill",
         action="store_true",

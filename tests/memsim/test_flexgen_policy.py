@@ -10,6 +10,7 @@ the SSD reads 2 GB/s (FlexGen Section 6).
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import pytest
@@ -177,3 +178,13 @@ def test_block_schedule_needs_a_divisible_batch() -> None:
         workloads.generate(cfg, batch=10, prompt_len=8, gen_len=1, num_gpu_batches=4)
     with pytest.raises(SpecError, match="num_gpu_batches"):
         workloads.generate(cfg, batch=10, prompt_len=8, gen_len=1, num_gpu_batches=0)
+
+
+def test_cli_block_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "--system", "t4_flexgen", "--model", "opt_6_7b", "--prompt", "8", "--gen", "1"]
+    argv += ["--fidelity", "analytic", "--format", "json", "--policy", "flexgen:w=0,100,0"]
+    assert main([*argv, "--batch", "4", "--num-gpu-batches", "2"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["tokens_per_s"] == pytest.approx(4 * 1 / doc["makespan_s"])
+    assert main([*argv, "--batch", "3", "--num-gpu-batches", "2"]) == 2
+    assert "num_gpu_batches" in capsys.readouterr().err
