@@ -62,6 +62,11 @@ class ComputeUnit(Spec):
     energy_j_per_flop_by_dtype: dict[DType, float] = Field(
         default_factory=dict, description="measured energy per FLOP (OP) of given dtypes"
     )
+    memory: str | None = Field(
+        default=None,
+        description="the tier this unit reaches without crossing a link (a host CPU: its DRAM); "
+        "None: the device's own memory. Its accesses to other tiers follow the links from it",
+    )
     efficiency: Efficiency | None = Field(
         default=None,
         description="calibrated efficiency parameters with provenance (None: uncalibrated, "

@@ -89,6 +89,14 @@ class System(Spec):
     @model_validator(mode="after")
     def _references(self) -> System:
         problems = link_problems(self.tiers, self.links)
+        problems += [
+            Problem(
+                f"compute.{name}.memory",
+                f"unknown tier {u.memory!r} (known: {', '.join(self.tiers)})",
+            )
+            for name, u in self.compute.items()
+            if u.memory is not None and u.memory not in self.tiers
+        ]
         if problems:
             raise ValueError("; ".join(str(p) for p in problems))
         return self

@@ -601,6 +601,61 @@ def _access_demand(
     )
 
 
+def _reroute_attached_units(
+    system: System,
+    cg: CompiledGraph,
+    res: ResourceTable,
+    routes: TierRoutes,
+    lay: Layout,
+    comp: ComputeCost,
+    dem: OpDemand,
+    tp: int,
+) -> None:
+    """Ops on a unit with its own ``memory`` tier (a host CPU) reach tiers from there.
+
+    :func:`_access_demand` routes every access from the device; for these ops the
+    device route's link hops are taken back and the links from the unit's tier
+    put in (none for its own tier: a CPU reads host DRAM without PCIe).
+    """
+    attached = {res.unit_res[u]: unit.memory for u, unit in system.compute.items() if unit.memory}
+    if not attached or not cg.n_ops:
+        return
+    for r_unit, mem in attached.items():
+        ops = np.flatnonzero(comp.op_unit == r_unit)
+        if not len(ops):
+            continue
+        for ti, t in enumerate(res.tier_names):
+            try:
+                walk = _walk(system, mem, t) if t != mem else []
+            except ValueError:
+                raise SpecError(
+                    [Problem(f"tiers.{t}", f"no link path from {mem!r} (a unit's memory) to {t!r}")]
+                ) from None
+            alt_w: list[tuple[int, float]] = []
+            alt_r: list[tuple[int, float]] = []
+            for name, direction in walk:
+                sec = (
+                    _link_shared(system, name, tp)
+                    / system.links[name].effective_bandwidth_bytes_per_s
+                )
+                alt_w.append((res.link_dir_res(name, direction), sec))
+                alt_r.append((res.link_dir_res(name, 1 - direction), sec))
+            for w, route, alt in ((0, routes.read[ti], alt_r), (1, routes.write[ti], alt_w)):
+                if not lay.tier_used[2 * ti + w]:
+                    continue
+                row = lay.per[2 * ti + w][ops]
+                moved = dem.written if w else dem.read
+                for r, sec in route[1:]:  # the links from the device (the tier's own hop stays)
+                    dem.demand[r, ops] -= row * sec
+                    moved[r, ops] -= row
+                for r, sec in alt:
+                    dem.demand[r, ops] += row * sec
+                    moved[r, ops] += row
+            own = 0.0 if ti in routes.request_tiers else system.tiers[t].latency_s
+            lat = own + sum(system.links[n].latency_s for n, _ in walk)
+            dem.tier_latency[ti, ops] = lay.touched[ti, ops] * lat
+
+
 def _request_fidelity(
     system: System,
     cg: CompiledGraph,
@@ -827,6 +882,7 @@ def build_plan(
     # tiling), so a sweep over bandwidths and FLOP/s reuses it
     lay = _layout(system, cg, placement, execution, res.tier_names, routes.granularity, comp.tiling)
     dem = _access_demand(cg, res, routes, lay, comp)
+    _reroute_attached_units(system, cg, res, routes, lay, comp, dem, tp)
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
     _apply_calibrated(comp, res, dem.demand)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)

@@ -668,6 +668,7 @@ def generate(
     prompt_len: int,
     gen_len: int,
     num_gpu_batches: int = 1,
+    attention_unit: str | None = None,
     **options: Any,
 ) -> Graph:
     """Prefill, then ``gen_len`` decode steps, each with a KV cache one token longer.
@@ -683,7 +684,40 @@ def generate(
     are fetched once per block and reused by the ``K`` batches, and each GPU batch
     has its own K/V tensors (``L{i}.k_cache.b{k}``). Activation buffers are shared by
     the GPU batches: one batch's activations are live at a time.
+
+    ``attention_unit`` names a compute unit of the system (``cpu``) that runs the
+    decode attention ops (their ``attrs.unit``): FlexGen's ``--cpu``, attention over
+    a KV cache in host memory computed where it lives.
     """
+    if attention_unit is not None:
+        if not isinstance(attention_unit, str) or not attention_unit:
+            raise SpecError([Problem("attention_unit", "expected a compute unit name")])
+        inner = generate(
+            cfg,
+            batch=batch,
+            prompt_len=prompt_len,
+            gen_len=gen_len,
+            num_gpu_batches=num_gpu_batches,
+            **options,
+        )
+        on_unit = tuple(
+            replace(op, attrs={**op.attrs, "unit": attention_unit})
+            if op.kind == "attention" and op.phase == "decode"
+            else op
+            for op in inner.ops
+        )
+        again = partial(
+            generate,
+            cfg,
+            batch=batch,
+            prompt_len=prompt_len,
+            gen_len=gen_len,
+            num_gpu_batches=num_gpu_batches,
+            attention_unit=attention_unit,
+            **options,
+        )
+        meta = {**inner.meta, "attention_unit": attention_unit}
+        return Graph(tensors=inner.tensors, ops=on_unit, meta=meta, rebuild=again)
     _decoder_only(cfg, "generation")
     check_positive(
         batch=batch, prompt_len=prompt_len, gen_len=gen_len, num_gpu_batches=num_gpu_batches

@@ -69,6 +69,7 @@ def build_graph(args: argparse.Namespace) -> Any:
         pp=getattr(args, "pp", 1),
         attention=getattr(args, "attention", "fused"),
         num_gpu_batches=getattr(args, "num_gpu_batches", 1),
+        attention_unit=getattr(args, "attention_unit", None),
     )
 
 
@@ -420,6 +421,13 @@ def add_parser(sub: Any) -> None:
         metavar="K",
         help="FlexGen's block schedule: the batch runs as K GPU batches that share each "
         "layer's weight fetch (see docs/engine.md, FlexGen)",
+    )
+    p.add_argument(
+        "--attention-unit",
+        default=None,
+        metavar="UNIT",
+        help="compute unit that runs decode attention, e.g. cpu on t4_flexgen (FlexGen "
+        "--cpu: attention where the KV cache lives in host memory)",
     )
     p.add_argument(
         "--allow-spill",
