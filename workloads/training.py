@@ -88,6 +88,7 @@ def train_step(
     recompute: Recompute = "none",
     dp: int = 1,
     zero: int = 0,
+    optimizer_unit: str | None = None,
     **options: Any,
 ) -> Graph:
     """One optimizer step over ``batch`` sequences of ``seq_len`` tokens.
@@ -95,8 +96,33 @@ def train_step(
     ``dp`` data-parallel ranks share the batch (the graph is one rank's share, SPMD)
     with ZeRO stage ``zero`` (0-3, :mod:`workloads.zero`); ``micro_batches`` splits a
     rank's share (it must divide it); with ``pp`` stages the work follows the 1F1B
-    schedule. Other keywords as for :func:`workloads.prefill`.
+    schedule. ``optimizer_unit`` names a compute unit (``cpu``) that runs the Adam
+    updates (their ``attrs.unit``): with the optimizer states placed in host memory
+    this is ZeRO-Offload (Ren et al., USENIX ATC 2021): gradients go to the host, the
+    update runs there, the updated weights come back. Other keywords as for
+    :func:`workloads.prefill`.
     """
+    if optimizer_unit is not None:
+        if not isinstance(optimizer_unit, str) or not optimizer_unit:
+            raise SpecError([Problem("optimizer_unit", "expected a compute unit name")])
+        inner = train_step(
+            cfg,
+            batch=batch,
+            seq_len=seq_len,
+            micro_batches=micro_batches,
+            recompute=recompute,
+            dp=dp,
+            zero=zero,
+            **options,
+        )
+        on_unit = tuple(
+            replace(op, attrs={**op.attrs, "unit": optimizer_unit})
+            if op.kind == "optimizer"
+            else op
+            for op in inner.ops
+        )
+        meta = {**inner.meta, "optimizer_unit": optimizer_unit}
+        return Graph(tensors=inner.tensors, ops=on_unit, meta=meta, rebuild=inner.rebuild)
     check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches, dp=dp)
     if zero not in ZERO_STAGES:
         raise SpecError([Problem("zero", f"expected a ZeRO stage 0, 1, 2 or 3, found {zero!r}")])

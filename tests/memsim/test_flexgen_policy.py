@@ -258,3 +258,47 @@ def test_cli_attention_on_the_cpu(capsys: pytest.CaptureFixture[str]) -> None:
     assert cpu["makespan_s"] < gpu["makespan_s"]
     assert main([*argv, "--attention-unit", "npu"]) == 2
     assert "npu" in capsys.readouterr().err
+
+
+# ---- ZeRO-Offload: the Adam update on the host CPU, the optimizer states in host DRAM ----
+
+
+def test_optimizer_on_the_cpu_moves_gradients_and_weights_not_states() -> None:
+    # a 2-layer OPT-6.7B (617 M parameters) fits a T4 for training; Adam states (fp32
+    # m, v and master weights: 12 B per parameter, 7.4 GB) in host DRAM
+    cfg = workloads.load_model("opt_6_7b").model_copy(update={"num_hidden_layers": 2})
+    runs: dict[str | None, Any] = {}
+    for unit in (None, "cpu"):
+        g = workloads.train_step(cfg, batch=2, seq_len=128, optimizer_unit=unit)
+        runs[unit] = memsim.simulate(
+            "t4_flexgen", g, policy={"optimizer": "ddr"}, fidelity="analytic"
+        )
+    psi = g.tensor_bytes("optimizer") / 12  # parameters updated (12 B of states each)
+    assert g.tensor_bytes("weight") / 2 == pytest.approx(psi, rel=1e-3)  # bf16 weights
+    moved: dict[str | None, dict[tuple[str, str], float]] = {}
+    time: dict[str | None, float] = {}
+    for unit, res in runs.items():
+        ops = res.ops_frame()
+        opt = ops[ops.kind == "optimizer"]
+        assert set(opt.unit) == {"cpu" if unit else "tensor"}
+        t = res.traffic_frame()
+        sums = t[t.op.isin(opt.op)].groupby("resource").sum(numeric_only=True)
+        moved[unit] = {
+            (str(r), str(c)): float(v) for (r, c), v in sums.stack().items() if c != "op"
+        }
+        time[unit] = float(opt.duration_s.sum())
+    cpu, gpu = moved["cpu"], moved[None]
+    # on the GPU the update pulls the states over PCIe and pushes them back: 12 psi each way
+    assert gpu[("link:pcie", "bytes_read")] == pytest.approx(12 * psi, rel=1e-3)
+    assert gpu[("link:pcie", "bytes_written")] == pytest.approx(12 * psi, rel=1e-3)
+    # on the CPU (ZeRO-Offload) only bf16 gradients and weights cross: 2 psi + 2 psi to the
+    # host, 2 psi (updated weights) back; the states stay in DDR
+    assert cpu[("link:pcie", "bytes_read")] == pytest.approx(4 * psi, rel=1e-3)
+    assert cpu[("link:pcie", "bytes_written")] == pytest.approx(2 * psi, rel=1e-3)
+    assert cpu[("tier:ddr", "bytes_read")] == pytest.approx(12 * psi, rel=1e-3)
+    # time: the slowest of PCIe (4 psi / 13.84 GB/s = 178 ms), DDR (24 psi / 89.6 GB/s =
+    # 165 ms) and Adam's 12 FLOP per parameter on 2.05 TFLOP/s (3.6 ms)
+    hand = max(4 * psi / PCIE_H2D, 24 * psi / DDR_EFF, 12 * psi / CPU_PEAK)
+    assert time["cpu"] >= hand * (1 - 1e-6)
+    assert time["cpu"] == pytest.approx(hand, rel=0.02)
+    assert time[None] == pytest.approx(12 * psi / PCIE_H2D, rel=0.02)
