@@ -15,7 +15,8 @@ import numpy as np
 
 from memsim.compiled import FloatArray, IntArray
 from memsim.dataflow import transient_spans
-from memsim.plan import Plan
+from memsim.memo import memo
+from memsim.plan import Plan, max_over_rows
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 from workloads.graph import GraphMeta
 
@@ -197,14 +198,18 @@ def _bounds(plan: Plan) -> tuple[IntArray, list[str]]:
     res_label_arr = np.asarray(res_label, dtype=np.int64)
     if plan.execution == "kernel":
         dem, lat, ovh = plan.op_demand, plan.op_latency, plan.op_overhead
+        work = plan.op_work
     else:
         dem, lat, ovh = plan.group_demand, plan.group_latency, plan.group_overhead
+        work = max_over_rows(dem, plan.active_res)
     if dem.shape[1] == 0:
         return np.zeros(0, dtype=np.int64), labels
-    work = dem.max(axis=0)
+    # the first resource reaching the max wins; rows not in active_res are 0, and the
+    # first row (a compute unit, always active) wins where every demand is 0
+    rows = plan.active_res or tuple(range(dem.shape[0]))
     code = np.zeros(dem.shape[1], dtype=np.int64)
-    for ri in range(dem.shape[0] - 1, -1, -1):  # first resource reaching the max wins
-        code = np.where(dem[ri] == work, res_label_arr[ri], code)
+    for ri in rows[::-1]:
+        np.copyto(code, res_label_arr[ri], where=dem[ri] == work)
     code = np.where(lat > work, 2, code)
     code = np.where(ovh >= lat + work, 1, code)
     if plan.execution != "kernel":
@@ -282,7 +287,7 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
         return np.zeros(0), np.zeros(0)
     if plan.n_groups == n:  # one op per group (kernel execution): the group's own span
         return sched.group_t0.copy(), sched.group_t1.copy()
-    solo = plan.op_latency + plan.op_demand.max(axis=0)
+    solo = plan.op_latency + plan.op_work
     solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
     g = plan.op_group
     tot = np.bincount(g, weights=solo, minlength=plan.n_groups)

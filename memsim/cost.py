@@ -262,6 +262,9 @@ def collective_cost_array(
     if group <= 1:
         return np.zeros_like(nb), np.zeros_like(nb), ["none"] * nb.size
     names = [a for a in COLLECTIVE_ALGORITHMS[:-1] if algorithm in (a, "auto")]
+    if len(names) == 1:
+        per_byte, steps = _collective_terms(kind, group, names[0])
+        return per_byte * nb, np.full(nb.size, steps * latency), names * nb.size
     sent = np.zeros((len(names), nb.size))
     lat = np.zeros((len(names), nb.size))
     for i, a in enumerate(names):
@@ -270,7 +273,7 @@ def collective_cost_array(
         lat[i] = steps * latency
     best = np.argmin(sent / bandwidth + lat, axis=0)  # first = ring on ties
     cols = np.arange(nb.size)
-    chosen = [names[int(b)] for b in best]
+    chosen = np.asarray(names, dtype=object)[best].tolist()
     return (
         np.asarray(sent[best, cols], dtype=np.float64),
         np.asarray(lat[best, cols], dtype=np.float64),

@@ -141,6 +141,10 @@ class Plan:
     routes: tuple[Route, ...]
     # request-fidelity tiers: what the DRAM controller measured (memsim/request_fidelity.py)
     tier_calibration: Mapping[str, TierCalibration] = field(default_factory=dict)
+    # resources that may have demand (every other row of op_demand is 0), and per op the
+    # largest demand over resources (op_demand.max(axis=0))
+    active_res: tuple[int, ...] = ()
+    op_work: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_groups(self) -> int:
@@ -531,13 +535,14 @@ def _op_bytes(cg: CompiledGraph) -> FloatArray:
     return np.asarray(np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=cg.n_ops), np.float64)
 
 
-def _apply_calibrated(comp: ComputeCost, res: ResourceTable, demand: FloatArray) -> None:
+def _apply_calibrated(comp: ComputeCost, res: ResourceTable, dem: OpDemand) -> None:
     """Raise each calibrated op's busiest resource to its calibrated device time.
 
     Compute-bound ops (by the calibrated model) raise their compute unit; memory-bound
     ones raise the tier they move the most through, so time is reported where it is
     spent and a faster tier (more bandwidth) never makes them slower.
     """
+    demand = dem.demand
     t, mem = comp.calibrated, comp.calibrated_memory
     if t is None or mem is None or not t.size:
         return
@@ -552,6 +557,7 @@ def _apply_calibrated(comp: ComputeCost, res: ResourceTable, demand: FloatArray)
     sub = demand[np.ix_(tiers, mb)]
     busiest = tiers[np.argmax(sub, axis=0)]
     demand[busiest, mb] = np.maximum(demand[busiest, mb], t[mb])
+    dem.active[busiest] = True
 
 
 def _tiling(cg: CompiledGraph, part: _UnitOps, buf: float) -> FloatArray:
@@ -568,12 +574,35 @@ def _tiling(cg: CompiledGraph, part: _UnitOps, buf: float) -> FloatArray:
 
 @dataclass(slots=True, kw_only=True)
 class OpDemand:
-    """Steps 5-7 fill these (R x n_ops): seconds and bytes of each resource per op."""
+    """Steps 5-7 fill these (R x n_ops): seconds and bytes of each resource per op.
+
+    ``read`` and ``written`` do not depend on bandwidths or FLOP/s: they are shared
+    (read-only) between the hardware points of a sweep; a step that changes them
+    replaces them. ``active[r]``: resource ``r`` may have demand (all other rows are 0).
+    """
 
     demand: FloatArray
     read: FloatArray
     written: FloatArray
     tier_latency: FloatArray  # (tiers, n_ops): latency of each tier an op touches
+    active: npt.NDArray[np.bool_]
+
+
+def _route_bytes(
+    lay: Layout, hops: tuple[tuple[int, int, tuple[int, ...]], ...], n_res: int
+) -> tuple[FloatArray, FloatArray]:
+    """Bytes read and written through each resource per op, from the layout's rows and
+    the resources on each (tier, direction)'s route (hardware bandwidth-free)."""
+    n = lay.per.shape[1]
+    res_read = np.zeros((n_res, n))
+    res_write = np.zeros((n_res, n))
+    for ti, w, route in hops:
+        row = lay.per[2 * ti + w]
+        for r in route:
+            (res_write if w else res_read)[r] += row
+    res_read.setflags(write=False)
+    res_write.setflags(write=False)
+    return res_read, res_write
 
 
 def _access_demand(
@@ -582,22 +611,34 @@ def _access_demand(
     """Demand and bytes through each resource: one vector op per (tier, direction, hop)."""
     n, n_res = cg.n_ops, len(res.resources)
     op_demand = np.zeros((n_res, n))
-    res_read = np.zeros((n_res, n))
-    res_write = np.zeros((n_res, n))
+    active = np.zeros(n_res, dtype=bool)
+    hops = []
     for ti in range(len(res.tier_names)):
         for w, route in ((0, routes.read[ti]), (1, routes.write[ti])):
-            row = lay.per[2 * ti + w]
             if not lay.tier_used[2 * ti + w]:
                 continue
+            row = lay.per[2 * ti + w]
             for r, sec in route:
-                op_demand[r] += row * sec
-                (res_write if w else res_read)[r] += row
-    op_demand[comp.op_unit, np.arange(n)] += comp.seconds
+                if active[r]:
+                    op_demand[r] += row * sec
+                else:  # 0 + x: the first term alone
+                    np.multiply(row, sec, out=op_demand[r])
+                    active[r] = True
+            hops.append((ti, w, tuple(r for r, _ in route)))
+    # the bytes depend on the layout and the routes' resources only: shared by a sweep
+    key = (id(lay), tuple(hops), n_res)
+    read, written = memo(
+        "graph_facts", ("route_bytes", key), lambda: _route_bytes(lay, tuple(hops), n_res), pin=lay
+    )
+    # compute rows carry no transfer demand: each op's seconds on its unit (0 + x)
+    op_demand[comp.op_unit, _arange(cg)] = comp.seconds
+    active[list(res.unit_res.values())] = True
     return OpDemand(
         demand=op_demand,
-        read=res_read,
-        written=res_write,
+        read=read,
+        written=written,
         tier_latency=lay.touched * routes.latency[:, None],
+        active=active,
     )
 
 
@@ -624,6 +665,8 @@ def _reroute_attached_units(
         ops = np.flatnonzero(comp.op_unit == r_unit)
         if not len(ops):
             continue
+        if not dem.read.flags.writeable:  # shared bytes tables: this point gets its own
+            dem.read, dem.written = dem.read.copy(), dem.written.copy()
         for ti, t in enumerate(res.tier_names):
             try:
                 walk = _walk(system, mem, t) if t != mem else []
@@ -651,9 +694,21 @@ def _reroute_attached_units(
                 for r, sec in alt:
                     dem.demand[r, ops] += row * sec
                     moved[r, ops] += row
+                    dem.active[r] = True
             own = 0.0 if ti in routes.request_tiers else system.tiers[t].latency_s
             lat = own + sum(system.links[n].latency_s for n, _ in walk)
             dem.tier_latency[ti, ops] = lay.touched[ti, ops] * lat
+
+
+def _arange(cg: CompiledGraph) -> IntArray:
+    """``np.arange(cg.n_ops)`` (graph-only, memoised)."""
+    return memo("graph_facts", ("arange", id(cg)), partial(_readonly_arange, cg.n_ops), pin=cg)
+
+
+def _readonly_arange(n: int) -> IntArray:
+    out = np.arange(n)
+    out.setflags(write=False)
+    return out
 
 
 def _request_fidelity(
@@ -687,6 +742,7 @@ def _request_fidelity(
         )
         mult = float(tp) if spec.scope == "host" else 1.0
         dem.demand[res.tier_res[ti]] += td.demand * mult
+        dem.active[res.tier_res[ti]] = True
         dem.tier_latency[ti] += td.latency
         if td.calibration.classes:
             calibration[res.tier_names[ti]] = td.calibration
@@ -740,6 +796,7 @@ def _collectives(
     lk_name = peers[0] if peers else ""
     ids = res.link_res[res.link_names.index(lk_name)] if peers else ()
     peer: Link | None = system.links[lk_name] if peers else None
+    sent_by_batch: list[tuple[IntArray, FloatArray]] = []
     for kind, group, sel in by_kind_group:
         if peer is None:
             continue
@@ -757,8 +814,28 @@ def _collectives(
         link_sec = sent / bw
         for r in ids:
             dem.demand[r, sel] += link_sec
-            dem.written[r, sel] += sent / len(ids)
+            dem.active[r] = True
         op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
+        sent_by_batch.append((sel, sent))
+    if sent_by_batch and ids:
+        # the bytes each device sends (shared by the points that send the same)
+        base = dem.written
+        key = ("collective_bytes", id(base), ids, tuple(x.tobytes() for _, x in sent_by_batch))
+        dem.written = memo(
+            "graph_facts", key, partial(_collective_written, base, ids, sent_by_batch), pin=base
+        )
+
+
+def _collective_written(
+    base: FloatArray, ids: tuple[int, ...], sent_by_batch: list[tuple[IntArray, FloatArray]]
+) -> FloatArray:
+    """``base`` plus the bytes each collective sends, split over the link's directions."""
+    written = base.copy()
+    for sel, sent in sent_by_batch:
+        for r in ids:
+            written[r, sel] += sent / len(ids)
+    written.setflags(write=False)
+    return written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -781,18 +858,21 @@ def _groups(
     op_demand: FloatArray,
     op_latency: FloatArray,
     overhead: FloatArray,
+    work: FloatArray,
+    active_res: tuple[int, ...],
 ) -> Groups:
     """Sum the ops of each group (``dataflow``: a pipeline) and find what each waits for."""
     n, n_res = cg.n_ops, op_demand.shape[0]
     group_start = lay.group_start
     if n and execution == "kernel":
         group_demand, group_latency, group_overhead = op_demand, op_latency, overhead
-        group_duration = np.maximum(overhead, op_latency + op_demand.max(axis=0))
+        group_duration = np.maximum(overhead, op_latency + work)
     elif n:
         group_demand = np.add.reduceat(op_demand, group_start, axis=1)
         group_latency = np.maximum.reduceat(op_latency, group_start)
         group_overhead = overhead[group_start]
-        group_duration = np.maximum(group_overhead, group_latency + group_demand.max(axis=0))
+        group_work = max_over_rows(group_demand, active_res)
+        group_duration = np.maximum(group_overhead, group_latency + group_work)
     else:
         group_demand = np.zeros((n_res, 0))
         group_latency = group_overhead = group_duration = np.zeros(0)
@@ -884,15 +964,17 @@ def build_plan(
     dem = _access_demand(cg, res, routes, lay, comp)
     _reroute_attached_units(system, cg, res, routes, lay, comp, dem, tp)
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
-    _apply_calibrated(comp, res, dem.demand)
+    _apply_calibrated(comp, res, dem)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
     if comp.serial is not None and cg.n_ops:  # dataflow units' per-kernel cost, serial
         op_latency = op_latency + comp.serial
     if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
         op_latency[step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)
-    overhead = _launch_overhead(cg, comp, execution, op_latency, dem.demand)
-    grp = _groups(cg, execution, lay, dem.demand, op_latency, overhead)
+    active_res = tuple(np.flatnonzero(dem.active).tolist())
+    work = max_over_rows(dem.demand, active_res)
+    overhead = _launch_overhead(cg, comp, execution, op_latency, work)
+    grp = _groups(cg, execution, lay, dem.demand, op_latency, overhead, work, active_res)
     dma_routes, jobs = _dma_jobs(system, cg, placement, res, lay.op_group, tp, calibration)
     return Plan(
         system=system,
@@ -929,7 +1011,21 @@ def build_plan(
         jobs=jobs,
         routes=dma_routes,
         tier_calibration=calibration,
+        active_res=active_res,
+        op_work=work,
     )
+
+
+def max_over_rows(demand: FloatArray, rows: tuple[int, ...]) -> FloatArray:
+    """``demand.max(axis=0)`` when every row not in ``rows`` is 0 (demand is >= 0)."""
+    if not rows or not demand.shape[1]:
+        return np.asarray(
+            demand.max(axis=0, initial=0.0) if demand.shape[0] else np.zeros(demand.shape[1])
+        )
+    out = demand[rows[0]].copy()
+    for r in rows[1:]:
+        np.maximum(out, demand[r], out=out)
+    return out
 
 
 def _launch_overhead(
@@ -937,7 +1033,7 @@ def _launch_overhead(
     comp: ComputeCost,
     execution: str,
     op_latency: FloatArray,
-    demand: FloatArray,
+    work: FloatArray,
 ) -> FloatArray:
     """Per-op launch floor: eager launches pipelined with the device, else as priced.
 
@@ -949,7 +1045,7 @@ def _launch_overhead(
     eager = comp.profile is not None and comp.profile.launch == "eager"
     if not eager or execution != "kernel" or not cg.n_ops or int(cg.stage.max()) > 0:
         return comp.overhead
-    device = op_latency + demand.max(axis=0)
+    device = op_latency + work
     return cost.eager_pipeline_durations(comp.overhead, device, step_starts(cg))
 
 
