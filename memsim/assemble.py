@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from memsim.compiled import FloatArray, IntArray
+from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dataflow import transient_spans
 from memsim.memo import memo
-from memsim.plan import Plan, max_over_rows
+from memsim.plan import Plan, op_range, max_over_rows
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 from workloads.graph import GraphMeta
 
@@ -307,19 +308,23 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
 def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.ndarray | Coded]:
     """The per-op columns: identity, times, FLOPs, off-chip bytes, intensity, bound."""
     cg, system, n = plan.cg, plan.system, plan.cg.n_ops
-    offchip_res = np.array(
-        [r.kind == "tier" and system.tiers[str(r.tier)].kind != "sram" for r in plan.resources]
+    offchip_res = tuple(
+        r.kind == "tier" and system.tiers[str(r.tier)].kind != "sram" for r in plan.resources
     )
-    off_read = plan.res_bytes_read[offchip_res].sum(axis=0) if n else np.zeros(0)
-    off_write = plan.res_bytes_written[offchip_res].sum(axis=0) if n else np.zeros(0)
-    moved = off_read + off_write
-    with np.errstate(divide="ignore", invalid="ignore"):
-        intensity = np.where(moved > 0, cg.flops / np.where(moved > 0, moved, 1.0), np.inf)
+    read, written = plan.res_bytes_read, plan.res_bytes_written
+    # bandwidth- and FLOP/s-free: shared by the points of a sweep (the bytes tables are)
+    off_read, off_write, intensity = memo(
+        "graph_facts",
+        ("offchip", id(read), id(written), id(cg), offchip_res),
+        lambda: _offchip(cg, read, written, np.array(offchip_res, dtype=bool)),
+        pin=(read, written, cg),
+    )
     code, labels = _bounds(plan)
     unit_names = tuple(r.name.split(":", 1)[1] for r in plan.resources)
+    index = op_range(cg)
     ops: dict[str, np.ndarray | Coded] = {
-        "op": np.arange(n),
-        "name": Coded(codes=np.arange(n), names=cg.op_names),
+        "op": index,
+        "name": Coded(codes=index, names=cg.op_names),
         "kind": Coded(codes=cg.kind, names=cg.kind_names),
         "phase": Coded(codes=cg.phase, names=cg.phase_names),
         "layer": cg.layer,
@@ -341,6 +346,21 @@ def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.n
         if isinstance(arr, np.ndarray):
             arr.setflags(write=False)
     return ops
+
+
+def _offchip(
+    cg: CompiledGraph, read: FloatArray, written: FloatArray, offchip_res: npt.NDArray[np.bool_]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per op: off-chip bytes read and written, and FLOPs per off-chip byte (read-only)."""
+    n = cg.n_ops
+    off_read = read[offchip_res].sum(axis=0) if n else np.zeros(0)
+    off_write = written[offchip_res].sum(axis=0) if n else np.zeros(0)
+    moved = off_read + off_write
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intensity = np.where(moved > 0, cg.flops / np.where(moved > 0, moved, 1.0), np.inf)
+    for arr in (off_read, off_write, intensity):
+        arr.setflags(write=False)
+    return off_read, off_write, intensity
 
 
 @dataclass(slots=True, kw_only=True)
@@ -440,7 +460,12 @@ def _traffic(plan: Plan, dma: DMATotals) -> dict[str, Any]:
 
 def _busy(plan: Plan) -> FloatArray:
     """Busy seconds per resource: the ops' demand plus the DMA jobs' demand."""
-    busy = plan.op_demand.sum(axis=1) if plan.cg.n_ops else np.zeros(len(plan.resources))
+    if plan.cg.n_ops and plan.active_res:  # rows not in active_res are 0
+        busy = np.zeros(len(plan.resources))
+        rows = list(plan.active_res)
+        busy[rows] = plan.op_demand[rows].sum(axis=1)
+    else:
+        busy = plan.op_demand.sum(axis=1) if plan.cg.n_ops else np.zeros(len(plan.resources))
     for job in plan.jobs:
         busy = busy + job.fetch_demand + job.writeback_demand
     return busy
@@ -467,23 +492,32 @@ def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str,
                     lk = system.links[plan.link_names[li]]
                     lc = (f"link:{plan.link_names[li]}", comp[1], comp[2])
                     energy[lc] = energy.get(lc, 0.0) + float(by_bytes[kk]) * lk.energy_j_per_byte
-    coll = np.flatnonzero(cg.coll_bytes > 0)
-    for li, lname in enumerate(plan.link_names):
-        if not coll.size:
-            break
-        sent = plan.res_bytes_written[list(plan.link_res[li])][:, coll].sum(axis=0)
-        by_phase = np.bincount(cg.phase[coll], weights=sent, minlength=len(cg.phase_names))
+    written = plan.res_bytes_written
+    sent_by_phase = memo(
+        "graph_facts",
+        ("collective_sent", id(cg), id(written), plan.link_res),
+        lambda: _collective_sent(cg, written, plan.link_res),
+        pin=(cg, written),
+    )
+    for li, by_phase in sent_by_phase:
+        lname = plan.link_names[li]
         for ph in np.flatnonzero(by_phase):
             comp = (f"link:{lname}", "collective", cg.phase_names[ph])
             e = float(by_phase[ph]) * system.links[lname].energy_j_per_byte * plan.tp
             energy[comp] = energy.get(comp, 0.0) + e
+    on_unit = memo(
+        "graph_facts",
+        ("flops_on_unit", id(cg), id(plan.op_unit)),
+        lambda: _flops_on_unit(cg, plan.op_unit, len(system.compute)),
+        pin=(cg, plan.op_unit),
+    )
     for ui, uname in enumerate(system.compute):
         unit = system.compute[uname]
-        sel = plan.op_unit == ui
-        if (unit.energy_j_per_flop or unit.energy_j_per_flop_by_dtype) and sel.any():
+        if (unit.energy_j_per_flop or unit.energy_j_per_flop_by_dtype) and on_unit[ui]:
+            flops, dtype, phase = on_unit[ui]
             j_per_flop = np.array([unit.energy_per_flop(d) for d in cg.dtype_names])
-            joules = cg.flops[sel] * j_per_flop[cg.dtype[sel]]
-            per = np.bincount(cg.phase[sel], weights=joules, minlength=n_ph)
+            joules = flops * j_per_flop[dtype]
+            per = np.bincount(phase, weights=joules, minlength=n_ph)
             for p in np.flatnonzero(per):
                 comp = (f"compute:{uname}", "none", cg.phase_names[p])
                 energy[comp] = float(per[p]) * plan.tp
@@ -494,6 +528,31 @@ def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str,
     if static:
         energy[("static", "none", "all")] = static * makespan
     return energy
+
+
+def _collective_sent(
+    cg: CompiledGraph, written: FloatArray, link_res: tuple[tuple[int, ...], ...]
+) -> list[tuple[int, FloatArray]]:
+    """Per link: the bytes its collective ops wrote, by phase (bandwidth-free)."""
+    coll = np.flatnonzero(cg.coll_bytes > 0)
+    out: list[tuple[int, FloatArray]] = []
+    if not coll.size:
+        return out
+    for li, ids in enumerate(link_res):
+        sent = written[np.ix_(list(ids), coll)].sum(axis=0)
+        out.append((li, np.bincount(cg.phase[coll], weights=sent, minlength=len(cg.phase_names))))
+    return out
+
+
+def _flops_on_unit(
+    cg: CompiledGraph, op_unit: IntArray, n_units: int
+) -> list[tuple[FloatArray, IntArray, IntArray] | None]:
+    """Per compute unit: the FLOPs, dtype and phase of its ops (None: no op)."""
+    out: list[tuple[FloatArray, IntArray, IntArray] | None] = []
+    for ui in range(n_units):
+        sel = op_unit == ui
+        out.append((cg.flops[sel], cg.dtype[sel], cg.phase[sel]) if sel.any() else None)
+    return out
 
 
 def _tiers_and_links(

@@ -33,7 +33,9 @@ DEFAULT_SIZES: dict[str, int] = {
     "compiled": 8,
     "fitted_graph": 8,
     "layout": 8,
-    "graph_facts": 8,
+    # graph-only facts and the bandwidth-free per-op tables of the graphs seen (a few
+    # dozen entries per graph; the largest are R x n_ops arrays)
+    "graph_facts": 64,
     "classified": 16,
     "dram_calibration": 256,
     "dram_device": 32,

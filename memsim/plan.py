@@ -405,6 +405,9 @@ class _UnitOps:
     matrix: IntArray  # matrix ops without one
     vector: IntArray  # everything else
     compulsory_reads: FloatArray  # per ``gemm`` op: e (M K + K N)
+    flops_gemm: FloatArray  # FLOPs of the ``gemm``, ``matrix`` and ``vector`` ops
+    flops_matrix: FloatArray
+    flops_vector: FloatArray
 
 
 def _unit_ops(cg: CompiledGraph) -> list[_UnitOps]:
@@ -426,15 +429,19 @@ def _unit_ops(cg: CompiledGraph) -> list[_UnitOps]:
             mat = ops[is_matrix[ops]]
             gemm = mat[cg.gemm_m[mat] > 0]
             gm, gn, gk = cg.gemm_m[gemm], cg.gemm_n[gemm], cg.gemm_k[gemm]
+            matrix, vector = mat[cg.gemm_m[mat] <= 0], ops[~is_matrix[ops]]
             out.append(
                 _UnitOps(
                     dtype=dtype,
                     unit=unit,
                     ops=ops,
                     gemm=gemm,
-                    matrix=mat[cg.gemm_m[mat] <= 0],
-                    vector=ops[~is_matrix[ops]],
+                    matrix=matrix,
+                    vector=vector,
                     compulsory_reads=e * (gm * gk + gk * gn),
+                    flops_gemm=cg.flops[gemm],
+                    flops_matrix=cg.flops[matrix],
+                    flops_vector=cg.flops[vector],
                 )
             )
     return out
@@ -443,11 +450,9 @@ def _unit_ops(cg: CompiledGraph) -> list[_UnitOps]:
 def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> ComputeCost:
     """Compute time per op on its unit (GEMM utilisation, vector rate) and GEMM re-reads."""
     n = cg.n_ops
-    op_unit = np.zeros(n, dtype=np.int64)
     compute_s = np.zeros(n)
     overhead = np.zeros(n)
     serial = np.zeros(n)
-    tiling = np.ones(n)
     profile: EngineProfile | None = None
     nbytes = np.zeros(0)
     calibrated: FloatArray | None = None
@@ -459,6 +464,8 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         calibrated_memory = np.zeros(n, dtype=bool)
     parts = memo("graph_facts", ("unit_ops", id(cg)), partial(_unit_ops, cg), pin=cg)
     on_unit: dict[tuple[str, str], list[IntArray]] = {}  # (dtype, unit) -> its ops
+    units: list[int] = []
+    tilings: list[tuple[_UnitOps, float]] = []
     for part in parts:
         dtype = part.dtype
         try:
@@ -478,7 +485,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
                 ]
             )
         unit = system.compute[uname]
-        op_unit[part.ops] = res.unit_res[uname]
+        units.append(res.unit_res[uname])
         if unit.kind == "dataflow":  # a kernel call reconfigures the fabric: not hidden
             serial[part.ops] = unit.kernel_launch_overhead_s
         else:  # a launch queue hides launches behind running kernels: a floor
@@ -486,16 +493,31 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         peak = cost.unit_peak(unit, dtype, unit_name=uname)
         vec = cost.vector_rate(unit, dtype)
         g = part.gemm
-        util = cost.gemm_utilization_array(unit, cg.gemm_m[g], cg.gemm_n[g], cg.gemm_batch[g])
-        compute_s[g] = cg.flops[g] / (peak * util)
-        compute_s[part.matrix] = cg.flops[part.matrix] / peak
-        compute_s[part.vector] = cg.flops[part.vector] / vec
-        # tiled GEMM re-reads: reads scaled by tiled / compulsory operand traffic
-        buf = _on_chip_buffer(system, uname)
-        tiling[g] = memo(
-            "graph_facts", ("tiling", id(part), buf), partial(_tiling, cg, part, buf), pin=part
+        util = memo(
+            "graph_facts",
+            ("gemm_util", id(part), unit.array_rows, unit.array_cols, unit.count),
+            partial(_gemm_util, cg, part, unit),
+            pin=part,
         )
+        compute_s[g] = part.flops_gemm / (peak * util)
+        compute_s[part.matrix] = part.flops_matrix / peak
+        compute_s[part.vector] = part.flops_vector / vec
+        # tiled GEMM re-reads: reads scaled by tiled / compulsory operand traffic
+        tilings.append((part, _on_chip_buffer(system, uname)))
         on_unit.setdefault((dtype, uname), []).append(part.ops)
+    # graph-only given the units chosen and their buffers: one array per sweep
+    op_unit = memo(
+        "graph_facts",
+        ("op_unit", id(cg), tuple(units)),
+        partial(_op_unit, cg, parts, tuple(units)),
+        pin=cg,
+    )
+    tiling = memo(
+        "graph_facts",
+        ("tiling", id(cg), tuple((id(p), b) for p, b in tilings)),
+        partial(_tiling_all, cg, tuple(tilings)),
+        pin=(cg, *(p for p, _ in tilings)),
+    )
     if profile is not None:  # calibrated kernels, per (dtype, unit) as one selection
         assert calibrated is not None and calibrated_memory is not None
         for (dtype, uname), chunks in on_unit.items():
@@ -558,6 +580,30 @@ def _apply_calibrated(comp: ComputeCost, res: ResourceTable, dem: OpDemand) -> N
     busiest = tiers[np.argmax(sub, axis=0)]
     demand[busiest, mb] = np.maximum(demand[busiest, mb], t[mb])
     dem.active[busiest] = True
+
+
+def _gemm_util(cg: CompiledGraph, part: _UnitOps, unit: ComputeUnit) -> FloatArray:
+    """Fraction of peak each GEMM of ``part`` reaches on ``unit`` (its tile and count)."""
+    g = part.gemm
+    return cost.gemm_utilization_array(unit, cg.gemm_m[g], cg.gemm_n[g], cg.gemm_batch[g])
+
+
+def _op_unit(cg: CompiledGraph, parts: list[_UnitOps], units: tuple[int, ...]) -> IntArray:
+    """Compute resource index per op, from each part's unit (read-only)."""
+    op_unit = np.zeros(cg.n_ops, dtype=np.int64)
+    for part, u in zip(parts, units, strict=True):
+        op_unit[part.ops] = u
+    op_unit.setflags(write=False)
+    return op_unit
+
+
+def _tiling_all(cg: CompiledGraph, tilings: tuple[tuple[_UnitOps, float], ...]) -> FloatArray:
+    """Per op: tiled over compulsory GEMM reads (1 for other ops; read-only)."""
+    tiling = np.ones(cg.n_ops)
+    for part, buf in tilings:
+        tiling[part.gemm] = _tiling(cg, part, buf)
+    tiling.setflags(write=False)
+    return tiling
 
 
 def _tiling(cg: CompiledGraph, part: _UnitOps, buf: float) -> FloatArray:
@@ -631,7 +677,7 @@ def _access_demand(
         "graph_facts", ("route_bytes", key), lambda: _route_bytes(lay, tuple(hops), n_res), pin=lay
     )
     # compute rows carry no transfer demand: each op's seconds on its unit (0 + x)
-    op_demand[comp.op_unit, _arange(cg)] = comp.seconds
+    op_demand[comp.op_unit, op_range(cg)] = comp.seconds
     active[list(res.unit_res.values())] = True
     return OpDemand(
         demand=op_demand,
@@ -700,7 +746,7 @@ def _reroute_attached_units(
             dem.tier_latency[ti, ops] = lay.touched[ti, ops] * lat
 
 
-def _arange(cg: CompiledGraph) -> IntArray:
+def op_range(cg: CompiledGraph) -> IntArray:
     """``np.arange(cg.n_ops)`` (graph-only, memoised)."""
     return memo("graph_facts", ("arange", id(cg)), partial(_readonly_arange, cg.n_ops), pin=cg)
 
