@@ -564,12 +564,29 @@ def _tiers_and_links(
 ) -> tuple[dict[str, Any], tuple[TierStats, ...], tuple[LinkStats, ...]]:
     """Occupancy per tier, and each tier's and link's totals (bytes, busy, peak, energy)."""
     system = plan.system
-    occupancy = {}
     peaks = np.zeros(len(plan.tier_names))
-    for ti, tname in enumerate(plan.tier_names):
-        sel = sched.occ_tier == ti
-        occupancy[tname] = stepwise(sched.occ_time[sel], sched.occ_delta[sel])
-        peaks[ti] = peak_of(sched.occ_time[sel], sched.occ_delta[sel])
+    occ_time, occ_tier, occ_delta = sched.occ_time, sched.occ_tier, sched.occ_delta
+    for ti in range(len(plan.tier_names)):
+        sel = occ_tier == ti
+        peaks[ti] = peak_of(occ_time[sel], occ_delta[sel])
+    # the step functions (a frame's worth per tier) are built when read
+    names = plan.tier_names
+    occupancy = LazyMapping(
+        lambda: {
+            tname: stepwise(occ_time[occ_tier == ti], occ_delta[occ_tier == ti])
+            for ti, tname in enumerate(names)
+        }
+    )
+    read, written = plan.res_bytes_read, plan.res_bytes_written
+    read_sum, written_sum = memo(
+        "graph_facts",
+        ("row_sums", id(read), id(written)),
+        lambda: (
+            [float(read[r].sum()) for r in range(read.shape[0])],
+            [float(written[r].sum()) for r in range(written.shape[0])],
+        ),
+        pin=(read, written),
+    )
     # occupancy (the frame) is all stages together; peak_bytes is per device
     peaks = device_peaks(plan, sched, peaks)
     tier_energy: dict[str, float] = {}
@@ -589,8 +606,8 @@ def _tiers_and_links(
                 kind=spec.kind,
                 capacity_bytes=spec.capacity_bytes,
                 instances=system.tier_instances(tname),
-                bytes_read=float(plan.res_bytes_read[r].sum()) + dma.tier_read[ti],
-                bytes_written=float(plan.res_bytes_written[r].sum()) + dma.tier_written[ti],
+                bytes_read=read_sum[r] + dma.tier_read[ti],
+                bytes_written=written_sum[r] + dma.tier_written[ti],
                 busy_s=float(busy[r]),
                 peak_bytes=float(peaks[ti]),
                 energy_j=tier_energy.get(tname, 0.0),
@@ -601,7 +618,12 @@ def _tiers_and_links(
     for li, lname in enumerate(plan.link_names):
         ids = list(plan.link_res[li])
         lk = system.links[lname]
-        nbytes = float(plan.res_bytes_read[ids].sum() + plan.res_bytes_written[ids].sum())
+        nbytes = memo(
+            "graph_facts",
+            ("link_bytes", id(read), id(written), tuple(ids)),
+            lambda ids=ids: float(read[ids].sum() + written[ids].sum()),
+            pin=(read, written),
+        )
         links.append(
             LinkStats(
                 link=lname,
@@ -626,14 +648,12 @@ def _llm_metrics(
     cg = plan.cg
     end = np.asarray(ops["end_s"])
     start = np.asarray(ops["start_s"])
-    names = cg.phase_names
-    pre = cg.phase == names.index("prefill") if "prefill" in names else np.zeros(cg.n_ops, bool)
-    dec = cg.phase == names.index("decode") if "decode" in names else np.zeros(cg.n_ops, bool)
-    ttft = float(end[pre].max()) if pre.any() else None
+    facts = memo("graph_facts", ("llm_facts", id(cg)), lambda: _llm_facts(cg), pin=cg)
+    pre, dec, steps, common, flops = facts
+    ttft = float(end[pre].max()) if pre.size else None
     tpot = None
-    if dec.any():
+    if dec.size:
         t0 = ttft if ttft is not None else float(start[dec].min())
-        steps = int(np.count_nonzero(np.bincount(cg.step[dec])))
         tpot = (float(end[dec].max()) - t0) / max(steps, 1)
     info = GraphMeta.of(meta)
     batch, gen, tokens = info.batch, info.gen_len, info.tokens
@@ -642,7 +662,7 @@ def _llm_metrics(
     tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
     bound = ops["bound"]
     assert isinstance(bound, Coded)
-    per = np.bincount(bound.codes, weights=end - start, minlength=len(bound.names))
+    per = np.bincount(bound.codes, weights=ops["duration_s"], minlength=len(bound.names))
     by_bound = {bound.names[i]: float(per[i]) for i in np.flatnonzero(per)}
     # The bottleneck is the busiest resource over the whole run (DMA streams included, so
     # a run that waits on a weight stream is bound by that stream's link), or the fixed
@@ -655,15 +675,17 @@ def _llm_metrics(
         busiest[label] = max(busiest.get(label, 0.0), float(busy[r]))
     busiest = {k: v for k, v in busiest.items() if v > 0}
     bottleneck = max(busiest, key=lambda k: busiest[k]) if busiest else None
-    common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
     dtype = info.dtype or common
     try:
         peak = plan.system.peak_flops_per_s(dtype)
     except KeyError:
         peak = float("nan")
-    flops = float(cg.flops.sum())
-    offchip = float(
-        np.sum(np.asarray(ops["bytes_read"])) + np.sum(np.asarray(ops["bytes_written"]))
+    read, written = np.asarray(ops["bytes_read"]), np.asarray(ops["bytes_written"])
+    offchip = memo(
+        "graph_facts",
+        ("offchip_total", id(read), id(written)),
+        lambda: float(np.sum(read) + np.sum(written)),
+        pin=(read, written),
     )
     total_energy = float(sum(e for *_, e in energy_rows))
     return {
@@ -679,3 +701,13 @@ def _llm_metrics(
         "offchip_bytes": offchip,
         "energy_per_token_j": total_energy / tokens if tokens else None,
     }
+
+
+def _llm_facts(cg: CompiledGraph) -> tuple[IntArray, IntArray, int, str, float]:
+    """Graph-only: prefill and decode ops, decode steps, the commonest dtype, FLOPs."""
+    names = cg.phase_names
+    pre = cg.phase == names.index("prefill") if "prefill" in names else np.zeros(cg.n_ops, bool)
+    dec = cg.phase == names.index("decode") if "decode" in names else np.zeros(cg.n_ops, bool)
+    steps = int(np.count_nonzero(np.bincount(cg.step[dec]))) if dec.any() else 0
+    common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
+    return np.flatnonzero(pre), np.flatnonzero(dec), steps, common, float(cg.flops.sum())

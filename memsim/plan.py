@@ -843,33 +843,46 @@ def _collectives(
     ids = res.link_res[res.link_names.index(lk_name)] if peers else ()
     peer: Link | None = system.links[lk_name] if peers else None
     sent_by_batch: list[tuple[IntArray, FloatArray]] = []
+    sent_key: list[bytes] = []
     for kind, group, sel in by_kind_group:
         if peer is None:
             continue
         # bytes each device sends and the latency steps of the link's algorithm
         # (ring, one_shot, two_shot, or auto = the cheapest per message)
         bw = peer.effective_bandwidth_bytes_per_s
-        sent, steps_lat, _ = cost.collective_cost_array(
+        # priced once per distinct message size (a decode step repeats a few sizes)
+        sizes, inverse = memo(
+            "graph_facts", ("message_sizes", id(sel)), partial(_unique_sizes, cg, sel), pin=sel
+        )
+        sent_u, lat_u, _ = cost.collective_cost_array(
             kind,
-            cg.coll_bytes[sel],
+            sizes,
             group=group,
             algorithm=peer.collective_algorithm,
             bandwidth=bw,
             latency=peer.latency_s,
         )
-        link_sec = sent / bw
+        sent, steps_lat = sent_u[inverse], lat_u[inverse]
+        link_sec = (sent_u / bw)[inverse]
         for r in ids:
             dem.demand[r, sel] += link_sec
             dem.active[r] = True
         op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
         sent_by_batch.append((sel, sent))
+        sent_key.append(sent_u.tobytes())
     if sent_by_batch and ids:
         # the bytes each device sends (shared by the points that send the same)
         base = dem.written
-        key = ("collective_bytes", id(base), ids, tuple(x.tobytes() for _, x in sent_by_batch))
+        key = ("collective_bytes", id(base), ids, tuple(sent_key))
         dem.written = memo(
             "graph_facts", key, partial(_collective_written, base, ids, sent_by_batch), pin=base
         )
+
+
+def _unique_sizes(cg: CompiledGraph, sel: IntArray) -> tuple[FloatArray, IntArray]:
+    """The distinct message sizes of the collectives ``sel``, and each one's index."""
+    sizes, inverse = np.unique(cg.coll_bytes[sel], return_inverse=True)
+    return sizes, inverse.reshape(-1)
 
 
 def _collective_written(
