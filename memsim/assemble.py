@@ -17,7 +17,7 @@ import numpy.typing as npt
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dataflow import transient_spans
 from memsim.memo import memo
-from memsim.plan import Plan, op_range, max_over_rows
+from memsim.plan import Plan, max_over_rows, op_range
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 from workloads.graph import GraphMeta
 

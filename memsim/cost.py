@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -754,6 +755,55 @@ def _price_fused(
     host[flat[ok]] = (host[flat] * share)[ok]
 
 
+@dataclass(frozen=True, slots=True)
+class CalibratedSelection:
+    """Which ops each calibrated cost function prices (a function of the ops' kinds and
+    shapes and of the engine profile's fusions only: a sweep computes it once)."""
+
+    gemm: npt.NDArray[np.int64]  # GEMMs with a shape
+    fused: npt.NDArray[np.int64]  # members of fused runs, run after run
+    fused_lens: npt.NDArray[np.int64]
+    solo: npt.NDArray[np.int64]  # GEMMs priced alone
+    attention: npt.NDArray[np.int64]
+    memory_bound: tuple[tuple[str, npt.NDArray[np.int64]], ...]  # (kind, ops)
+
+
+def calibrated_selection(
+    profile: EngineProfile,
+    *,
+    kind: npt.NDArray[np.int64],
+    kind_names: Sequence[str],
+    family: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64],
+    step: npt.NDArray[np.int64],
+    phase: npt.NDArray[np.int64],
+    gemm_m: FloatArray,
+) -> CalibratedSelection:
+    """The :class:`CalibratedSelection` of these ops under ``profile``."""
+    n = kind.size
+
+    def of_kind(name: str) -> npt.NDArray[np.bool_]:
+        if name not in kind_names:
+            return np.zeros(n, dtype=bool)
+        return np.asarray(kind == kind_names.index(name), dtype=bool)
+
+    gi = np.flatnonzero(of_kind("gemm") & (np.asarray(gemm_m) > 0))
+    empty = np.zeros(0, dtype=np.int64)
+    flat, lens, solo = empty, empty, gi
+    if gi.size:
+        flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
+        solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
+    mem = tuple((k, np.flatnonzero(of_kind(k))) for k in MEMORY_BOUND_KINDS)
+    return CalibratedSelection(
+        gemm=gi,
+        fused=flat,
+        fused_lens=lens,
+        solo=solo,
+        attention=np.flatnonzero(of_kind("attention")),
+        memory_bound=tuple((k, ki) for k, ki in mem if ki.size),
+    )
+
+
 def calibrated_op_times(
     p: Mapping[str, float],
     profile: EngineProfile,
@@ -780,8 +830,12 @@ def calibrated_op_times(
     qweight_bytes: FloatArray | None = None,
     qweight_elem: FloatArray | None = None,
     kv_written: FloatArray | None = None,
+    selection: CalibratedSelection | None = None,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
+
+    ``selection``: :func:`calibrated_selection` of the same ops and profile, when the
+    caller keeps it (computed here otherwise).
 
     GEMMs: :func:`calibrated_gemm_time_array` (GEMMs the profile fuses are priced as
     one GEMM of the summed width, its time shared by width); fused attention:
@@ -799,22 +853,24 @@ def calibrated_op_times(
     host = np.zeros(n)
     mem = np.zeros(n, dtype=bool)
     eager = profile.launch == "eager"
-
-    def of_kind(name: str) -> npt.NDArray[np.bool_]:
-        if name not in kind_names:
-            return np.zeros(n, dtype=bool)
-        return np.asarray(kind == kind_names.index(name), dtype=bool)
-
+    sel = selection or calibrated_selection(
+        profile,
+        kind=kind,
+        kind_names=kind_names,
+        family=family,
+        prefix=prefix,
+        step=step,
+        phase=phase,
+        gemm_m=gemm_m,
+    )
     narrow = elem_bytes(dtype) <= 1.0
-    is_gemm = of_kind("gemm") & (np.asarray(gemm_m) > 0)
-    gi = np.flatnonzero(is_gemm)
+    gi = sel.gemm
     if gi.size:
-        flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
+        flat, lens, solo = sel.fused, sel.fused_lens, sel.solo
         host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]] if eager else 0.0
         eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
         ridge = peak * eff / (mem_bw * p["gemm.bandwidth_fraction"])
         mem[gi] = flops[gi] < ridge * nbytes[gi]
-        solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
         dev[solo] = calibrated_gemm_time_array(
             p,
             m=gemm_m[solo],
@@ -864,7 +920,7 @@ def calibrated_op_times(
         dev[gi] += dequant_time_array(
             p, weight_bytes=qweight_bytes[gi], weight_elem=qweight_elem[gi], mem_bw=mem_bw
         )
-    ai = np.flatnonzero(of_kind("attention"))
+    ai = sel.attention
     if ai.size:
         dec = q_len[ai] <= 1.0
         d_t = calibrated_decode_attention_time_array(p, nbytes=nbytes[ai], mem_bw=mem_bw)
@@ -876,10 +932,7 @@ def calibrated_op_times(
         mem[ai] = dec
         if eager:
             host[ai] = np.where(dec, p[EAGER_HOST["decode_attention"]], p[EAGER_HOST["attention"]])
-    for kind_name in MEMORY_BOUND_KINDS:
-        ki = np.flatnonzero(of_kind(kind_name))
-        if not ki.size:
-            continue
+    for kind_name, ki in sel.memory_bound:
         groups = profile.ops.get(kind_name) or [
             KernelGroup(kernel_class="elementwise", kernels=1, traffic_factor=1.0)
         ]

@@ -355,6 +355,21 @@ def _calibrated_times(
     """(device s, eager host s, memory-bound?) of the ops ``m`` on a calibrated ``unit``."""
     assert unit.efficiency is not None
     idx: Any = slice(None) if m.all() else np.flatnonzero(m)
+    selection = memo(
+        "graph_facts",
+        ("calibrated_selection", id(cg), m.tobytes(), _fused_key(profile)),
+        lambda: cost.calibrated_selection(
+            profile,
+            kind=cg.kind[idx],
+            kind_names=cg.kind_names,
+            family=cg.gemm_family[idx],
+            prefix=cg.gemm_prefix[idx],
+            step=cg.step[idx],
+            phase=cg.phase[idx],
+            gemm_m=cg.gemm_m[idx],
+        ),
+        pin=cg,
+    )
     return cost.calibrated_op_times(
         unit.efficiency.values(),
         profile,
@@ -382,7 +397,13 @@ def _calibrated_times(
         kv_written=memo("graph_facts", ("kv_written", id(cg)), partial(_kv_written, cg), pin=cg)[
             idx
         ],
+        selection=selection,
     )
+
+
+def _fused_key(profile: EngineProfile) -> tuple[bool, bool]:
+    """What of an engine profile the calibrated selection reads."""
+    return (bool(profile.fused_qkv), bool(profile.fused_gate_up))
 
 
 def step_starts(cg: CompiledGraph) -> IntArray:
@@ -568,18 +589,33 @@ def _apply_calibrated(comp: ComputeCost, res: ResourceTable, dem: OpDemand) -> N
     t, mem = comp.calibrated, comp.calibrated_memory
     if t is None or mem is None or not t.size:
         return
-    ops = np.arange(t.size)
     on = t > 0
-    cu = on & ~mem
-    demand[comp.op_unit[cu], ops[cu]] = np.maximum(demand[comp.op_unit[cu], ops[cu]], t[cu])
+    cu = np.flatnonzero(on & ~mem)
+    units = list(res.unit_res.values())
+    for u in units:  # one row at a time (1-D indexing)
+        sel = cu[comp.op_unit[cu] == u] if len(units) > 1 else cu
+        if sel.size:
+            demand[u, sel] = np.maximum(demand[u, sel], t[sel])
     mb = np.flatnonzero(on & mem)
     if not mb.size:
         return
-    tiers = np.asarray(res.tier_res, dtype=np.int64)
-    sub = demand[np.ix_(tiers, mb)]
-    busiest = tiers[np.argmax(sub, axis=0)]
-    demand[busiest, mb] = np.maximum(demand[busiest, mb], t[mb])
-    dem.active[busiest] = True
+    # the busiest tier per op, the first on ties (argmax): tiers without demand never win
+    # over the first tier, which wins where no tier has any
+    tiers = res.tier_res
+    busiest = np.full(mb.size, tiers[0], dtype=np.int64)
+    most = demand[tiers[0], mb]
+    for r in tiers[1:]:
+        if not dem.active[r]:
+            continue
+        v = demand[r, mb]
+        more = v > most
+        busiest[more] = r
+        most = np.where(more, v, most)
+    for r in tiers:
+        sel = mb[busiest == r]
+        if sel.size:
+            demand[r, sel] = np.maximum(demand[r, sel], t[sel])
+            dem.active[r] = True
 
 
 def _gemm_util(cg: CompiledGraph, part: _UnitOps, unit: ComputeUnit) -> FloatArray:
