@@ -705,25 +705,17 @@ def _price_fused(
     narrow: bool,
     shapes: Sequence[GemmShapeTable] = (),
     dtype: str = "bf16",
+    prep: FusedGroups | None = None,
 ) -> None:
     """Price each group as one GEMM of the summed width; share its time by width.
 
     The fused GEMM reads the shared input once (not once per projection). Groups whose
-    members differ in ``m`` or ``k`` (not one input) are left as they are.
+    members differ in ``m`` or ``k`` (not one input) are left as they are. ``prep``:
+    :func:`fused_groups` of the same arguments, when the caller keeps it.
     """
-    gid = np.repeat(np.arange(lens.size), lens)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    first = flat[starts]
-    # one input (same m and k as the group's first member), else left unfused
-    odd = (gemm_m[flat] != gemm_m[first][gid]) | (gemm_k[flat] != gemm_k[first][gid])
-    same = np.bincount(gid, weights=odd, minlength=lens.size) == 0
-    width = np.asarray(np.bincount(gid, weights=gemm_n[flat], minlength=lens.size), np.float64)
-    shared_x = gemm_m[first] * gemm_k[first] * elem * gemm_batch[first]
-    member_bytes = nbytes[flat]
-    fused_bytes = np.maximum(
-        np.bincount(gid, weights=member_bytes, minlength=lens.size) - shared_x * (lens - 1),
-        member_bytes[starts],
-    )
+    if prep is None:
+        prep = fused_groups(flat, lens, gemm_m, gemm_n, gemm_k, gemm_batch, nbytes, elem=elem)
+    gid, first, width, fused_bytes = prep.gid, prep.first, prep.width, prep.fused_bytes
     t = calibrated_gemm_time_array(
         p,
         m=gemm_m[first],
@@ -749,10 +741,56 @@ def _price_fused(
         peak=peak,
         mem_bw=mem_bw,
     )
-    ok = same[gid]
-    share = gemm_n[flat] / width[gid]
+    ok, share = prep.ok, prep.share
     dev[flat[ok]] = (t[gid] * share)[ok]
     host[flat[ok]] = (host[flat] * share)[ok]
+
+
+@dataclass(frozen=True, slots=True)
+class FusedGroups:
+    """The shape-only part of pricing fused GEMM runs (:func:`fused_groups`)."""
+
+    gid: npt.NDArray[np.int64]  # run of each member
+    first: npt.NDArray[np.int64]  # first member of each run
+    width: FloatArray  # summed n per run
+    fused_bytes: FloatArray  # bytes of the fused GEMM (shared input read once)
+    ok: npt.NDArray[np.bool_]  # per member: its run has one input (same m and k)
+    share: FloatArray  # per member: its n over the run's width
+
+
+def fused_groups(
+    flat: npt.NDArray[np.int64],
+    lens: npt.NDArray[np.int64],
+    gemm_m: FloatArray,
+    gemm_n: FloatArray,
+    gemm_k: FloatArray,
+    gemm_batch: FloatArray,
+    nbytes: FloatArray,
+    *,
+    elem: float,
+) -> FusedGroups:
+    """Runs of fused GEMMs: members, widths, fused bytes and each member's share."""
+    gid = np.repeat(np.arange(lens.size), lens)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    first = flat[starts]
+    # one input (same m and k as the group's first member), else left unfused
+    odd = (gemm_m[flat] != gemm_m[first][gid]) | (gemm_k[flat] != gemm_k[first][gid])
+    same = np.bincount(gid, weights=odd, minlength=lens.size) == 0
+    width = np.asarray(np.bincount(gid, weights=gemm_n[flat], minlength=lens.size), np.float64)
+    shared_x = gemm_m[first] * gemm_k[first] * elem * gemm_batch[first]
+    member_bytes = nbytes[flat]
+    fused_bytes = np.maximum(
+        np.bincount(gid, weights=member_bytes, minlength=lens.size) - shared_x * (lens - 1),
+        member_bytes[starts],
+    )
+    return FusedGroups(
+        gid=gid,
+        first=first,
+        width=width,
+        fused_bytes=fused_bytes,
+        ok=same[gid],
+        share=gemm_n[flat] / width[gid],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -766,6 +804,7 @@ class CalibratedSelection:
     solo: npt.NDArray[np.int64]  # GEMMs priced alone
     attention: npt.NDArray[np.int64]
     memory_bound: tuple[tuple[str, npt.NDArray[np.int64]], ...]  # (kind, ops)
+    fused_groups: FusedGroups | None = None  # given the shapes and bytes
 
 
 def calibrated_selection(
@@ -778,8 +817,14 @@ def calibrated_selection(
     step: npt.NDArray[np.int64],
     phase: npt.NDArray[np.int64],
     gemm_m: FloatArray,
+    shapes: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
+    elem: float = 2.0,
 ) -> CalibratedSelection:
-    """The :class:`CalibratedSelection` of these ops under ``profile``."""
+    """The :class:`CalibratedSelection` of these ops under ``profile``.
+
+    ``shapes``: the ops' GEMM ``(n, k, batch, bytes)``, to prepare the fused runs too
+    (:func:`fused_groups`, with ``elem`` bytes per element).
+    """
     n = kind.size
 
     def of_kind(name: str) -> npt.NDArray[np.bool_]:
@@ -794,6 +839,10 @@ def calibrated_selection(
         flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
         solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
     mem = tuple((k, np.flatnonzero(of_kind(k))) for k in MEMORY_BOUND_KINDS)
+    prep = None
+    if shapes is not None and lens.size:
+        g_n, g_k, g_b, nb = shapes
+        prep = fused_groups(flat, lens, np.asarray(gemm_m), g_n, g_k, g_b, nb, elem=elem)
     return CalibratedSelection(
         gemm=gi,
         fused=flat,
@@ -801,6 +850,7 @@ def calibrated_selection(
         solo=solo,
         attention=np.flatnonzero(of_kind("attention")),
         memory_bound=tuple((k, ki) for k, ki in mem if ki.size),
+        fused_groups=prep,
     )
 
 
@@ -915,6 +965,7 @@ def calibrated_op_times(
                 narrow=narrow,
                 shapes=shapes,
                 dtype=dtype,
+                prep=sel.fused_groups,
             )
     if gi.size and qweight_bytes is not None and qweight_elem is not None:
         dev[gi] += dequant_time_array(

@@ -357,7 +357,7 @@ def _calibrated_times(
     idx: Any = slice(None) if m.all() else np.flatnonzero(m)
     selection = memo(
         "graph_facts",
-        ("calibrated_selection", id(cg), m.tobytes(), _fused_key(profile)),
+        ("calibrated_selection", id(cg), m.tobytes(), _fused_key(profile), dtype, id(nbytes)),
         lambda: cost.calibrated_selection(
             profile,
             kind=cg.kind[idx],
@@ -367,6 +367,8 @@ def _calibrated_times(
             step=cg.step[idx],
             phase=cg.phase[idx],
             gemm_m=cg.gemm_m[idx],
+            shapes=(cg.gemm_n[idx], cg.gemm_k[idx], cg.gemm_batch[idx], nbytes[idx]),
+            elem=cost.elem_bytes(dtype),
         ),
         pin=cg,
     )
