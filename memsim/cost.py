@@ -805,6 +805,9 @@ class CalibratedSelection:
     attention: npt.NDArray[np.int64]
     memory_bound: tuple[tuple[str, npt.NDArray[np.int64]], ...]  # (kind, ops)
     fused_groups: FusedGroups | None = None  # given the shapes and bytes
+    # given the shapes and bytes: one ``solo`` op per distinct (m, n, k, batch, bytes), and
+    # the index of each ``solo`` op's among them
+    solo_distinct: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
 
 
 def calibrated_selection(
@@ -840,9 +843,15 @@ def calibrated_selection(
         solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
     mem = tuple((k, np.flatnonzero(of_kind(k))) for k in MEMORY_BOUND_KINDS)
     prep = None
-    if shapes is not None and lens.size:
+    distinct = None
+    if shapes is not None:
         g_n, g_k, g_b, nb = shapes
-        prep = fused_groups(flat, lens, np.asarray(gemm_m), g_n, g_k, g_b, nb, elem=elem)
+        if lens.size:
+            prep = fused_groups(flat, lens, np.asarray(gemm_m), g_n, g_k, g_b, nb, elem=elem)
+        if solo.size:
+            rows = np.stack([np.asarray(gemm_m)[solo], g_n[solo], g_k[solo], g_b[solo], nb[solo]])
+            _, first, inverse = np.unique(rows, axis=1, return_index=True, return_inverse=True)
+            distinct = (solo[first], inverse.reshape(-1).astype(np.int64))
     return CalibratedSelection(
         gemm=gi,
         fused=flat,
@@ -851,6 +860,7 @@ def calibrated_selection(
         attention=np.flatnonzero(of_kind("attention")),
         memory_bound=tuple((k, ki) for k, ki in mem if ki.size),
         fused_groups=prep,
+        solo_distinct=distinct,
     )
 
 
@@ -921,31 +931,35 @@ def calibrated_op_times(
         eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
         ridge = peak * eff / (mem_bw * p["gemm.bandwidth_fraction"])
         mem[gi] = flops[gi] < ridge * nbytes[gi]
-        dev[solo] = calibrated_gemm_time_array(
+        # priced once per distinct (m, n, k, batch, bytes): each op's time is a function
+        # of its own row only (the decode steps repeat a few shapes)
+        rep, inverse = sel.solo_distinct if sel.solo_distinct is not None else (solo, None)
+        t = calibrated_gemm_time_array(
             p,
-            m=gemm_m[solo],
-            n=gemm_n[solo],
-            k=gemm_k[solo],
-            batch=gemm_batch[solo],
-            elem=np.full(solo.size, elem_bytes(dtype)),
-            peak=np.full(solo.size, peak),
+            m=gemm_m[rep],
+            n=gemm_n[rep],
+            k=gemm_k[rep],
+            batch=gemm_batch[rep],
+            elem=np.full(rep.size, elem_bytes(dtype)),
+            peak=np.full(rep.size, peak),
             mem_bw=mem_bw,
             sms=sms,
-            fp8=np.full(solo.size, narrow),
-            nbytes=nbytes[solo],
+            fp8=np.full(rep.size, narrow),
+            nbytes=nbytes[rep],
         )
-        dev[solo] = _corrected_gemm(
-            dev[solo],
+        t = _corrected_gemm(
+            t,
             shapes,
             dtype,
-            m=gemm_m[solo],
-            n=gemm_n[solo],
-            k=gemm_k[solo],
-            batch=gemm_batch[solo],
-            nbytes=nbytes[solo],
+            m=gemm_m[rep],
+            n=gemm_n[rep],
+            k=gemm_k[rep],
+            batch=gemm_batch[rep],
+            nbytes=nbytes[rep],
             peak=peak,
             mem_bw=mem_bw,
         )
+        dev[solo] = t if inverse is None else t[inverse]
         if lens.size:
             _price_fused(
                 p,
