@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -513,8 +514,9 @@ def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str,
     )
     for ui, uname in enumerate(system.compute):
         unit = system.compute[uname]
-        if (unit.energy_j_per_flop or unit.energy_j_per_flop_by_dtype) and on_unit[ui]:
-            flops, dtype, phase = on_unit[ui]
+        mine = on_unit[ui]
+        if (unit.energy_j_per_flop or unit.energy_j_per_flop_by_dtype) and mine is not None:
+            flops, dtype, phase = mine
             j_per_flop = np.array([unit.energy_per_flop(d) for d in cg.dtype_names])
             joules = flops * j_per_flop[dtype]
             per = np.bincount(phase, weights=joules, minlength=n_ph)
@@ -530,6 +532,11 @@ def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str,
     return energy
 
 
+def _link_total(read: FloatArray, written: FloatArray, ids: list[int]) -> float:
+    """Bytes through a link's resources (both directions), all ops."""
+    return float(read[ids].sum() + written[ids].sum())
+
+
 def _collective_sent(
     cg: CompiledGraph, written: FloatArray, link_res: tuple[tuple[int, ...], ...]
 ) -> list[tuple[int, FloatArray]]:
@@ -539,8 +546,10 @@ def _collective_sent(
     if not coll.size:
         return out
     for li, ids in enumerate(link_res):
-        sent = written[np.ix_(list(ids), coll)].sum(axis=0)
-        out.append((li, np.bincount(cg.phase[coll], weights=sent, minlength=len(cg.phase_names))))
+        rows = np.asarray(ids, dtype=np.int64)
+        sent = written[np.ix_(rows, coll)].sum(axis=0)
+        by_phase = np.bincount(cg.phase[coll], weights=sent, minlength=len(cg.phase_names))
+        out.append((li, np.asarray(by_phase, dtype=np.float64)))
     return out
 
 
@@ -561,7 +570,7 @@ def _tiers_and_links(
     dma: DMATotals,
     busy: FloatArray,
     energy: Mapping[tuple[str, str, str], float],
-) -> tuple[dict[str, Any], tuple[TierStats, ...], tuple[LinkStats, ...]]:
+) -> tuple[Mapping[str, Any], tuple[TierStats, ...], tuple[LinkStats, ...]]:
     """Occupancy per tier, and each tier's and link's totals (bytes, busy, peak, energy)."""
     system = plan.system
     peaks = np.zeros(len(plan.tier_names))
@@ -618,10 +627,10 @@ def _tiers_and_links(
     for li, lname in enumerate(plan.link_names):
         ids = list(plan.link_res[li])
         lk = system.links[lname]
-        nbytes = memo(
+        nbytes: float = memo(
             "graph_facts",
             ("link_bytes", id(read), id(written), tuple(ids)),
-            lambda ids=ids: float(read[ids].sum() + written[ids].sum()),
+            partial(_link_total, read, written, ids),
             pin=(read, written),
         )
         links.append(
@@ -662,7 +671,8 @@ def _llm_metrics(
     tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
     bound = ops["bound"]
     assert isinstance(bound, Coded)
-    per = np.bincount(bound.codes, weights=ops["duration_s"], minlength=len(bound.names))
+    duration = np.asarray(ops["duration_s"])
+    per = np.bincount(bound.codes, weights=duration, minlength=len(bound.names))
     by_bound = {bound.names[i]: float(per[i]) for i in np.flatnonzero(per)}
     # The bottleneck is the busiest resource over the whole run (DMA streams included, so
     # a run that waits on a weight stream is bound by that stream's link), or the fixed
