@@ -308,7 +308,7 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
 
 def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.ndarray | Coded]:
     """The per-op columns: identity, times, FLOPs, off-chip bytes, intensity, bound."""
-    cg, system, n = plan.cg, plan.system, plan.cg.n_ops
+    cg, system = plan.cg, plan.system
     offchip_res = tuple(
         r.kind == "tier" and system.tiers[str(r.tier)].kind != "sram" for r in plan.resources
     )
