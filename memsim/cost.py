@@ -715,7 +715,12 @@ def _price_fused(
     """
     if prep is None:
         prep = fused_groups(flat, lens, gemm_m, gemm_n, gemm_k, gemm_batch, nbytes, elem=elem)
+    # priced once per distinct fused GEMM (runs repeat across layers and steps)
     gid, first, width, fused_bytes = prep.gid, prep.first, prep.width, prep.fused_bytes
+    if prep.distinct is not None:
+        rep, inverse = prep.distinct
+        first, width, fused_bytes = first[rep], width[rep], fused_bytes[rep]
+        gid = inverse[gid]
     t = calibrated_gemm_time_array(
         p,
         m=gemm_m[first],
@@ -756,6 +761,8 @@ class FusedGroups:
     fused_bytes: FloatArray  # bytes of the fused GEMM (shared input read once)
     ok: npt.NDArray[np.bool_]  # per member: its run has one input (same m and k)
     share: FloatArray  # per member: its n over the run's width
+    # one run per distinct fused GEMM (m, width, k, batch, bytes), and each run's index
+    distinct: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
 
 
 def fused_groups(
@@ -783,6 +790,8 @@ def fused_groups(
         np.bincount(gid, weights=member_bytes, minlength=lens.size) - shared_x * (lens - 1),
         member_bytes[starts],
     )
+    rows = np.stack([gemm_m[first], width, gemm_k[first], gemm_batch[first], fused_bytes])
+    _, rep, inverse = np.unique(rows, axis=1, return_index=True, return_inverse=True)
     return FusedGroups(
         gid=gid,
         first=first,
@@ -790,6 +799,7 @@ def fused_groups(
         fused_bytes=fused_bytes,
         ok=same[gid],
         share=gemm_n[flat] / width[gid],
+        distinct=(rep.astype(np.int64), inverse.reshape(-1).astype(np.int64)),
     )
 
 
@@ -808,6 +818,7 @@ class CalibratedSelection:
     # given the shapes and bytes: one ``solo`` op per distinct (m, n, k, batch, bytes), and
     # the index of each ``solo`` op's among them
     solo_distinct: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+    quantised: npt.NDArray[np.int64] | None = None  # GEMMs with quantised weights, if known
 
 
 def calibrated_selection(
@@ -822,6 +833,7 @@ def calibrated_selection(
     gemm_m: FloatArray,
     shapes: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
     elem: float = 2.0,
+    qweight_elem: FloatArray | None = None,
 ) -> CalibratedSelection:
     """The :class:`CalibratedSelection` of these ops under ``profile``.
 
@@ -861,6 +873,7 @@ def calibrated_selection(
         memory_bound=tuple((k, ki) for k, ki in mem if ki.size),
         fused_groups=prep,
         solo_distinct=distinct,
+        quantised=None if qweight_elem is None else gi[np.asarray(qweight_elem)[gi] != 0],
     )
 
 
@@ -982,9 +995,12 @@ def calibrated_op_times(
                 prep=sel.fused_groups,
             )
     if gi.size and qweight_bytes is not None and qweight_elem is not None:
-        dev[gi] += dequant_time_array(
-            p, weight_bytes=qweight_bytes[gi], weight_elem=qweight_elem[gi], mem_bw=mem_bw
-        )
+        # other GEMMs add 0 (no quantised weights): only the quantised ones, when known
+        gq = gi if sel.quantised is None else sel.quantised
+        if gq.size:
+            dev[gq] += dequant_time_array(
+                p, weight_bytes=qweight_bytes[gq], weight_elem=qweight_elem[gq], mem_bw=mem_bw
+            )
     ai = sel.attention
     if ai.size:
         dec = q_len[ai] <= 1.0

@@ -369,6 +369,7 @@ def _calibrated_times(
             gemm_m=cg.gemm_m[idx],
             shapes=(cg.gemm_n[idx], cg.gemm_k[idx], cg.gemm_batch[idx], nbytes[idx]),
             elem=cost.elem_bytes(dtype),
+            qweight_elem=cg.gemm_qweight_elem[idx],
         ),
         pin=cg,
     )
