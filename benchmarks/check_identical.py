@@ -95,6 +95,12 @@ def _cases() -> dict[str, Callable[[memsim.SimCache | None], memsim.SimResult]]:
         out[f"opt30b_t4_stream_{fid}"] = lambda c, f=fid: memsim.simulate(
             "t4_flexgen", gstream, policy="stream_weights", fidelity=f, cache=c
         )
+    for dt in ("int4", "int8"):  # weight-only quantised GEMMs: calibrated dequantisation
+        gq = generate(l7, batch=4, prompt_len=128, gen_len=4, dtype=dt)
+        for fid in ("analytic", "event"):
+            out[f"7b_{dt}_h200_calibrated_{fid}"] = lambda c, f=fid, g=gq: memsim.simulate(
+                "h200_sxm_calibrated", g, fidelity=f, cache=c
+            )
     out["7b_h100_hbm_request_analytic"] = lambda c: memsim.simulate(
         hbm_req, gsn, fidelity="analytic", cache=c
     )
