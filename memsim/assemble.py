@@ -315,7 +315,7 @@ def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.n
     read, written = plan.res_bytes_read, plan.res_bytes_written
     # bandwidth- and FLOP/s-free: shared by the points of a sweep (the bytes tables are)
     off_read, off_write, intensity = memo(
-        "graph_facts",
+        "op_tables",
         ("offchip", id(read), id(written), id(cg), offchip_res),
         lambda: _offchip(cg, read, written, np.array(offchip_res, dtype=bool)),
         pin=(read, written, cg),
@@ -495,7 +495,7 @@ def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str,
                     energy[lc] = energy.get(lc, 0.0) + float(by_bytes[kk]) * lk.energy_j_per_byte
     written = plan.res_bytes_written
     sent_by_phase = memo(
-        "graph_facts",
+        "op_tables",
         ("collective_sent", id(cg), id(written), plan.link_res),
         lambda: _collective_sent(cg, written, plan.link_res),
         pin=(cg, written),
@@ -588,7 +588,7 @@ def _tiers_and_links(
     )
     read, written = plan.res_bytes_read, plan.res_bytes_written
     read_sum, written_sum = memo(
-        "graph_facts",
+        "op_tables",
         ("row_sums", id(read), id(written)),
         lambda: (
             [float(read[r].sum()) for r in range(read.shape[0])],
@@ -628,7 +628,7 @@ def _tiers_and_links(
         ids = list(plan.link_res[li])
         lk = system.links[lname]
         nbytes: float = memo(
-            "graph_facts",
+            "op_tables",
             ("link_bytes", id(read), id(written), tuple(ids)),
             partial(_link_total, read, written, ids),
             pin=(read, written),
@@ -692,7 +692,7 @@ def _llm_metrics(
         peak = float("nan")
     read, written = np.asarray(ops["bytes_read"]), np.asarray(ops["bytes_written"])
     offchip = memo(
-        "graph_facts",
+        "op_tables",
         ("offchip_total", id(read), id(written)),
         lambda: float(np.sum(read) + np.sum(written)),
         pin=(read, written),

@@ -713,7 +713,7 @@ def _access_demand(
     # the bytes depend on the layout and the routes' resources only: shared by a sweep
     key = (id(lay), tuple(hops), n_res)
     read, written = memo(
-        "graph_facts", ("route_bytes", key), lambda: _route_bytes(lay, tuple(hops), n_res), pin=lay
+        "op_tables", ("route_bytes", key), lambda: _route_bytes(lay, tuple(hops), n_res), pin=lay
     )
     # compute rows carry no transfer demand: each op's seconds on its unit (0 + x)
     op_demand[comp.op_unit, op_range(cg)] = comp.seconds
@@ -914,7 +914,7 @@ def _collectives(
         base = dem.written
         key = ("collective_bytes", id(base), ids, tuple(sent_key))
         dem.written = memo(
-            "graph_facts", key, partial(_collective_written, base, ids, sent_by_batch), pin=base
+            "op_tables", key, partial(_collective_written, base, ids, sent_by_batch), pin=base
         )
 
 
