@@ -101,6 +101,12 @@ def _cases() -> dict[str, Callable[[memsim.SimCache | None], memsim.SimResult]]:
             out[f"7b_{dt}_h200_calibrated_{fid}"] = lambda c, f=fid, g=gq: memsim.simulate(
                 "h200_sxm_calibrated", g, fidelity=f, cache=c
             )
+    # decode attention on the host CPU (a unit with its own memory tier: rerouted accesses)
+    gcpu = generate(load_model("opt_6_7b"), batch=4, prompt_len=64, gen_len=3, attention_unit="cpu")
+    for fid in ("analytic", "event"):
+        out[f"opt6.7b_t4_cpu_attention_{fid}"] = lambda c, f=fid: memsim.simulate(
+            "t4_flexgen", gcpu, fidelity=f, cache=c
+        )
     out["7b_h100_hbm_request_analytic"] = lambda c: memsim.simulate(
         hbm_req, gsn, fidelity="analytic", cache=c
     )
