@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from memsim.compiled import FloatArray, IntArray
+from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dataflow import transient_spans
-from memsim.plan import Plan
+from memsim.memo import memo
+from memsim.plan import Plan, max_over_rows, op_range
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 from workloads.graph import GraphMeta
 
@@ -197,14 +200,18 @@ def _bounds(plan: Plan) -> tuple[IntArray, list[str]]:
     res_label_arr = np.asarray(res_label, dtype=np.int64)
     if plan.execution == "kernel":
         dem, lat, ovh = plan.op_demand, plan.op_latency, plan.op_overhead
+        work = plan.op_work
     else:
         dem, lat, ovh = plan.group_demand, plan.group_latency, plan.group_overhead
+        work = max_over_rows(dem, plan.active_res)
     if dem.shape[1] == 0:
         return np.zeros(0, dtype=np.int64), labels
-    work = dem.max(axis=0)
+    # the first resource reaching the max wins; rows not in active_res are 0, and the
+    # first row (a compute unit, always active) wins where every demand is 0
+    rows = plan.active_res or tuple(range(dem.shape[0]))
     code = np.zeros(dem.shape[1], dtype=np.int64)
-    for ri in range(dem.shape[0] - 1, -1, -1):  # first resource reaching the max wins
-        code = np.where(dem[ri] == work, res_label_arr[ri], code)
+    for ri in rows[::-1]:
+        np.copyto(code, res_label_arr[ri], where=dem[ri] == work)
     code = np.where(lat > work, 2, code)
     code = np.where(ovh >= lat + work, 1, code)
     if plan.execution != "kernel":
@@ -282,7 +289,7 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
         return np.zeros(0), np.zeros(0)
     if plan.n_groups == n:  # one op per group (kernel execution): the group's own span
         return sched.group_t0.copy(), sched.group_t1.copy()
-    solo = plan.op_latency + plan.op_demand.max(axis=0)
+    solo = plan.op_latency + plan.op_work
     solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
     g = plan.op_group
     tot = np.bincount(g, weights=solo, minlength=plan.n_groups)
@@ -301,20 +308,24 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
 
 def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.ndarray | Coded]:
     """The per-op columns: identity, times, FLOPs, off-chip bytes, intensity, bound."""
-    cg, system, n = plan.cg, plan.system, plan.cg.n_ops
-    offchip_res = np.array(
-        [r.kind == "tier" and system.tiers[str(r.tier)].kind != "sram" for r in plan.resources]
+    cg, system = plan.cg, plan.system
+    offchip_res = tuple(
+        r.kind == "tier" and system.tiers[str(r.tier)].kind != "sram" for r in plan.resources
     )
-    off_read = plan.res_bytes_read[offchip_res].sum(axis=0) if n else np.zeros(0)
-    off_write = plan.res_bytes_written[offchip_res].sum(axis=0) if n else np.zeros(0)
-    moved = off_read + off_write
-    with np.errstate(divide="ignore", invalid="ignore"):
-        intensity = np.where(moved > 0, cg.flops / np.where(moved > 0, moved, 1.0), np.inf)
+    read, written = plan.res_bytes_read, plan.res_bytes_written
+    # bandwidth- and FLOP/s-free: shared by the points of a sweep (the bytes tables are)
+    off_read, off_write, intensity = memo(
+        "op_tables",
+        ("offchip", id(read), id(written), id(cg), offchip_res),
+        lambda: _offchip(cg, read, written, np.array(offchip_res, dtype=bool)),
+        pin=(read, written, cg),
+    )
     code, labels = _bounds(plan)
     unit_names = tuple(r.name.split(":", 1)[1] for r in plan.resources)
+    index = op_range(cg)
     ops: dict[str, np.ndarray | Coded] = {
-        "op": np.arange(n),
-        "name": Coded(codes=np.arange(n), names=cg.op_names),
+        "op": index,
+        "name": Coded(codes=index, names=cg.op_names),
         "kind": Coded(codes=cg.kind, names=cg.kind_names),
         "phase": Coded(codes=cg.phase, names=cg.phase_names),
         "layer": cg.layer,
@@ -336,6 +347,21 @@ def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.n
         if isinstance(arr, np.ndarray):
             arr.setflags(write=False)
     return ops
+
+
+def _offchip(
+    cg: CompiledGraph, read: FloatArray, written: FloatArray, offchip_res: npt.NDArray[np.bool_]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per op: off-chip bytes read and written, and FLOPs per off-chip byte (read-only)."""
+    n = cg.n_ops
+    off_read = read[offchip_res].sum(axis=0) if n else np.zeros(0)
+    off_write = written[offchip_res].sum(axis=0) if n else np.zeros(0)
+    moved = off_read + off_write
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intensity = np.where(moved > 0, cg.flops / np.where(moved > 0, moved, 1.0), np.inf)
+    for arr in (off_read, off_write, intensity):
+        arr.setflags(write=False)
+    return off_read, off_write, intensity
 
 
 @dataclass(slots=True, kw_only=True)
@@ -435,7 +461,12 @@ def _traffic(plan: Plan, dma: DMATotals) -> dict[str, Any]:
 
 def _busy(plan: Plan) -> FloatArray:
     """Busy seconds per resource: the ops' demand plus the DMA jobs' demand."""
-    busy = plan.op_demand.sum(axis=1) if plan.cg.n_ops else np.zeros(len(plan.resources))
+    if plan.cg.n_ops and plan.active_res:  # rows not in active_res are 0
+        busy = np.zeros(len(plan.resources))
+        rows = list(plan.active_res)
+        busy[rows] = plan.op_demand[rows].sum(axis=1)
+    else:
+        busy = plan.op_demand.sum(axis=1) if plan.cg.n_ops else np.zeros(len(plan.resources))
     for job in plan.jobs:
         busy = busy + job.fetch_demand + job.writeback_demand
     return busy
@@ -462,23 +493,33 @@ def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str,
                     lk = system.links[plan.link_names[li]]
                     lc = (f"link:{plan.link_names[li]}", comp[1], comp[2])
                     energy[lc] = energy.get(lc, 0.0) + float(by_bytes[kk]) * lk.energy_j_per_byte
-    coll = np.flatnonzero(cg.coll_bytes > 0)
-    for li, lname in enumerate(plan.link_names):
-        if not coll.size:
-            break
-        sent = plan.res_bytes_written[list(plan.link_res[li])][:, coll].sum(axis=0)
-        by_phase = np.bincount(cg.phase[coll], weights=sent, minlength=len(cg.phase_names))
+    written = plan.res_bytes_written
+    sent_by_phase = memo(
+        "op_tables",
+        ("collective_sent", id(cg), id(written), plan.link_res),
+        lambda: _collective_sent(cg, written, plan.link_res),
+        pin=(cg, written),
+    )
+    for li, by_phase in sent_by_phase:
+        lname = plan.link_names[li]
         for ph in np.flatnonzero(by_phase):
             comp = (f"link:{lname}", "collective", cg.phase_names[ph])
             e = float(by_phase[ph]) * system.links[lname].energy_j_per_byte * plan.tp
             energy[comp] = energy.get(comp, 0.0) + e
+    on_unit = memo(
+        "graph_facts",
+        ("flops_on_unit", id(cg), id(plan.op_unit)),
+        lambda: _flops_on_unit(cg, plan.op_unit, len(system.compute)),
+        pin=(cg, plan.op_unit),
+    )
     for ui, uname in enumerate(system.compute):
         unit = system.compute[uname]
-        sel = plan.op_unit == ui
-        if (unit.energy_j_per_flop or unit.energy_j_per_flop_by_dtype) and sel.any():
+        mine = on_unit[ui]
+        if (unit.energy_j_per_flop or unit.energy_j_per_flop_by_dtype) and mine is not None:
+            flops, dtype, phase = mine
             j_per_flop = np.array([unit.energy_per_flop(d) for d in cg.dtype_names])
-            joules = cg.flops[sel] * j_per_flop[cg.dtype[sel]]
-            per = np.bincount(cg.phase[sel], weights=joules, minlength=n_ph)
+            joules = flops * j_per_flop[dtype]
+            per = np.bincount(phase, weights=joules, minlength=n_ph)
             for p in np.flatnonzero(per):
                 comp = (f"compute:{uname}", "none", cg.phase_names[p])
                 energy[comp] = float(per[p]) * plan.tp
@@ -491,21 +532,70 @@ def _energy(plan: Plan, dma: DMATotals, makespan: float) -> dict[tuple[str, str,
     return energy
 
 
+def _link_total(read: FloatArray, written: FloatArray, ids: list[int]) -> float:
+    """Bytes through a link's resources (both directions), all ops."""
+    return float(read[ids].sum() + written[ids].sum())
+
+
+def _collective_sent(
+    cg: CompiledGraph, written: FloatArray, link_res: tuple[tuple[int, ...], ...]
+) -> list[tuple[int, FloatArray]]:
+    """Per link: the bytes its collective ops wrote, by phase (bandwidth-free)."""
+    coll = np.flatnonzero(cg.coll_bytes > 0)
+    out: list[tuple[int, FloatArray]] = []
+    if not coll.size:
+        return out
+    for li, ids in enumerate(link_res):
+        rows = np.asarray(ids, dtype=np.int64)
+        sent = written[np.ix_(rows, coll)].sum(axis=0)
+        by_phase = np.bincount(cg.phase[coll], weights=sent, minlength=len(cg.phase_names))
+        out.append((li, np.asarray(by_phase, dtype=np.float64)))
+    return out
+
+
+def _flops_on_unit(
+    cg: CompiledGraph, op_unit: IntArray, n_units: int
+) -> list[tuple[FloatArray, IntArray, IntArray] | None]:
+    """Per compute unit: the FLOPs, dtype and phase of its ops (None: no op)."""
+    out: list[tuple[FloatArray, IntArray, IntArray] | None] = []
+    for ui in range(n_units):
+        sel = op_unit == ui
+        out.append((cg.flops[sel], cg.dtype[sel], cg.phase[sel]) if sel.any() else None)
+    return out
+
+
 def _tiers_and_links(
     plan: Plan,
     sched: Schedule,
     dma: DMATotals,
     busy: FloatArray,
     energy: Mapping[tuple[str, str, str], float],
-) -> tuple[dict[str, Any], tuple[TierStats, ...], tuple[LinkStats, ...]]:
+) -> tuple[Mapping[str, Any], tuple[TierStats, ...], tuple[LinkStats, ...]]:
     """Occupancy per tier, and each tier's and link's totals (bytes, busy, peak, energy)."""
     system = plan.system
-    occupancy = {}
     peaks = np.zeros(len(plan.tier_names))
-    for ti, tname in enumerate(plan.tier_names):
-        sel = sched.occ_tier == ti
-        occupancy[tname] = stepwise(sched.occ_time[sel], sched.occ_delta[sel])
-        peaks[ti] = peak_of(sched.occ_time[sel], sched.occ_delta[sel])
+    occ_time, occ_tier, occ_delta = sched.occ_time, sched.occ_tier, sched.occ_delta
+    for ti in range(len(plan.tier_names)):
+        sel = occ_tier == ti
+        peaks[ti] = peak_of(occ_time[sel], occ_delta[sel])
+    # the step functions (a frame's worth per tier) are built when read
+    names = plan.tier_names
+    occupancy = LazyMapping(
+        lambda: {
+            tname: stepwise(occ_time[occ_tier == ti], occ_delta[occ_tier == ti])
+            for ti, tname in enumerate(names)
+        }
+    )
+    read, written = plan.res_bytes_read, plan.res_bytes_written
+    read_sum, written_sum = memo(
+        "op_tables",
+        ("row_sums", id(read), id(written)),
+        lambda: (
+            [float(read[r].sum()) for r in range(read.shape[0])],
+            [float(written[r].sum()) for r in range(written.shape[0])],
+        ),
+        pin=(read, written),
+    )
     # occupancy (the frame) is all stages together; peak_bytes is per device
     peaks = device_peaks(plan, sched, peaks)
     tier_energy: dict[str, float] = {}
@@ -525,8 +615,8 @@ def _tiers_and_links(
                 kind=spec.kind,
                 capacity_bytes=spec.capacity_bytes,
                 instances=system.tier_instances(tname),
-                bytes_read=float(plan.res_bytes_read[r].sum()) + dma.tier_read[ti],
-                bytes_written=float(plan.res_bytes_written[r].sum()) + dma.tier_written[ti],
+                bytes_read=read_sum[r] + dma.tier_read[ti],
+                bytes_written=written_sum[r] + dma.tier_written[ti],
                 busy_s=float(busy[r]),
                 peak_bytes=float(peaks[ti]),
                 energy_j=tier_energy.get(tname, 0.0),
@@ -537,7 +627,12 @@ def _tiers_and_links(
     for li, lname in enumerate(plan.link_names):
         ids = list(plan.link_res[li])
         lk = system.links[lname]
-        nbytes = float(plan.res_bytes_read[ids].sum() + plan.res_bytes_written[ids].sum())
+        nbytes: float = memo(
+            "op_tables",
+            ("link_bytes", id(read), id(written), tuple(ids)),
+            partial(_link_total, read, written, ids),
+            pin=(read, written),
+        )
         links.append(
             LinkStats(
                 link=lname,
@@ -562,14 +657,12 @@ def _llm_metrics(
     cg = plan.cg
     end = np.asarray(ops["end_s"])
     start = np.asarray(ops["start_s"])
-    names = cg.phase_names
-    pre = cg.phase == names.index("prefill") if "prefill" in names else np.zeros(cg.n_ops, bool)
-    dec = cg.phase == names.index("decode") if "decode" in names else np.zeros(cg.n_ops, bool)
-    ttft = float(end[pre].max()) if pre.any() else None
+    facts = memo("graph_facts", ("llm_facts", id(cg)), lambda: _llm_facts(cg), pin=cg)
+    pre, dec, steps, common, flops = facts
+    ttft = float(end[pre].max()) if pre.size else None
     tpot = None
-    if dec.any():
+    if dec.size:
         t0 = ttft if ttft is not None else float(start[dec].min())
-        steps = int(np.count_nonzero(np.bincount(cg.step[dec])))
         tpot = (float(end[dec].max()) - t0) / max(steps, 1)
     info = GraphMeta.of(meta)
     batch, gen, tokens = info.batch, info.gen_len, info.tokens
@@ -578,7 +671,8 @@ def _llm_metrics(
     tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
     bound = ops["bound"]
     assert isinstance(bound, Coded)
-    per = np.bincount(bound.codes, weights=end - start, minlength=len(bound.names))
+    duration = np.asarray(ops["duration_s"])
+    per = np.bincount(bound.codes, weights=duration, minlength=len(bound.names))
     by_bound = {bound.names[i]: float(per[i]) for i in np.flatnonzero(per)}
     # The bottleneck is the busiest resource over the whole run (DMA streams included, so
     # a run that waits on a weight stream is bound by that stream's link), or the fixed
@@ -591,15 +685,17 @@ def _llm_metrics(
         busiest[label] = max(busiest.get(label, 0.0), float(busy[r]))
     busiest = {k: v for k, v in busiest.items() if v > 0}
     bottleneck = max(busiest, key=lambda k: busiest[k]) if busiest else None
-    common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
     dtype = info.dtype or common
     try:
         peak = plan.system.peak_flops_per_s(dtype)
     except KeyError:
         peak = float("nan")
-    flops = float(cg.flops.sum())
-    offchip = float(
-        np.sum(np.asarray(ops["bytes_read"])) + np.sum(np.asarray(ops["bytes_written"]))
+    read, written = np.asarray(ops["bytes_read"]), np.asarray(ops["bytes_written"])
+    offchip = memo(
+        "op_tables",
+        ("offchip_total", id(read), id(written)),
+        lambda: float(np.sum(read) + np.sum(written)),
+        pin=(read, written),
     )
     total_energy = float(sum(e for *_, e in energy_rows))
     return {
@@ -615,3 +711,13 @@ def _llm_metrics(
         "offchip_bytes": offchip,
         "energy_per_token_j": total_energy / tokens if tokens else None,
     }
+
+
+def _llm_facts(cg: CompiledGraph) -> tuple[IntArray, IntArray, int, str, float]:
+    """Graph-only: prefill and decode ops, decode steps, the commonest dtype, FLOPs."""
+    names = cg.phase_names
+    pre = cg.phase == names.index("prefill") if "prefill" in names else np.zeros(cg.n_ops, bool)
+    dec = cg.phase == names.index("decode") if "decode" in names else np.zeros(cg.n_ops, bool)
+    steps = int(np.count_nonzero(np.bincount(cg.step[dec]))) if dec.any() else 0
+    common = cg.dtype_names[int(np.bincount(cg.dtype).argmax())] if cg.n_ops else "bf16"
+    return np.flatnonzero(pre), np.flatnonzero(dec), steps, common, float(cg.flops.sum())

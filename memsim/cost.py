@@ -29,6 +29,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -262,6 +263,9 @@ def collective_cost_array(
     if group <= 1:
         return np.zeros_like(nb), np.zeros_like(nb), ["none"] * nb.size
     names = [a for a in COLLECTIVE_ALGORITHMS[:-1] if algorithm in (a, "auto")]
+    if len(names) == 1:
+        per_byte, steps = _collective_terms(kind, group, names[0])
+        return per_byte * nb, np.full(nb.size, steps * latency), names * nb.size
     sent = np.zeros((len(names), nb.size))
     lat = np.zeros((len(names), nb.size))
     for i, a in enumerate(names):
@@ -270,7 +274,7 @@ def collective_cost_array(
         lat[i] = steps * latency
     best = np.argmin(sent / bandwidth + lat, axis=0)  # first = ring on ties
     cols = np.arange(nb.size)
-    chosen = [names[int(b)] for b in best]
+    chosen = np.asarray(names, dtype=object)[best].tolist()
     return (
         np.asarray(sent[best, cols], dtype=np.float64),
         np.asarray(lat[best, cols], dtype=np.float64),
@@ -701,25 +705,22 @@ def _price_fused(
     narrow: bool,
     shapes: Sequence[GemmShapeTable] = (),
     dtype: str = "bf16",
+    prep: FusedGroups | None = None,
 ) -> None:
     """Price each group as one GEMM of the summed width; share its time by width.
 
     The fused GEMM reads the shared input once (not once per projection). Groups whose
-    members differ in ``m`` or ``k`` (not one input) are left as they are.
+    members differ in ``m`` or ``k`` (not one input) are left as they are. ``prep``:
+    :func:`fused_groups` of the same arguments, when the caller keeps it.
     """
-    gid = np.repeat(np.arange(lens.size), lens)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    first = flat[starts]
-    # one input (same m and k as the group's first member), else left unfused
-    odd = (gemm_m[flat] != gemm_m[first][gid]) | (gemm_k[flat] != gemm_k[first][gid])
-    same = np.bincount(gid, weights=odd, minlength=lens.size) == 0
-    width = np.asarray(np.bincount(gid, weights=gemm_n[flat], minlength=lens.size), np.float64)
-    shared_x = gemm_m[first] * gemm_k[first] * elem * gemm_batch[first]
-    member_bytes = nbytes[flat]
-    fused_bytes = np.maximum(
-        np.bincount(gid, weights=member_bytes, minlength=lens.size) - shared_x * (lens - 1),
-        member_bytes[starts],
-    )
+    if prep is None:
+        prep = fused_groups(flat, lens, gemm_m, gemm_n, gemm_k, gemm_batch, nbytes, elem=elem)
+    # priced once per distinct fused GEMM (runs repeat across layers and steps)
+    gid, first, width, fused_bytes = prep.gid, prep.first, prep.width, prep.fused_bytes
+    if prep.distinct is not None:
+        rep, inverse = prep.distinct
+        first, width, fused_bytes = first[rep], width[rep], fused_bytes[rep]
+        gid = inverse[gid]
     t = calibrated_gemm_time_array(
         p,
         m=gemm_m[first],
@@ -745,10 +746,135 @@ def _price_fused(
         peak=peak,
         mem_bw=mem_bw,
     )
-    ok = same[gid]
-    share = gemm_n[flat] / width[gid]
+    ok, share = prep.ok, prep.share
     dev[flat[ok]] = (t[gid] * share)[ok]
     host[flat[ok]] = (host[flat] * share)[ok]
+
+
+@dataclass(frozen=True, slots=True)
+class FusedGroups:
+    """The shape-only part of pricing fused GEMM runs (:func:`fused_groups`)."""
+
+    gid: npt.NDArray[np.int64]  # run of each member
+    first: npt.NDArray[np.int64]  # first member of each run
+    width: FloatArray  # summed n per run
+    fused_bytes: FloatArray  # bytes of the fused GEMM (shared input read once)
+    ok: npt.NDArray[np.bool_]  # per member: its run has one input (same m and k)
+    share: FloatArray  # per member: its n over the run's width
+    # one run per distinct fused GEMM (m, width, k, batch, bytes), and each run's index
+    distinct: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+
+
+def fused_groups(
+    flat: npt.NDArray[np.int64],
+    lens: npt.NDArray[np.int64],
+    gemm_m: FloatArray,
+    gemm_n: FloatArray,
+    gemm_k: FloatArray,
+    gemm_batch: FloatArray,
+    nbytes: FloatArray,
+    *,
+    elem: float,
+) -> FusedGroups:
+    """Runs of fused GEMMs: members, widths, fused bytes and each member's share."""
+    gid = np.repeat(np.arange(lens.size), lens)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    first = flat[starts]
+    # one input (same m and k as the group's first member), else left unfused
+    odd = (gemm_m[flat] != gemm_m[first][gid]) | (gemm_k[flat] != gemm_k[first][gid])
+    same = np.bincount(gid, weights=odd, minlength=lens.size) == 0
+    width = np.asarray(np.bincount(gid, weights=gemm_n[flat], minlength=lens.size), np.float64)
+    shared_x = gemm_m[first] * gemm_k[first] * elem * gemm_batch[first]
+    member_bytes = nbytes[flat]
+    fused_bytes = np.maximum(
+        np.bincount(gid, weights=member_bytes, minlength=lens.size) - shared_x * (lens - 1),
+        member_bytes[starts],
+    )
+    rows = np.stack([gemm_m[first], width, gemm_k[first], gemm_batch[first], fused_bytes])
+    _, rep, inverse = np.unique(rows, axis=1, return_index=True, return_inverse=True)
+    return FusedGroups(
+        gid=gid,
+        first=first,
+        width=width,
+        fused_bytes=fused_bytes,
+        ok=same[gid],
+        share=gemm_n[flat] / width[gid],
+        distinct=(rep.astype(np.int64), inverse.reshape(-1).astype(np.int64)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CalibratedSelection:
+    """Which ops each calibrated cost function prices (a function of the ops' kinds and
+    shapes and of the engine profile's fusions only: a sweep computes it once)."""
+
+    gemm: npt.NDArray[np.int64]  # GEMMs with a shape
+    fused: npt.NDArray[np.int64]  # members of fused runs, run after run
+    fused_lens: npt.NDArray[np.int64]
+    solo: npt.NDArray[np.int64]  # GEMMs priced alone
+    attention: npt.NDArray[np.int64]
+    memory_bound: tuple[tuple[str, npt.NDArray[np.int64]], ...]  # (kind, ops)
+    fused_groups: FusedGroups | None = None  # given the shapes and bytes
+    # given the shapes and bytes: one ``solo`` op per distinct (m, n, k, batch, bytes), and
+    # the index of each ``solo`` op's among them
+    solo_distinct: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None
+    quantised: npt.NDArray[np.int64] | None = None  # GEMMs with quantised weights, if known
+
+
+def calibrated_selection(
+    profile: EngineProfile,
+    *,
+    kind: npt.NDArray[np.int64],
+    kind_names: Sequence[str],
+    family: npt.NDArray[np.int64],
+    prefix: npt.NDArray[np.int64],
+    step: npt.NDArray[np.int64],
+    phase: npt.NDArray[np.int64],
+    gemm_m: FloatArray,
+    shapes: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None = None,
+    elem: float = 2.0,
+    qweight_elem: FloatArray | None = None,
+) -> CalibratedSelection:
+    """The :class:`CalibratedSelection` of these ops under ``profile``.
+
+    ``shapes``: the ops' GEMM ``(n, k, batch, bytes)``, to prepare the fused runs too
+    (:func:`fused_groups`, with ``elem`` bytes per element).
+    """
+    n = kind.size
+
+    def of_kind(name: str) -> npt.NDArray[np.bool_]:
+        if name not in kind_names:
+            return np.zeros(n, dtype=bool)
+        return np.asarray(kind == kind_names.index(name), dtype=bool)
+
+    gi = np.flatnonzero(of_kind("gemm") & (np.asarray(gemm_m) > 0))
+    empty = np.zeros(0, dtype=np.int64)
+    flat, lens, solo = empty, empty, gi
+    if gi.size:
+        flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
+        solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
+    mem = tuple((k, np.flatnonzero(of_kind(k))) for k in MEMORY_BOUND_KINDS)
+    prep = None
+    distinct = None
+    if shapes is not None:
+        g_n, g_k, g_b, nb = shapes
+        if lens.size:
+            prep = fused_groups(flat, lens, np.asarray(gemm_m), g_n, g_k, g_b, nb, elem=elem)
+        if solo.size:
+            rows = np.stack([np.asarray(gemm_m)[solo], g_n[solo], g_k[solo], g_b[solo], nb[solo]])
+            _, first, inverse = np.unique(rows, axis=1, return_index=True, return_inverse=True)
+            distinct = (solo[first], inverse.reshape(-1).astype(np.int64))
+    return CalibratedSelection(
+        gemm=gi,
+        fused=flat,
+        fused_lens=lens,
+        solo=solo,
+        attention=np.flatnonzero(of_kind("attention")),
+        memory_bound=tuple((k, ki) for k, ki in mem if ki.size),
+        fused_groups=prep,
+        solo_distinct=distinct,
+        quantised=None if qweight_elem is None else gi[np.asarray(qweight_elem)[gi] != 0],
+    )
 
 
 def calibrated_op_times(
@@ -777,8 +903,12 @@ def calibrated_op_times(
     qweight_bytes: FloatArray | None = None,
     qweight_elem: FloatArray | None = None,
     kv_written: FloatArray | None = None,
+    selection: CalibratedSelection | None = None,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
+
+    ``selection``: :func:`calibrated_selection` of the same ops and profile, when the
+    caller keeps it (computed here otherwise).
 
     GEMMs: :func:`calibrated_gemm_time_array` (GEMMs the profile fuses are priced as
     one GEMM of the summed width, its time shared by width); fused attention:
@@ -796,47 +926,53 @@ def calibrated_op_times(
     host = np.zeros(n)
     mem = np.zeros(n, dtype=bool)
     eager = profile.launch == "eager"
-
-    def of_kind(name: str) -> npt.NDArray[np.bool_]:
-        if name not in kind_names:
-            return np.zeros(n, dtype=bool)
-        return np.asarray(kind == kind_names.index(name), dtype=bool)
-
+    sel = selection or calibrated_selection(
+        profile,
+        kind=kind,
+        kind_names=kind_names,
+        family=family,
+        prefix=prefix,
+        step=step,
+        phase=phase,
+        gemm_m=gemm_m,
+    )
     narrow = elem_bytes(dtype) <= 1.0
-    is_gemm = of_kind("gemm") & (np.asarray(gemm_m) > 0)
-    gi = np.flatnonzero(is_gemm)
+    gi = sel.gemm
     if gi.size:
-        flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
+        flat, lens, solo = sel.fused, sel.fused_lens, sel.solo
         host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]] if eager else 0.0
         eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
         ridge = peak * eff / (mem_bw * p["gemm.bandwidth_fraction"])
         mem[gi] = flops[gi] < ridge * nbytes[gi]
-        solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
-        dev[solo] = calibrated_gemm_time_array(
+        # priced once per distinct (m, n, k, batch, bytes): each op's time is a function
+        # of its own row only (the decode steps repeat a few shapes)
+        rep, inverse = sel.solo_distinct if sel.solo_distinct is not None else (solo, None)
+        t = calibrated_gemm_time_array(
             p,
-            m=gemm_m[solo],
-            n=gemm_n[solo],
-            k=gemm_k[solo],
-            batch=gemm_batch[solo],
-            elem=np.full(solo.size, elem_bytes(dtype)),
-            peak=np.full(solo.size, peak),
+            m=gemm_m[rep],
+            n=gemm_n[rep],
+            k=gemm_k[rep],
+            batch=gemm_batch[rep],
+            elem=np.full(rep.size, elem_bytes(dtype)),
+            peak=np.full(rep.size, peak),
             mem_bw=mem_bw,
             sms=sms,
-            fp8=np.full(solo.size, narrow),
-            nbytes=nbytes[solo],
+            fp8=np.full(rep.size, narrow),
+            nbytes=nbytes[rep],
         )
-        dev[solo] = _corrected_gemm(
-            dev[solo],
+        t = _corrected_gemm(
+            t,
             shapes,
             dtype,
-            m=gemm_m[solo],
-            n=gemm_n[solo],
-            k=gemm_k[solo],
-            batch=gemm_batch[solo],
-            nbytes=nbytes[solo],
+            m=gemm_m[rep],
+            n=gemm_n[rep],
+            k=gemm_k[rep],
+            batch=gemm_batch[rep],
+            nbytes=nbytes[rep],
             peak=peak,
             mem_bw=mem_bw,
         )
+        dev[solo] = t if inverse is None else t[inverse]
         if lens.size:
             _price_fused(
                 p,
@@ -856,12 +992,16 @@ def calibrated_op_times(
                 narrow=narrow,
                 shapes=shapes,
                 dtype=dtype,
+                prep=sel.fused_groups,
             )
     if gi.size and qweight_bytes is not None and qweight_elem is not None:
-        dev[gi] += dequant_time_array(
-            p, weight_bytes=qweight_bytes[gi], weight_elem=qweight_elem[gi], mem_bw=mem_bw
-        )
-    ai = np.flatnonzero(of_kind("attention"))
+        # other GEMMs add 0 (no quantised weights): only the quantised ones, when known
+        gq = gi if sel.quantised is None else sel.quantised
+        if gq.size:
+            dev[gq] += dequant_time_array(
+                p, weight_bytes=qweight_bytes[gq], weight_elem=qweight_elem[gq], mem_bw=mem_bw
+            )
+    ai = sel.attention
     if ai.size:
         dec = q_len[ai] <= 1.0
         d_t = calibrated_decode_attention_time_array(p, nbytes=nbytes[ai], mem_bw=mem_bw)
@@ -873,10 +1013,7 @@ def calibrated_op_times(
         mem[ai] = dec
         if eager:
             host[ai] = np.where(dec, p[EAGER_HOST["decode_attention"]], p[EAGER_HOST["attention"]])
-    for kind_name in MEMORY_BOUND_KINDS:
-        ki = np.flatnonzero(of_kind(kind_name))
-        if not ki.size:
-            continue
+    for kind_name, ki in sel.memory_bound:
         groups = profile.ops.get(kind_name) or [
             KernelGroup(kernel_class="elementwise", kernels=1, traffic_factor=1.0)
         ]

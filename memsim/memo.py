@@ -33,7 +33,11 @@ DEFAULT_SIZES: dict[str, int] = {
     "compiled": 8,
     "fitted_graph": 8,
     "layout": 8,
-    "graph_facts": 8,
+    # graph-only facts of the graphs seen (a dozen or two per graph)
+    "graph_facts": 64,
+    # bandwidth-free per-op tables (R x n_ops bytes per resource, and what is derived from
+    # them: about eight entries per graph and route topology)
+    "op_tables": 32,
     "classified": 16,
     "dram_calibration": 256,
     "dram_device": 32,

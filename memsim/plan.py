@@ -141,6 +141,10 @@ class Plan:
     routes: tuple[Route, ...]
     # request-fidelity tiers: what the DRAM controller measured (memsim/request_fidelity.py)
     tier_calibration: Mapping[str, TierCalibration] = field(default_factory=dict)
+    # resources that may have demand (every other row of op_demand is 0), and per op the
+    # largest demand over resources (op_demand.max(axis=0))
+    active_res: tuple[int, ...] = ()
+    op_work: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def n_groups(self) -> int:
@@ -351,6 +355,24 @@ def _calibrated_times(
     """(device s, eager host s, memory-bound?) of the ops ``m`` on a calibrated ``unit``."""
     assert unit.efficiency is not None
     idx: Any = slice(None) if m.all() else np.flatnonzero(m)
+    selection = memo(
+        "graph_facts",
+        ("calibrated_selection", id(cg), m.tobytes(), _fused_key(profile), dtype, id(nbytes)),
+        lambda: cost.calibrated_selection(
+            profile,
+            kind=cg.kind[idx],
+            kind_names=cg.kind_names,
+            family=cg.gemm_family[idx],
+            prefix=cg.gemm_prefix[idx],
+            step=cg.step[idx],
+            phase=cg.phase[idx],
+            gemm_m=cg.gemm_m[idx],
+            shapes=(cg.gemm_n[idx], cg.gemm_k[idx], cg.gemm_batch[idx], nbytes[idx]),
+            elem=cost.elem_bytes(dtype),
+            qweight_elem=cg.gemm_qweight_elem[idx],
+        ),
+        pin=cg,
+    )
     return cost.calibrated_op_times(
         unit.efficiency.values(),
         profile,
@@ -378,7 +400,13 @@ def _calibrated_times(
         kv_written=memo("graph_facts", ("kv_written", id(cg)), partial(_kv_written, cg), pin=cg)[
             idx
         ],
+        selection=selection,
     )
+
+
+def _fused_key(profile: EngineProfile) -> tuple[bool, bool]:
+    """What of an engine profile the calibrated selection reads."""
+    return (bool(profile.fused_qkv), bool(profile.fused_gate_up))
 
 
 def step_starts(cg: CompiledGraph) -> IntArray:
@@ -401,6 +429,9 @@ class _UnitOps:
     matrix: IntArray  # matrix ops without one
     vector: IntArray  # everything else
     compulsory_reads: FloatArray  # per ``gemm`` op: e (M K + K N)
+    flops_gemm: FloatArray  # FLOPs of the ``gemm``, ``matrix`` and ``vector`` ops
+    flops_matrix: FloatArray
+    flops_vector: FloatArray
 
 
 def _unit_ops(cg: CompiledGraph) -> list[_UnitOps]:
@@ -422,15 +453,19 @@ def _unit_ops(cg: CompiledGraph) -> list[_UnitOps]:
             mat = ops[is_matrix[ops]]
             gemm = mat[cg.gemm_m[mat] > 0]
             gm, gn, gk = cg.gemm_m[gemm], cg.gemm_n[gemm], cg.gemm_k[gemm]
+            matrix, vector = mat[cg.gemm_m[mat] <= 0], ops[~is_matrix[ops]]
             out.append(
                 _UnitOps(
                     dtype=dtype,
                     unit=unit,
                     ops=ops,
                     gemm=gemm,
-                    matrix=mat[cg.gemm_m[mat] <= 0],
-                    vector=ops[~is_matrix[ops]],
+                    matrix=matrix,
+                    vector=vector,
                     compulsory_reads=e * (gm * gk + gk * gn),
+                    flops_gemm=cg.flops[gemm],
+                    flops_matrix=cg.flops[matrix],
+                    flops_vector=cg.flops[vector],
                 )
             )
     return out
@@ -439,11 +474,9 @@ def _unit_ops(cg: CompiledGraph) -> list[_UnitOps]:
 def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> ComputeCost:
     """Compute time per op on its unit (GEMM utilisation, vector rate) and GEMM re-reads."""
     n = cg.n_ops
-    op_unit = np.zeros(n, dtype=np.int64)
     compute_s = np.zeros(n)
     overhead = np.zeros(n)
     serial = np.zeros(n)
-    tiling = np.ones(n)
     profile: EngineProfile | None = None
     nbytes = np.zeros(0)
     calibrated: FloatArray | None = None
@@ -455,6 +488,8 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         calibrated_memory = np.zeros(n, dtype=bool)
     parts = memo("graph_facts", ("unit_ops", id(cg)), partial(_unit_ops, cg), pin=cg)
     on_unit: dict[tuple[str, str], list[IntArray]] = {}  # (dtype, unit) -> its ops
+    units: list[int] = []
+    tilings: list[tuple[_UnitOps, float]] = []
     for part in parts:
         dtype = part.dtype
         try:
@@ -474,7 +509,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
                 ]
             )
         unit = system.compute[uname]
-        op_unit[part.ops] = res.unit_res[uname]
+        units.append(res.unit_res[uname])
         if unit.kind == "dataflow":  # a kernel call reconfigures the fabric: not hidden
             serial[part.ops] = unit.kernel_launch_overhead_s
         else:  # a launch queue hides launches behind running kernels: a floor
@@ -482,16 +517,31 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         peak = cost.unit_peak(unit, dtype, unit_name=uname)
         vec = cost.vector_rate(unit, dtype)
         g = part.gemm
-        util = cost.gemm_utilization_array(unit, cg.gemm_m[g], cg.gemm_n[g], cg.gemm_batch[g])
-        compute_s[g] = cg.flops[g] / (peak * util)
-        compute_s[part.matrix] = cg.flops[part.matrix] / peak
-        compute_s[part.vector] = cg.flops[part.vector] / vec
-        # tiled GEMM re-reads: reads scaled by tiled / compulsory operand traffic
-        buf = _on_chip_buffer(system, uname)
-        tiling[g] = memo(
-            "graph_facts", ("tiling", id(part), buf), partial(_tiling, cg, part, buf), pin=part
+        util = memo(
+            "graph_facts",
+            ("gemm_util", id(part), unit.array_rows, unit.array_cols, unit.count),
+            partial(_gemm_util, cg, part, unit),
+            pin=part,
         )
+        compute_s[g] = part.flops_gemm / (peak * util)
+        compute_s[part.matrix] = part.flops_matrix / peak
+        compute_s[part.vector] = part.flops_vector / vec
+        # tiled GEMM re-reads: reads scaled by tiled / compulsory operand traffic
+        tilings.append((part, _on_chip_buffer(system, uname)))
         on_unit.setdefault((dtype, uname), []).append(part.ops)
+    # graph-only given the units chosen and their buffers: one array per sweep
+    op_unit = memo(
+        "graph_facts",
+        ("op_unit", id(cg), tuple(units)),
+        partial(_op_unit, cg, parts, tuple(units)),
+        pin=cg,
+    )
+    tiling = memo(
+        "graph_facts",
+        ("tiling", id(cg), tuple((id(p), b) for p, b in tilings)),
+        partial(_tiling_all, cg, tuple(tilings)),
+        pin=(cg, *(p for p, _ in tilings)),
+    )
     if profile is not None:  # calibrated kernels, per (dtype, unit) as one selection
         assert calibrated is not None and calibrated_memory is not None
         for (dtype, uname), chunks in on_unit.items():
@@ -531,27 +581,68 @@ def _op_bytes(cg: CompiledGraph) -> FloatArray:
     return np.asarray(np.bincount(cg.acc_op, weights=cg.acc_bytes, minlength=cg.n_ops), np.float64)
 
 
-def _apply_calibrated(comp: ComputeCost, res: ResourceTable, demand: FloatArray) -> None:
+def _apply_calibrated(comp: ComputeCost, res: ResourceTable, dem: OpDemand) -> None:
     """Raise each calibrated op's busiest resource to its calibrated device time.
 
     Compute-bound ops (by the calibrated model) raise their compute unit; memory-bound
     ones raise the tier they move the most through, so time is reported where it is
     spent and a faster tier (more bandwidth) never makes them slower.
     """
+    demand = dem.demand
     t, mem = comp.calibrated, comp.calibrated_memory
     if t is None or mem is None or not t.size:
         return
-    ops = np.arange(t.size)
     on = t > 0
-    cu = on & ~mem
-    demand[comp.op_unit[cu], ops[cu]] = np.maximum(demand[comp.op_unit[cu], ops[cu]], t[cu])
+    cu = np.flatnonzero(on & ~mem)
+    units = list(res.unit_res.values())
+    for u in units:  # one row at a time (1-D indexing)
+        sel = cu[comp.op_unit[cu] == u] if len(units) > 1 else cu
+        if sel.size:
+            demand[u, sel] = np.maximum(demand[u, sel], t[sel])
     mb = np.flatnonzero(on & mem)
     if not mb.size:
         return
-    tiers = np.asarray(res.tier_res, dtype=np.int64)
-    sub = demand[np.ix_(tiers, mb)]
-    busiest = tiers[np.argmax(sub, axis=0)]
-    demand[busiest, mb] = np.maximum(demand[busiest, mb], t[mb])
+    # the busiest tier per op, the first on ties (argmax): tiers without demand never win
+    # over the first tier, which wins where no tier has any
+    tiers = res.tier_res
+    busiest = np.full(mb.size, tiers[0], dtype=np.int64)
+    most = demand[tiers[0], mb]
+    for r in tiers[1:]:
+        if not dem.active[r]:
+            continue
+        v = demand[r, mb]
+        more = v > most
+        busiest[more] = r
+        most = np.where(more, v, most)
+    for r in tiers:
+        sel = mb[busiest == r]
+        if sel.size:
+            demand[r, sel] = np.maximum(demand[r, sel], t[sel])
+            dem.active[r] = True
+
+
+def _gemm_util(cg: CompiledGraph, part: _UnitOps, unit: ComputeUnit) -> FloatArray:
+    """Fraction of peak each GEMM of ``part`` reaches on ``unit`` (its tile and count)."""
+    g = part.gemm
+    return cost.gemm_utilization_array(unit, cg.gemm_m[g], cg.gemm_n[g], cg.gemm_batch[g])
+
+
+def _op_unit(cg: CompiledGraph, parts: list[_UnitOps], units: tuple[int, ...]) -> IntArray:
+    """Compute resource index per op, from each part's unit (read-only)."""
+    op_unit = np.zeros(cg.n_ops, dtype=np.int64)
+    for part, u in zip(parts, units, strict=True):
+        op_unit[part.ops] = u
+    op_unit.setflags(write=False)
+    return op_unit
+
+
+def _tiling_all(cg: CompiledGraph, tilings: tuple[tuple[_UnitOps, float], ...]) -> FloatArray:
+    """Per op: tiled over compulsory GEMM reads (1 for other ops; read-only)."""
+    tiling = np.ones(cg.n_ops)
+    for part, buf in tilings:
+        tiling[part.gemm] = _tiling(cg, part, buf)
+    tiling.setflags(write=False)
+    return tiling
 
 
 def _tiling(cg: CompiledGraph, part: _UnitOps, buf: float) -> FloatArray:
@@ -568,12 +659,35 @@ def _tiling(cg: CompiledGraph, part: _UnitOps, buf: float) -> FloatArray:
 
 @dataclass(slots=True, kw_only=True)
 class OpDemand:
-    """Steps 5-7 fill these (R x n_ops): seconds and bytes of each resource per op."""
+    """Steps 5-7 fill these (R x n_ops): seconds and bytes of each resource per op.
+
+    ``read`` and ``written`` do not depend on bandwidths or FLOP/s: they are shared
+    (read-only) between the hardware points of a sweep; a step that changes them
+    replaces them. ``active[r]``: resource ``r`` may have demand (all other rows are 0).
+    """
 
     demand: FloatArray
     read: FloatArray
     written: FloatArray
     tier_latency: FloatArray  # (tiers, n_ops): latency of each tier an op touches
+    active: npt.NDArray[np.bool_]
+
+
+def _route_bytes(
+    lay: Layout, hops: tuple[tuple[int, int, tuple[int, ...]], ...], n_res: int
+) -> tuple[FloatArray, FloatArray]:
+    """Bytes read and written through each resource per op, from the layout's rows and
+    the resources on each (tier, direction)'s route (hardware bandwidth-free)."""
+    n = lay.per.shape[1]
+    res_read = np.zeros((n_res, n))
+    res_write = np.zeros((n_res, n))
+    for ti, w, route in hops:
+        row = lay.per[2 * ti + w]
+        for r in route:
+            (res_write if w else res_read)[r] += row
+    res_read.setflags(write=False)
+    res_write.setflags(write=False)
+    return res_read, res_write
 
 
 def _access_demand(
@@ -582,22 +696,34 @@ def _access_demand(
     """Demand and bytes through each resource: one vector op per (tier, direction, hop)."""
     n, n_res = cg.n_ops, len(res.resources)
     op_demand = np.zeros((n_res, n))
-    res_read = np.zeros((n_res, n))
-    res_write = np.zeros((n_res, n))
+    active = np.zeros(n_res, dtype=bool)
+    hops = []
     for ti in range(len(res.tier_names)):
         for w, route in ((0, routes.read[ti]), (1, routes.write[ti])):
-            row = lay.per[2 * ti + w]
             if not lay.tier_used[2 * ti + w]:
                 continue
+            row = lay.per[2 * ti + w]
             for r, sec in route:
-                op_demand[r] += row * sec
-                (res_write if w else res_read)[r] += row
-    op_demand[comp.op_unit, np.arange(n)] += comp.seconds
+                if active[r]:
+                    op_demand[r] += row * sec
+                else:  # 0 + x: the first term alone
+                    np.multiply(row, sec, out=op_demand[r])
+                    active[r] = True
+            hops.append((ti, w, tuple(r for r, _ in route)))
+    # the bytes depend on the layout and the routes' resources only: shared by a sweep
+    key = (id(lay), tuple(hops), n_res)
+    read, written = memo(
+        "op_tables", ("route_bytes", key), lambda: _route_bytes(lay, tuple(hops), n_res), pin=lay
+    )
+    # compute rows carry no transfer demand: each op's seconds on its unit (0 + x)
+    op_demand[comp.op_unit, op_range(cg)] = comp.seconds
+    active[list(res.unit_res.values())] = True
     return OpDemand(
         demand=op_demand,
-        read=res_read,
-        written=res_write,
+        read=read,
+        written=written,
         tier_latency=lay.touched * routes.latency[:, None],
+        active=active,
     )
 
 
@@ -624,6 +750,8 @@ def _reroute_attached_units(
         ops = np.flatnonzero(comp.op_unit == r_unit)
         if not len(ops):
             continue
+        if not dem.read.flags.writeable:  # shared bytes tables: this point gets its own
+            dem.read, dem.written = dem.read.copy(), dem.written.copy()
         for ti, t in enumerate(res.tier_names):
             try:
                 walk = _walk(system, mem, t) if t != mem else []
@@ -651,9 +779,21 @@ def _reroute_attached_units(
                 for r, sec in alt:
                     dem.demand[r, ops] += row * sec
                     moved[r, ops] += row
+                    dem.active[r] = True
             own = 0.0 if ti in routes.request_tiers else system.tiers[t].latency_s
             lat = own + sum(system.links[n].latency_s for n, _ in walk)
             dem.tier_latency[ti, ops] = lay.touched[ti, ops] * lat
+
+
+def op_range(cg: CompiledGraph) -> IntArray:
+    """``np.arange(cg.n_ops)`` (graph-only, memoised)."""
+    return memo("graph_facts", ("arange", id(cg)), partial(_readonly_arange, cg.n_ops), pin=cg)
+
+
+def _readonly_arange(n: int) -> IntArray:
+    out = np.arange(n)
+    out.setflags(write=False)
+    return out
 
 
 def _request_fidelity(
@@ -687,6 +827,7 @@ def _request_fidelity(
         )
         mult = float(tp) if spec.scope == "host" else 1.0
         dem.demand[res.tier_res[ti]] += td.demand * mult
+        dem.active[res.tier_res[ti]] = True
         dem.tier_latency[ti] += td.latency
         if td.calibration.classes:
             calibration[res.tier_names[ti]] = td.calibration
@@ -740,25 +881,59 @@ def _collectives(
     lk_name = peers[0] if peers else ""
     ids = res.link_res[res.link_names.index(lk_name)] if peers else ()
     peer: Link | None = system.links[lk_name] if peers else None
+    sent_by_batch: list[tuple[IntArray, FloatArray]] = []
+    sent_key: list[bytes] = []
     for kind, group, sel in by_kind_group:
         if peer is None:
             continue
         # bytes each device sends and the latency steps of the link's algorithm
         # (ring, one_shot, two_shot, or auto = the cheapest per message)
         bw = peer.effective_bandwidth_bytes_per_s
-        sent, steps_lat, _ = cost.collective_cost_array(
+        # priced once per distinct message size (a decode step repeats a few sizes)
+        sizes, inverse = memo(
+            "graph_facts", ("message_sizes", id(sel)), partial(_unique_sizes, cg, sel), pin=sel
+        )
+        sent_u, lat_u, _ = cost.collective_cost_array(
             kind,
-            cg.coll_bytes[sel],
+            sizes,
             group=group,
             algorithm=peer.collective_algorithm,
             bandwidth=bw,
             latency=peer.latency_s,
         )
-        link_sec = sent / bw
+        sent, steps_lat = sent_u[inverse], lat_u[inverse]
+        link_sec = (sent_u / bw)[inverse]
         for r in ids:
             dem.demand[r, sel] += link_sec
-            dem.written[r, sel] += sent / len(ids)
+            dem.active[r] = True
         op_latency[sel] = np.maximum(op_latency[sel], steps_lat)
+        sent_by_batch.append((sel, sent))
+        sent_key.append(sent_u.tobytes())
+    if sent_by_batch and ids:
+        # the bytes each device sends (shared by the points that send the same)
+        base = dem.written
+        key = ("collective_bytes", id(base), ids, tuple(sent_key))
+        dem.written = memo(
+            "op_tables", key, partial(_collective_written, base, ids, sent_by_batch), pin=base
+        )
+
+
+def _unique_sizes(cg: CompiledGraph, sel: IntArray) -> tuple[FloatArray, IntArray]:
+    """The distinct message sizes of the collectives ``sel``, and each one's index."""
+    sizes, inverse = np.unique(cg.coll_bytes[sel], return_inverse=True)
+    return sizes, inverse.reshape(-1)
+
+
+def _collective_written(
+    base: FloatArray, ids: tuple[int, ...], sent_by_batch: list[tuple[IntArray, FloatArray]]
+) -> FloatArray:
+    """``base`` plus the bytes each collective sends, split over the link's directions."""
+    written = base.copy()
+    for sel, sent in sent_by_batch:
+        for r in ids:
+            written[r, sel] += sent / len(ids)
+    written.setflags(write=False)
+    return written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -781,18 +956,21 @@ def _groups(
     op_demand: FloatArray,
     op_latency: FloatArray,
     overhead: FloatArray,
+    work: FloatArray,
+    active_res: tuple[int, ...],
 ) -> Groups:
     """Sum the ops of each group (``dataflow``: a pipeline) and find what each waits for."""
     n, n_res = cg.n_ops, op_demand.shape[0]
     group_start = lay.group_start
     if n and execution == "kernel":
         group_demand, group_latency, group_overhead = op_demand, op_latency, overhead
-        group_duration = np.maximum(overhead, op_latency + op_demand.max(axis=0))
+        group_duration = np.maximum(overhead, op_latency + work)
     elif n:
         group_demand = np.add.reduceat(op_demand, group_start, axis=1)
         group_latency = np.maximum.reduceat(op_latency, group_start)
         group_overhead = overhead[group_start]
-        group_duration = np.maximum(group_overhead, group_latency + group_demand.max(axis=0))
+        group_work = max_over_rows(group_demand, active_res)
+        group_duration = np.maximum(group_overhead, group_latency + group_work)
     else:
         group_demand = np.zeros((n_res, 0))
         group_latency = group_overhead = group_duration = np.zeros(0)
@@ -884,15 +1062,17 @@ def build_plan(
     dem = _access_demand(cg, res, routes, lay, comp)
     _reroute_attached_units(system, cg, res, routes, lay, comp, dem, tp)
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
-    _apply_calibrated(comp, res, dem.demand)
+    _apply_calibrated(comp, res, dem)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
     if comp.serial is not None and cg.n_ops:  # dataflow units' per-kernel cost, serial
         op_latency = op_latency + comp.serial
     if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
         op_latency[step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)
-    overhead = _launch_overhead(cg, comp, execution, op_latency, dem.demand)
-    grp = _groups(cg, execution, lay, dem.demand, op_latency, overhead)
+    active_res = tuple(np.flatnonzero(dem.active).tolist())
+    work = max_over_rows(dem.demand, active_res)
+    overhead = _launch_overhead(cg, comp, execution, op_latency, work)
+    grp = _groups(cg, execution, lay, dem.demand, op_latency, overhead, work, active_res)
     dma_routes, jobs = _dma_jobs(system, cg, placement, res, lay.op_group, tp, calibration)
     return Plan(
         system=system,
@@ -929,7 +1109,21 @@ def build_plan(
         jobs=jobs,
         routes=dma_routes,
         tier_calibration=calibration,
+        active_res=active_res,
+        op_work=work,
     )
+
+
+def max_over_rows(demand: FloatArray, rows: tuple[int, ...]) -> FloatArray:
+    """``demand.max(axis=0)`` when every row not in ``rows`` is 0 (demand is >= 0)."""
+    if not rows or not demand.shape[1]:
+        return np.asarray(
+            demand.max(axis=0, initial=0.0) if demand.shape[0] else np.zeros(demand.shape[1])
+        )
+    out = demand[rows[0]].copy()
+    for r in rows[1:]:
+        np.maximum(out, demand[r], out=out)
+    return out
 
 
 def _launch_overhead(
@@ -937,7 +1131,7 @@ def _launch_overhead(
     comp: ComputeCost,
     execution: str,
     op_latency: FloatArray,
-    demand: FloatArray,
+    work: FloatArray,
 ) -> FloatArray:
     """Per-op launch floor: eager launches pipelined with the device, else as priced.
 
@@ -949,7 +1143,7 @@ def _launch_overhead(
     eager = comp.profile is not None and comp.profile.launch == "eager"
     if not eager or execution != "kernel" or not cg.n_ops or int(cg.stage.max()) > 0:
         return comp.overhead
-    device = op_latency + demand.max(axis=0)
+    device = op_latency + work
     return cost.eager_pipeline_durations(comp.overhead, device, step_starts(cg))
 
 
