@@ -1,4 +1,4 @@
-"""Exact planners (pulp; HiGHS when installed, else the bundled CBC).
+"""Exact planners (pulp: the bundled CBC; HiGHS when asked for by name).
 
 * :func:`plan_placement` — where every weight, KV block and activation lives
   (in place or streamed), minimising step time or energy (:mod:`explore.mip.placement`);
