@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from types import MappingProxyType
 
 from hw_models.errors import Problem, SpecError
@@ -79,6 +79,15 @@ class AttentionShape:
         return float(self.q_len) * offset + self.q_len * (self.q_len + 1) / 2.0
 
 
+#: fields of the traffic records that count work, not bytes
+_NOT_BYTES = frozenset({"flops", "softmax_flops"})
+
+
+def _byte_total(record: object) -> float:
+    """Sum of a traffic record's byte fields, in declaration order."""
+    return float(sum(getattr(record, f.name) for f in fields(record) if f.name not in _NOT_BYTES))  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AttentionTraffic:
     """Off-chip bytes of one attention call, per operand, and its FLOPs."""
@@ -101,20 +110,7 @@ class AttentionTraffic:
     @property
     def total(self) -> float:
         """Every byte read or written."""
-        return (
-            self.q_read
-            + self.k_read
-            + self.v_read
-            + self.o_read
-            + self.o_written
-            + self.stats_read
-            + self.stats_written
-            + self.scores_written
-            + self.scores_read
-            + self.probs_written
-            + self.probs_read
-            + self.dropout_bytes
-        )
+        return _byte_total(self)
 
 
 def _matmul_flops(s: AttentionShape, pairs: float) -> float:
@@ -256,24 +252,7 @@ class AttentionBackwardTraffic:
     @property
     def total(self) -> float:
         """Every byte read or written."""
-        return (
-            self.q_read
-            + self.k_read
-            + self.v_read
-            + self.o_read
-            + self.do_read
-            + self.dq_read
-            + self.dq_written
-            + self.dk_written
-            + self.dv_written
-            + self.stats_read
-            + self.p_read
-            + self.dp_written
-            + self.dp_read
-            + self.ds_written
-            + self.ds_read
-            + self.dropout_bytes
-        )
+        return _byte_total(self)
 
 
 def _query_row_visits(s: AttentionShape, bc: int, br: int) -> float:
