@@ -56,6 +56,41 @@ REQUIRED_COLUMNS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+def _check_ops_total(ops: pd.DataFrame | None, summary: dict[str, Any], root: Path) -> None:
+    """A row-complete ``ops`` table must add up to the summary's FLOPs.
+
+    The table lists one device's share of each op, so the summary's total is a whole
+    multiple of it (the tensor- and data-parallel ranks, dividing ``meta.devices``). A
+    table cut at a row boundary parses cleanly, but its FLOPs then fall short of every
+    such multiple (unless only zero-FLOP ops were lost).
+    """
+    want = summary.get("flops")
+    if ops is None or "flops" not in ops.columns or isinstance(want, bool):
+        return
+    if not isinstance(want, int | float) or not math.isfinite(want) or want <= 0:
+        return
+    got = float(ops["flops"].sum())
+    meta = summary.get("meta")
+    devices = meta.get("devices", 1) if isinstance(meta, dict) else 1
+    if not isinstance(devices, int) or isinstance(devices, bool) or devices < 1:
+        devices = 1
+    ranks = round(float(want) / got) if got > 0 else 0
+    whole = 1 <= ranks <= devices and devices % ranks == 0
+    if whole and math.isclose(got * ranks, float(want), rel_tol=1e-6):
+        return
+    raise SpecError(
+        [
+            Problem(
+                "ops",
+                f"its {len(ops)} rows hold {got:.6g} FLOPs but summary.json says "
+                f"{float(want):.6g} over {devices} device(s): the table is truncated or "
+                "from another run",
+            )
+        ],
+        source=str(root),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunTables:
     """The tables of one run; any may be ``None``. Build with :meth:`of` or :meth:`from_dir`."""
@@ -104,6 +139,7 @@ class RunTables:
                 frames[name] = _read_parquet(parquet, name)
             else:
                 frames[name] = None
+        _check_ops_total(frames["ops"], summary, root)
         if frames["timeline"] is None and (root / "trace.json").exists():
             frames["timeline"] = timeline_from_chrome_trace(root / "trace.json")
         if system is None:

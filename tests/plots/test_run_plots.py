@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
+from hw_models.errors import SpecError
 from plots import breakdown, energy_breakdown, occupancy, time_breakdown, timeline
 from plots.style import LINK_LOOKS, PHASE_LOOKS, TIER_LOOKS
 from plots.timeline import busy_fraction
@@ -146,3 +149,21 @@ def test_timeline_merges_thousands_of_back_to_back_bars() -> None:
     (bars,) = ax.collections
     assert len(bars.get_paths()) == 2
     assert merge_spans([0.0, 1.0, 3.0], [1.0, 2.0, 4.0], gap=0.0) == [(0.0, 2.0), (3.0, 1.0)]
+
+
+def test_an_ops_table_cut_at_a_row_boundary_is_refused(tmp_path: Path) -> None:
+    """A table truncated between two rows parses; its FLOPs then fall short of the
+    summary's total (the last ops, the LM head among them, carry FLOPs)."""
+    from memsim.cli.main import main
+    from plots.tables import RunTables
+
+    out = tmp_path / "run"
+    args = ["run", "--model", "llama2_7b", "--batch", "1", "--prompt", "64", "--gen", "2"]
+    assert main([*args, "--fidelity", "analytic", "--out", str(out)]) == 0
+    RunTables.from_dir(out)  # the whole table is accepted
+    ops = out / "ops.csv"
+    lines = ops.read_text(encoding="utf-8").splitlines(keepends=True)
+    ops.write_text("".join(lines[:-5]), encoding="utf-8")  # 5 whole rows lost
+    with pytest.raises(SpecError, match="truncated or from another run"):
+        RunTables.from_dir(out)
+    assert main(["report", str(out), "-o", str(tmp_path / "r.html")]) == 2
