@@ -686,6 +686,42 @@ def _fusion_groups(
     return members.astype(np.int64), lens.astype(np.int64)
 
 
+def _shaped_gemm_time(
+    p: Mapping[str, float],
+    *,
+    m: FloatArray,
+    n: FloatArray,
+    k: FloatArray,
+    batch: FloatArray,
+    nbytes: FloatArray,
+    elem: float,
+    peak: float,
+    mem_bw: float,
+    sms: int,
+    narrow: bool,
+    shapes: Sequence[GemmShapeTable],
+    dtype: str,
+) -> FloatArray:
+    """Calibrated seconds of GEMMs of these shapes, with the measured per-shape ratios."""
+    size = np.asarray(m).size
+    t = calibrated_gemm_time_array(
+        p,
+        m=m,
+        n=n,
+        k=k,
+        batch=batch,
+        elem=np.full(size, elem),
+        peak=np.full(size, peak),
+        mem_bw=mem_bw,
+        sms=sms,
+        fp8=np.full(size, narrow),
+        nbytes=nbytes,
+    )
+    return _corrected_gemm(
+        t, shapes, dtype, m=m, n=n, k=k, batch=batch, nbytes=nbytes, peak=peak, mem_bw=mem_bw
+    )
+
+
 def _price_fused(
     p: Mapping[str, float],
     flat: npt.NDArray[np.int64],
@@ -721,30 +757,20 @@ def _price_fused(
         rep, inverse = prep.distinct
         first, width, fused_bytes = first[rep], width[rep], fused_bytes[rep]
         gid = inverse[gid]
-    t = calibrated_gemm_time_array(
+    t = _shaped_gemm_time(
         p,
         m=gemm_m[first],
         n=width,
         k=gemm_k[first],
         batch=gemm_batch[first],
-        elem=np.full(first.size, elem),
-        peak=np.full(first.size, peak),
-        mem_bw=mem_bw,
-        sms=sms,
-        fp8=np.full(first.size, narrow),
         nbytes=fused_bytes,
-    )
-    t = _corrected_gemm(
-        t,
-        shapes,
-        dtype,
-        m=gemm_m[first],
-        n=width,
-        k=gemm_k[first],
-        batch=gemm_batch[first],
-        nbytes=fused_bytes,
+        elem=elem,
         peak=peak,
         mem_bw=mem_bw,
+        sms=sms,
+        narrow=narrow,
+        shapes=shapes,
+        dtype=dtype,
     )
     ok, share = prep.ok, prep.share
     dev[flat[ok]] = (t[gid] * share)[ok]
@@ -947,30 +973,20 @@ def calibrated_op_times(
         # priced once per distinct (m, n, k, batch, bytes): each op's time is a function
         # of its own row only (the decode steps repeat a few shapes)
         rep, inverse = sel.solo_distinct if sel.solo_distinct is not None else (solo, None)
-        t = calibrated_gemm_time_array(
+        t = _shaped_gemm_time(
             p,
             m=gemm_m[rep],
             n=gemm_n[rep],
             k=gemm_k[rep],
             batch=gemm_batch[rep],
-            elem=np.full(rep.size, elem_bytes(dtype)),
-            peak=np.full(rep.size, peak),
-            mem_bw=mem_bw,
-            sms=sms,
-            fp8=np.full(rep.size, narrow),
             nbytes=nbytes[rep],
-        )
-        t = _corrected_gemm(
-            t,
-            shapes,
-            dtype,
-            m=gemm_m[rep],
-            n=gemm_n[rep],
-            k=gemm_k[rep],
-            batch=gemm_batch[rep],
-            nbytes=nbytes[rep],
+            elem=elem_bytes(dtype),
             peak=peak,
             mem_bw=mem_bw,
+            sms=sms,
+            narrow=narrow,
+            shapes=shapes,
+            dtype=dtype,
         )
         dev[solo] = t if inverse is None else t[inverse]
         if lens.size:
