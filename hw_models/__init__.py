@@ -6,7 +6,7 @@ a YAML file with :func:`load_system`; errors come as one :class:`SpecError`.
 
 from hw_models.base import Source, Spec
 from hw_models.cache import CacheSpec
-from hw_models.compute import DTYPE_BYTES, DTYPES, ComputeUnit
+from hw_models.compute import DTYPE_BYTES, DTYPES, ComputeUnit, DataflowKernelCost, KernelTerm
 from hw_models.dram import DRAMDevice, DRAMOrganization, DRAMPower, DRAMTiming
 from hw_models.errors import Problem, SpecError
 from hw_models.flash import FlashDevice, FlashGeometry
@@ -33,8 +33,10 @@ __all__ = [
     "DRAMOrganization",
     "DRAMPower",
     "DRAMTiming",
+    "DataflowKernelCost",
     "FlashDevice",
     "FlashGeometry",
+    "KernelTerm",
     "Link",
     "MemoryTier",
     "Problem",

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, PositiveInt, model_validator
 
 from hw_models.base import Spec
-from hw_models.efficiency import Efficiency
+from hw_models.efficiency import Efficiency, ProvenanceKind
 from hw_models.units import Bytes, FlopsPerS, Hertz, Seconds
 
 ComputeKind = Literal["simt", "systolic", "dataflow", "cpu", "vector"]
@@ -24,6 +24,43 @@ DTYPE_BYTES: dict[str, float] = {
     "int8": 1.0,
     "int4": 0.5,
 }
+
+
+class KernelTerm(Spec):
+    """One per-kernel cost of a dataflow unit: seconds, and where the figure came from."""
+
+    seconds: Seconds
+    provenance: ProvenanceKind
+    source: str = Field(
+        min_length=1, description="published: source and table; assumed: the reasoning"
+    )
+
+
+class DataflowKernelCost(Spec):
+    """What one kernel call costs a dataflow unit besides its work (all serial with it).
+
+    A kernel is configured, launched, fills and drains its pipeline, and ends at a
+    whole-chip barrier; sharded over several sockets it also synchronises them. The
+    PCUs idle through all of it, so every term is paid once per kernel call: per op
+    kernel by kernel, per fused group in dataflow execution. Priced by
+    :func:`memsim.cost.dataflow_kernel_seconds`.
+    """
+
+    launch: KernelTerm = Field(
+        description="configure and start one kernel (Program Load, Argument Load, Kernel "
+        "Execute, as orchestrated by the host)"
+    )
+    pipeline_fill_drain: KernelTerm = Field(
+        description="the first tile's trip through the kernel's pipeline and the last "
+        "tile's drain, during which the kernel's other units idle"
+    )
+    barrier: KernelTerm = Field(
+        description="the whole-chip barrier that ends a kernel before the next may start"
+    )
+    cross_socket_sync: KernelTerm = Field(
+        description="synchronising the sockets a graph is sharded over, once per kernel "
+        "(only when the graph spans more than one socket)"
+    )
 
 
 class ComputeUnit(Spec):
@@ -48,6 +85,11 @@ class ComputeUnit(Spec):
         "queue hides it behind running kernels), except on `dataflow` units, where it is "
         "serial (configuration load and synchronisation) and charged once per kernel call: "
         "per op in `kernel` execution, per fused group in `dataflow` execution",
+    )
+    kernel_cost: DataflowKernelCost | None = Field(
+        default=None,
+        description="per-kernel-call cost of a `dataflow` unit, term by term with provenance "
+        "(added to kernel_launch_overhead_s); only on dataflow units",
     )
     vector_flops_per_s: FlopsPerS | None = Field(
         default=None, description="non-matrix throughput (norms, softmax, elementwise)"
@@ -77,6 +119,8 @@ class ComputeUnit(Spec):
     def _array_dims(self) -> ComputeUnit:
         if (self.array_rows is None) != (self.array_cols is None):
             raise ValueError("array_rows and array_cols are given together or not at all")
+        if self.kernel_cost is not None and self.kind != "dataflow":
+            raise ValueError(f"kernel_cost is for dataflow units, this unit is {self.kind}")
         return self
 
     def reference_dtype(self) -> str:

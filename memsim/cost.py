@@ -16,6 +16,10 @@ Formulas (see docs/engine.md for the derivations and sources):
   ``e (M K ceil(N/Tn) + K N ceil(M/Tm) + M N)`` with ``Tm = min(M, floor(sqrt(B/e)))``,
   ``Tn = min(N, floor(B/(e Tm)))``; equals the compulsory ``e (MK + KN + MN)``
   when the output fits.
+* Per-kernel cost of a dataflow unit (serial with the kernel's work, once per kernel
+  call): ``launch + pipeline fill/drain + barrier (+ cross-socket sync when the graph
+  spans more than one socket) + kernel_launch_overhead_s``
+  (:func:`dataflow_kernel_seconds`).
 * Transfer time = latency + ceil(bytes/g) g / (bandwidth x achievable fraction).
 * Collectives of ``B`` bytes per device among ``p`` devices over a device-to-device
   link of per-direction bandwidth ``bw`` and per-step latency ``a``: time
@@ -110,6 +114,35 @@ def vector_rate(unit: ComputeUnit, dtype: str) -> float:
 def vector_time(unit: ComputeUnit, flops: float, dtype: str = "bf16") -> float:
     """Seconds for ``flops`` of non-matrix work (norms, softmax, elementwise) on ``unit``."""
     return flops / vector_rate(unit, dtype)
+
+
+def dataflow_kernel_terms(unit: ComputeUnit, *, sockets: int) -> dict[str, float]:
+    """The seconds one kernel call costs a dataflow ``unit``, term by term.
+
+    ``launch``, ``pipeline_fill_drain`` and ``barrier`` from ``unit.kernel_cost``,
+    ``cross_socket_sync`` when the graph is sharded over ``sockets > 1``, and
+    ``kernel_launch_overhead_s`` (a lump per-kernel cost without a breakdown). All
+    zero for a unit that gives none. The PCUs idle through each term, so they add.
+    """
+    kc = unit.kernel_cost
+    terms = {
+        "launch": kc.launch.seconds if kc else 0.0,
+        "pipeline_fill_drain": kc.pipeline_fill_drain.seconds if kc else 0.0,
+        "barrier": kc.barrier.seconds if kc else 0.0,
+        "cross_socket_sync": kc.cross_socket_sync.seconds if kc and sockets > 1 else 0.0,
+        "kernel_launch_overhead": float(unit.kernel_launch_overhead_s),
+    }
+    return {k: float(v) for k, v in terms.items()}
+
+
+def dataflow_kernel_seconds(unit: ComputeUnit, *, sockets: int) -> float:
+    """Seconds one kernel call of a dataflow ``unit`` costs besides its work.
+
+    The sum of :func:`dataflow_kernel_terms`: paid per op kernel by kernel and once per
+    fused group in dataflow execution (``memsim/plan.py`` adds it to the kernel's
+    latency, which a fused group takes once).
+    """
+    return math.fsum(dataflow_kernel_terms(unit, sockets=sockets).values())
 
 
 def tiled_gemm_traffic_array(

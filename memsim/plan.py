@@ -511,7 +511,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         unit = system.compute[uname]
         units.append(res.unit_res[uname])
         if unit.kind == "dataflow":  # a kernel call reconfigures the fabric: not hidden
-            serial[part.ops] = unit.kernel_launch_overhead_s
+            serial[part.ops] = cost.dataflow_kernel_seconds(unit, sockets=cg.tp)
         else:  # a launch queue hides launches behind running kernels: a floor
             overhead[part.ops] = unit.kernel_launch_overhead_s
         peak = cost.unit_peak(unit, dtype, unit_name=uname)
@@ -1064,11 +1064,11 @@ def build_plan(
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
     _apply_calibrated(comp, res, dem)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
-    if comp.serial is not None and cg.n_ops:  # dataflow units' per-kernel cost, serial
-        op_latency = op_latency + comp.serial
     if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
         op_latency[step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)
+    if comp.serial is not None and cg.n_ops:  # dataflow units' per-kernel cost, serial: after
+        op_latency = op_latency + comp.serial  # a collective's steps, never hidden by them
     active_res = tuple(np.flatnonzero(dem.active).tolist())
     work = max_over_rows(dem.demand, active_res)
     overhead = _launch_overhead(cg, comp, execution, op_latency, work)

@@ -29,6 +29,7 @@ REQUIRED = {
     "mi300x",
     "tpu_v5e",
     "sn40l",
+    "sn40l_8s",
     "m1_max_ssd",
     "rtx_4090",
     "l40s",
@@ -95,6 +96,8 @@ GOLDEN = {
     "tpu_v5e": (197e12, 16 * GB, 819.2 * GB),
     # SN40L (MICRO 2024): 638 BF16 TFLOPS, 64 GiB HBM; Hot Chips 2024: 25.6 TB/s / 16 sockets
     "sn40l": (638e12, 64 * GiB, 1.6 * TB),
+    # SN40L Node (MICRO 2024 Table II, per socket): 638 BF16 TFLOPS, 64 GB HBM at 1.8 TB/s
+    "sn40l_8s": (638e12, 64 * GiB, 1.8 * TB),
     # DGX H100 datasheet: 8 x H100 SXM, per GPU as h100_sxm
     "dgx_h100": (989.4e12, 80 * GB, 3.35 * TB),
 }
@@ -173,6 +176,29 @@ def test_dgx_h100_aggregates_eight_gpus() -> None:
     assert nvlink.bandwidth_bytes_per_s == pytest.approx(18 * 25e9)
     # one host tier shared by all GPUs: 2 TB counted once
     assert dgx.total_capacity_bytes("ddr") == pytest.approx(2e12)
+
+
+def test_sn40l_node_is_eight_sockets_joined_by_p2p_links() -> None:
+    node, one = _system("sn40l_8s"), _system("sn40l")
+    assert node.devices == 8
+    # 8 sockets x 64 GiB HBM = 512 GiB; x 1.5 TiB DDR = 12 TiB (MICRO 2024 Table II, Sec. I)
+    assert node.total_capacity_bytes("hbm") == pytest.approx(8 * 64 * GiB)
+    assert node.total_capacity_bytes("ddr") == pytest.approx(8 * 1.5 * 1024 * GiB)
+    # Table II per socket: DDR 200 GB/s; the paper's "DDR to HBM at over 1 TB/s in a single
+    # SN40L Node" holds for the achievable aggregate: 8 x 200 GB/s x 0.85 = 1.36 TB/s
+    ddr = node.tier("ddr")
+    assert ddr.read_bandwidth_bytes_per_s == pytest.approx(200 * GB)
+    assert 8 * ddr.effective_read_bandwidth_bytes_per_s > 1 * TB
+    # P2P links: unpublished bandwidth, ASSUMED one PCIe-Gen5-x16-class port per direction
+    # (16 lanes x 32 GT/s x 128/130 / 8 = 63.0 GB/s, rounded to the 64 GB/s quoted for Gen5 x16)
+    assert node.peer_link("hbm") == "p2p"
+    p2p = node.links["p2p"]
+    assert p2p.peer_to_peer and p2p.collective_algorithm == "ring"
+    assert p2p.bandwidth_bytes_per_s == pytest.approx(64 * GB)
+    assert p2p.bandwidth_bytes_per_s == pytest.approx(16 * 32e9 * 128 / 130 / 8, rel=0.02)
+    # compute, SRAM and the per-kernel cost per socket as the one-socket preset
+    assert node.compute["pcu"].kernel_cost == one.compute["pcu"].kernel_cost
+    assert node.tier("sram") == one.tier("sram")
 
 
 def test_single_device_h100_and_dgx_agree_per_gpu() -> None:

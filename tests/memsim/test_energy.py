@@ -28,6 +28,7 @@ BOARD = {
     "t4_flexgen": (70.0, 25.0),  # T4 datasheet 70 W; idle ESTIMATE (P0 with a context)
     "tpu_v5e": (170.0, 60.0),  # not published: ESTIMATE
     "sn40l": (600.0, 150.0),  # not published: ESTIMATE
+    "sn40l_8s": (600.0, 150.0),  # per socket, as sn40l: ESTIMATE
     "m1_max_ssd": (60.0, 7.0),  # not published: ESTIMATE
 }
 
