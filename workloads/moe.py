@@ -49,14 +49,29 @@ def expert_loads(
 
 
 def composition_of_experts(
-    experts: Sequence[Graph], *, schedule: Sequence[int], names: Sequence[str] | None = None
+    experts: Sequence[Graph],
+    *,
+    schedule: Sequence[int],
+    names: Sequence[str] | None = None,
+    slots: int | None = None,
 ) -> Graph:
     """Serve ``schedule`` (indices into ``experts``) one after another, switching models.
 
     Each expert's tensors are prefixed ``NAME/``. Its weights get a stored copy
     ``NAME/stored`` (kind weight, the whole model) from which a ``switch`` op
-    (phase ``switch``) reads all weight bytes and writes the working weights,
-    whenever the scheduled expert differs from the previous one.
+    (phase ``switch``) reads all weight bytes and writes the working weights.
+
+    * ``slots=None``: every expert has its own working copy ``NAME/<weight>``; a
+      switch happens whenever the scheduled expert differs from the previous one.
+      Working copies add up with the number of experts.
+    * ``slots=k``: ``k`` fixed working slots (Samba-CoE's region pre-allocated in HBM
+      for the current experts, MICRO 2024 Fig. 9). Slot ``j`` holds tensors
+      ``slot{j}/<weight>``, each as large as the largest expert's weight of that name,
+      so the working copies take ``k`` x the largest expert whatever the number of
+      experts. An expert already in a slot runs from it (no copy); otherwise the
+      switch copies it into a free slot, else into the least recently used one
+      (``attrs``: ``slot``, ``evicts``). ``meta["switch_bytes"]`` is the bytes copied.
+      Only scheduled experts get their non-weight tensors (KV cache, activations).
     """
     if not experts:
         raise SpecError([Problem("experts", "expected at least one expert graph")])
@@ -66,40 +81,71 @@ def composition_of_experts(
     for i, e in enumerate(schedule):
         if not 0 <= e < len(experts):
             raise SpecError([Problem(f"schedule[{i}]", f"no expert {e} (have {len(experts)})")])
+    if slots is not None and (isinstance(slots, bool) or not isinstance(slots, int) or slots < 1):
+        raise SpecError([Problem("slots", f"expected an integer >= 1, found {slots!r}")])
+    used = set(schedule)
     tensors: dict[str, Tensor] = {}
-    for label, g in zip(labels, experts, strict=True):
+    for i, (label, g) in enumerate(zip(labels, experts, strict=True)):
         for t in g.tensors.values():
-            tensors[f"{label}/{t.name}"] = Tensor(
-                name=f"{label}/{t.name}",
-                bytes=t.bytes,
-                kind=t.kind,
-                dtype=t.dtype,
-                shape=t.shape,
-                layer=t.layer,
-                stage=t.stage,
-            )
+            if slots is not None and (t.kind == "weight" or i not in used):
+                continue
+            tensors[f"{label}/{t.name}"] = _renamed(t, f"{label}/{t.name}")
         stored = g.tensor_bytes("weight")
         tensors[f"{label}/stored"] = Tensor(name=f"{label}/stored", bytes=stored, kind="weight")
+    if slots is not None:
+        largest: dict[str, Tensor] = {}
+        for g in experts:
+            for t in g.tensors.values():
+                if t.kind == "weight" and t.bytes >= largest.get(t.name, t).bytes:
+                    largest[t.name] = t
+        for j in range(slots):
+            for t in largest.values():
+                tensors[f"slot{j}/{t.name}"] = _renamed(t, f"slot{j}/{t.name}")
     ops: list[Op] = []
+    resident: list[int | None] = [None] * (slots or 0)  # expert index per slot
+    last_use: list[int] = [-1] * (slots or 0)
     current = None
+    switch_bytes = 0.0
     for r, e in enumerate(schedule):
         label, g = labels[e], experts[e]
-        if e != current:
-            weights = [t for t in g.tensors.values() if t.kind == "weight"]
+        weights = [t for t in g.tensors.values() if t.kind == "weight"]
+        if slots is None:
+            where, hit, evicts = label, e == current, None
+        elif e in resident:
+            j = resident.index(e)
+            where, hit, evicts = f"slot{j}", True, None
+        else:
+            j = resident.index(None) if None in resident else int(np.argmin(last_use))
+            evicted = resident[j]
+            evicts = None if evicted is None else labels[evicted]
+            resident[j] = e
+            where, hit = f"slot{j}", False
+        if slots is not None:
+            last_use[resident.index(e)] = r
+        if not hit:
+            attrs: dict[str, object] = {"request": r, "expert": label}
+            if slots is not None:
+                attrs |= {"slot": int(where[4:]), "evicts": evicts}
             ops.append(
                 Op(
                     name=f"{label}/switch",
                     kind="other",
                     reads=(Access(tensor=f"{label}/stored", bytes=g.tensor_bytes("weight")),),
                     writes=tuple(
-                        Access(tensor=f"{label}/{t.name}", bytes=t.bytes) for t in weights
+                        Access(tensor=f"{where}/{t.name}", bytes=t.bytes) for t in weights
                     ),
                     phase="switch",
-                    attrs={"request": r, "expert": label},
+                    attrs=attrs,
                 )
             )
+            switch_bytes += g.tensor_bytes("weight")
             current = e
         base = len(ops)
+
+        def name_of(tensor: str, *, g: Graph = g, label: str = label, where: str = where) -> str:
+            kind = g.tensors[tensor].kind if tensor in g.tensors else None
+            return f"{where}/{tensor}" if kind == "weight" else f"{label}/{tensor}"
+
         for i, op in enumerate(g.ops):
             deps = None if op.deps is None else tuple(base + d for d in op.deps)
             if i == 0:
@@ -109,11 +155,9 @@ def composition_of_experts(
                     name=f"{label}/{op.name}",
                     kind=op.kind,
                     flops=op.flops,
-                    reads=tuple(
-                        Access(tensor=f"{label}/{a.tensor}", bytes=a.bytes) for a in op.reads
-                    ),
+                    reads=tuple(Access(tensor=name_of(a.tensor), bytes=a.bytes) for a in op.reads),
                     writes=tuple(
-                        Access(tensor=f"{label}/{a.tensor}", bytes=a.bytes) for a in op.writes
+                        Access(tensor=name_of(a.tensor), bytes=a.bytes) for a in op.writes
                     ),
                     dtype=op.dtype,
                     gemm=op.gemm,
@@ -128,10 +172,28 @@ def composition_of_experts(
                     attrs={**op.attrs, "request": r, "expert": label},
                 )
             )
-    meta = {
+    meta: dict[str, object] = {
         "kind": "composition_of_experts",
         "experts": labels,
         "schedule": list(schedule),
         "switches": sum(1 for op in ops if op.phase == "switch"),
+        "switch_bytes": switch_bytes,
     }
+    if slots is not None:
+        meta["slots"] = slots
+    tp = {g.meta.get("tp") for g in experts} - {None}
+    if len(tp) == 1:
+        meta["tp"] = tp.pop()
     return Graph(tensors=tensors, ops=tuple(ops), meta=meta)
+
+
+def _renamed(t: Tensor, name: str) -> Tensor:
+    return Tensor(
+        name=name,
+        bytes=t.bytes,
+        kind=t.kind,
+        dtype=t.dtype,
+        shape=t.shape,
+        layer=t.layer,
+        stage=t.stage,
+    )

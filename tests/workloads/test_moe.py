@@ -111,3 +111,35 @@ def test_sampled_expert_loads_conserve_routing_slots() -> None:
     assert expert_loads([0.4, 0.3, 0.2, 0.1], tokens=50, k=2, seed=7)[0] == tokens
     with pytest.raises(SpecError, match="popularity"):
         expert_loads([1.0, 0.0], tokens=3, k=2, seed=1)
+
+
+def test_one_slot_holds_the_largest_expert_weight_by_weight(experts) -> None:  # type: ignore[no-untyped-def]
+    a, b = experts
+    g = composition_of_experts(experts, schedule=[0, 1, 1, 0], names=["a", "b"], slots=1)
+    # a slot tensor per weight name, as large as the larger expert's weight of that name
+    for name, t in a.tensors.items():
+        if t.kind == "weight":
+            other = b.tensors.get(name)
+            want = max(t.bytes, other.bytes if other is not None else 0.0)
+            assert g.tensors[f"slot0/{name}"].bytes == want
+    # one slot: every change of expert is a copy into slot 0; the repeat of b is a hit
+    switches = [op.attrs for op in g.ops if op.phase == "switch"]
+    assert [(s["expert"], s["slot"], s["evicts"]) for s in switches] == [
+        ("a", 0, None),
+        ("b", 0, "a"),
+        ("a", 0, "b"),
+    ]
+    wa, wb = 2 * _params(**A), 2 * _params(**B)
+    assert g.meta["switch_bytes"] == 2 * wa + wb
+    # the experts' ops read their weights from the slot, nothing else from a working copy
+    reads = {a.tensor for op in g.ops if op.phase != "switch" for a in op.reads}
+    assert not any(
+        r.startswith(("a/", "b/")) and "stored" not in r and g.tensors[r].kind == "weight"
+        for r in reads
+    )
+
+
+@pytest.mark.parametrize("slots", [0, -1, 1.5, True])
+def test_composition_rejects_bad_slot_counts(experts, slots) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SpecError, match="slots"):
+        composition_of_experts(experts, schedule=[0], slots=slots)
