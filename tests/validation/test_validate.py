@@ -133,10 +133,24 @@ def test_flashattention_fig2_is_algorithms_0_to_4_counted_by_hand(
 
 
 def test_failing_cases_say_why(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", "--case", "sn40l_model_switching", "--format", "json"]) == 0
+    (c,) = json.loads(capsys.readouterr().out)["cases"]
+    assert not c["passed"] and "64 GB/s" in c["note"]
+    # the paper's baseline (one 64 GB/s host link for the whole DGX) is what separates
+    # memsim's figure from the paper's: under it the switch is far slower on the DGX
+    d = c["details"]
+    assert d["dgx_one_64GBps_link_s"] > d["dgx_h100_s"] > d["sn40l_8s_s"]
+    assert d["speedup_one_link"] > c["paper"] > c["memsim"] > 1
+
+
+def test_sn40l_dataflow_case_shows_its_per_kernel_sensitivity(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["validate", "--case", "sn40l_dataflow_vs_kernel", "--format", "json"]) == 0
     (c,) = json.loads(capsys.readouterr().out)["cases"]
-    assert not c["passed"] and "0 s per kernel" in c["note"]
-    # an assumed per-kernel cost is paid serially, so it raises the speed-up
-    sens = c["details"]["sensitivity"]
-    assert sens["50 us/kernel"]["decode b1 @ 2048"] > sens["10 us/kernel"]["decode b1 @ 2048"] > 1
     assert c["criterion"] == "inside the paper's 2-13x range"
+    # assumed per-kernel terms are paid per kernel call, so scaling them raises the speed-up
+    sens = c["details"]["sensitivity"]
+    decode = "decode b1 @ 4096"
+    assert sens["terms x4"][decode] > c["details"]["speedups"][decode] > sens["terms x0"][decode]
+    assert sens["terms x0"][decode] >= 1
