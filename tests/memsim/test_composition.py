@@ -54,7 +54,8 @@ def _llama2_7b_decode_shard():  # type: ignore[no-untyped-def]
     return node, fit_graph(node, decode(load_model("llama2_7b"), batch=1, context_len=256, tp=8))
 
 
-def test_150_experts_reuse_three_hbm_slots_lru_by_hand() -> None:
+@pytest.mark.parametrize("fidelity", ["analytic", "event"])
+def test_150_experts_reuse_three_hbm_slots_lru_by_hand(fidelity: str) -> None:
     node, expert = _llama2_7b_decode_shard()
     names = [f"e{i}" for i in range(150)]
     schedule = [0, 1, 2, 0, 3, 1, 4, 5]
@@ -76,7 +77,7 @@ def test_150_experts_reuse_three_hbm_slots_lru_by_hand() -> None:
     # working weights: 3 slots of one expert, whatever the number of experts
     slot_bytes = sum(t.bytes for n, t in g.tensors.items() if n.startswith("slot"))
     assert slot_bytes == 3 * w
-    r = memsim.simulate(node, g, policy={"*/stored": "ddr"}, fidelity="analytic")
+    r = memsim.simulate(node, g, policy={"*/stored": "ddr"}, fidelity=fidelity)
     hbm = next(t for t in r.tiers if t.tier == "hbm")
     ddr = next(t for t in r.tiers if t.tier == "ddr")
     assert hbm.peak_bytes <= hbm.capacity_bytes
