@@ -192,6 +192,7 @@ class Builder:
         self.ekv = element_bytes(opts.kv_dtype)
         L = cfg.num_hidden_layers
         self.stage_of = [li * opts.pp // L for li in range(L)]
+        self.head_stage = opts.pp - 1  # the device of the final norm and LM head
         # context of the ops being emitted
         self.phase: Phase = "prefill"
         self.step = 0
@@ -289,7 +290,7 @@ class Builder:
     def weight(self, name: str, k: int, n: int, *, layer: int | None, bias: bool = False) -> float:
         """Declare a (k x n) linear weight (quantized if the dtype says so); returns its bytes."""
         nbytes = k * n * self.ew + (n * self.ea if bias else 0.0)
-        stage = self.stage_of[layer] if layer is not None else self.o.pp - 1
+        stage = self.stage_of[layer] if layer is not None else self.head_stage
         self.tensor(
             name, nbytes, "weight", dtype=self.o.dtype, shape=(k, n), layer=layer, stage=stage
         )

@@ -53,6 +53,13 @@ from workloads._builder import Builder, check_positive, resolve_options
 from workloads.dtypes import element_bytes
 from workloads.graph import Access, Collective, GemmShape, Graph, Op
 from workloads.model_config import ModelConfig
+from workloads.schedules import (
+    SPLIT_SCHEDULES,
+    check_schedule,
+    chunk_devices,
+    one_f_one_b,
+    schedule_order,
+)
 from workloads.transformer import declare_weights, forward
 from workloads.zero import ZERO_STAGES, apply_zero, grad_name
 
@@ -63,20 +70,9 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 FP32 = 4.0
 
 Recompute = Literal["none", "selective", "full"]
-Unit = tuple[str, int, int]  # ("F" | "B", stage, micro-batch)
+Unit = tuple[str, int, int]  # ("F" | "B" | "W", model chunk, micro-batch)
 
-
-def one_f_one_b(stages: int, micro_batches: int) -> list[list[Unit]]:
-    """The 1F1B order of work on every stage: ``[[("F", s, m) | ("B", s, m), ...], ...]``."""
-    order: list[list[Unit]] = []
-    for s in range(stages):
-        warm = min(stages - s - 1, micro_batches)
-        seq: list[Unit] = [("F", s, m) for m in range(warm)]
-        for i in range(micro_batches - warm):
-            seq += [("F", s, warm + i), ("B", s, i)]
-        seq += [("B", s, m) for m in range(micro_batches - warm, micro_batches)]
-        order.append(seq)
-    return order
+__all__ = ["one_f_one_b", "train_step"]
 
 
 def train_step(
@@ -89,17 +85,23 @@ def train_step(
     dp: int = 1,
     zero: int = 0,
     optimizer_unit: str | None = None,
+    schedule: str = "1f1b",
+    chunks: int | None = None,
     **options: Any,
 ) -> Graph:
     """One optimizer step over ``batch`` sequences of ``seq_len`` tokens.
 
     ``dp`` data-parallel ranks share the batch (the graph is one rank's share, SPMD)
     with ZeRO stage ``zero`` (0-3, :mod:`workloads.zero`); ``micro_batches`` splits a
-    rank's share (it must divide it); with ``pp`` stages the work follows the 1F1B
-    schedule. ``optimizer_unit`` names a compute unit (``cpu``) that runs the Adam
-    updates (their ``attrs.unit``): with the optimizer states placed in host memory
-    this is ZeRO-Offload (Ren et al., USENIX ATC 2021): gradients go to the host, the
-    update runs there, the updated weights come back. Other keywords as for
+    rank's share (it must divide it); with ``pp`` devices the work follows pipeline
+    ``schedule`` (:mod:`workloads.schedules`: ``1f1b``, ``interleaved`` with ``chunks``
+    model chunks per device, default 2, ``zb_h1``, ``v_min``, ``v_half``, ``v_zb``);
+    the split schedules emit each backward's weight-gradient GEMMs as a separate unit
+    (``attrs.pass == "W"``) that the schedule defers. ``optimizer_unit`` names a
+    compute unit (``cpu``) that runs the Adam updates (their ``attrs.unit``): with the
+    optimizer states placed in host memory this is ZeRO-Offload (Ren et al., USENIX
+    ATC 2021): gradients go to the host, the update runs there, the updated weights
+    come back. Other keywords as for
     :func:`workloads.prefill`.
     """
     if optimizer_unit is not None:
@@ -113,6 +115,8 @@ def train_step(
             recompute=recompute,
             dp=dp,
             zero=zero,
+            schedule=schedule,
+            chunks=chunks,
             **options,
         )
         on_unit = tuple(
@@ -145,28 +149,42 @@ def train_step(
     o = resolve_options(cfg, **options)
     if o.dtype in ("int8", "int4"):
         raise SpecError([Problem("dtype", f"cannot train with {o.dtype} weights")])
-    b = Builder(cfg, o, per_layer_acts=True)
-    declare_weights(b)
     mb_batch, pp, L = batch // dp // micro_batches, o.pp, cfg.num_hidden_layers
-    stage_layers = [range(0) for _ in range(pp)]
-    for s in range(pp):
-        ls = [li for li in range(L) if b.stage_of[li] == s]
-        stage_layers[s] = range(ls[0], ls[-1] + 1)
+    per_device = check_schedule(schedule, pp=pp, chunks=chunks, micro_batches=micro_batches)
+    n_chunks = pp * per_device
+    if n_chunks > L:
+        raise SpecError(
+            [
+                Problem(
+                    "chunks" if per_device > 1 else "pp",
+                    f"{pp} devices x {per_device} chunks = {n_chunks} model chunks "
+                    f"need at least as many layers, found {L}",
+                )
+            ]
+        )
+    b = Builder(cfg, o, per_layer_acts=True)
+    devices = chunk_devices(schedule, pp=pp, chunks=per_device)
+    chunk_of = [li * n_chunks // L for li in range(L)]
+    b.stage_of = [devices[c] for c in chunk_of]
+    b.head_stage = devices[-1]
+    declare_weights(b)
+    chunk_layers = [range(chunk_of.index(c), L - chunk_of[::-1].index(c)) for c in range(n_chunks)]
+    split = schedule in SPLIT_SCHEDULES
     units: dict[Unit, list[Op]] = {}
     for m in range(micro_batches):
         b.mb, b.prefix = m, (f"m{m}." if micro_batches > 1 else "")
         versions = _Versions()
-        for s in range(pp):
+        for s in range(n_chunks):
             b.phase = "forward"
             start = len(b.ops)
-            last = s == pp - 1
+            last = s == n_chunks - 1
             forward(
                 b,
                 batch=mb_batch,
                 q_len=seq_len,
                 kv_len=seq_len,
                 logits="all",
-                layers=stage_layers[s],
+                layers=chunk_layers[s],
                 with_embed=s == 0,
                 with_head=last,
             )
@@ -179,10 +197,22 @@ def train_step(
                 )
             units[("F", s, m)] = fwd
             b.phase = "backward"
-            units[("B", s, m)] = _backward(b, fwd, recompute=recompute)
+            bwd = _backward(b, fwd, recompute=recompute)
+            if split:
+                units[("W", s, m)] = [
+                    replace(op, attrs={**op.attrs, "pass": "W"})
+                    for op in bwd
+                    if _weight_grad(b, op)
+                ]
+                bwd = [op for op in bwd if not _weight_grad(b, op)]
+            units[("B", s, m)] = bwd
             del b.ops[:]
     apply_zero(b, units, dp=dp, zero=zero, micro_batches=micro_batches)
-    ops = _order(units, one_f_one_b(pp, micro_batches))
+    cost = {u: sum(op.flops for op in body) for u, body in units.items()}
+    order = schedule_order(
+        schedule, pp=pp, chunks=per_device, micro_batches=micro_batches, cost=cost
+    )
+    ops = _order(units, order, devices)
     _optimizer(b, ops, dp=dp, zero=zero)
     meta = {
         "model": cfg.name,
@@ -200,6 +230,8 @@ def train_step(
         "act_dtype": o.act_dtype,
         "tp": o.tp,
         "pp": pp,
+        "schedule": schedule,
+        "chunks": per_device,
         "attention": o.attention,
         "sram_bytes": o.sram_bytes,
         "params": cfg.params,
@@ -207,6 +239,18 @@ def train_step(
         "tokens": batch * seq_len,
     }
     return Graph(tensors=b.tensors, ops=tuple(ops), meta=meta)
+
+
+def _weight_grad(b: Builder, op: Op) -> bool:
+    """Whether ``op`` is a weight-gradient GEMM (``dW = Xᵀ dY`` of a weight), a W pass."""
+    return (
+        op.kind == "gemm"
+        and op.name.endswith(".dw")
+        and any(
+            b.tensors[a.tensor].kind == "gradient" and a.tensor.startswith("grad.")
+            for a in op.writes
+        )
+    )
 
 
 def _loss(b: Builder, *, logits: str, rows: int) -> Op:
@@ -475,35 +519,39 @@ def _backward_op(b: Builder, op: Op) -> list[Op]:
     ]
 
 
-def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]]) -> list[Op]:
-    """Lay units out in a topological order of the 1F1B schedule, with explicit deps."""
+def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]], devices: list[int]) -> list[Op]:
+    """Lay units out in a topological order of the per-device ``schedule``, with explicit
+    deps: a unit's first op waits for the device's previous unit and for the units whose
+    data it needs (the previous chunk's forward, the next chunk's backward, its own
+    forward; a W its B). A schedule that reads data before it is made never finishes:
+    RuntimeError."""
     ops: list[Op] = []
     last: dict[Unit, int | None] = {}
     pos = [0] * len(schedule)
     stage_last: list[int | None] = [None] * len(schedule)
-    stages = len(schedule)
+    n_chunks = len(devices)
     remaining = sum(len(s) for s in schedule)
     while remaining:
         progressed = False
         for s, seq in enumerate(schedule):
             if pos[s] >= len(seq):
                 continue
-            kind, _, m = unit = seq[pos[s]]
-            cross: Unit | None = None
-            if kind == "F" and s > 0:
-                cross = ("F", s - 1, m)
-            elif kind == "B" and s < stages - 1:
-                cross = ("B", s + 1, m)
-            if cross is not None and cross not in last:
+            kind, c, m = unit = seq[pos[s]]
+            if devices[c] != s:
+                raise RuntimeError(f"unit {unit} scheduled on device {s}, not its chunk's")
+            needs: list[Unit] = []
+            if kind == "F" and c > 0:
+                needs.append(("F", c - 1, m))
+            elif kind == "B":
+                needs.append(("F", c, m))
+                if c + 1 < n_chunks:
+                    needs.append(("B", c + 1, m))
+            elif kind == "W":
+                needs.append(("B", c, m))
+            if any(n not in last for n in needs):
                 continue
             deps = tuple(
-                sorted(
-                    {
-                        d
-                        for d in (stage_last[s], last.get(cross) if cross else None)
-                        if d is not None
-                    }
-                )
+                sorted({d for d in (stage_last[s], *(last[n] for n in needs)) if d is not None})
             )
             body = units[unit]
             start = len(ops)
@@ -515,8 +563,8 @@ def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]]) -> list[Op]:
             pos[s] += 1
             remaining -= 1
             progressed = True
-        if not progressed:  # pragma: no cover - 1F1B never deadlocks
-            raise RuntimeError("pipeline schedule deadlocked")
+        if not progressed:
+            raise RuntimeError("pipeline schedule deadlocked (a unit waits for data never made)")
     return ops
 
 

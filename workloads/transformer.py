@@ -77,7 +77,7 @@ def declare_weights(b: Builder) -> None:
             for n in names:
                 b.weight(f"L{li}.{n}", h, b.f, layer=li, bias=mb)
             b.weight(f"L{li}.w_down", b.f, h, layer=li, bias=mb)
-    last = b.o.pp - 1
+    last = b.head_stage
     if cfg.architecture == "decoder":
         b.plain_weight("final_norm.w", cfg.norm_params, layer=None, stage=last)
     if cfg.lm_head and not cfg.tie_word_embeddings:
@@ -200,11 +200,11 @@ def forward(
             decode=decode,
             groups=groups,
         )
-    if layers and layers[-1] != L - 1:
-        _send(b, layers[-1], resid, pending, row_bytes)
+    if layers and layers[-1] != L - 1 and b.stage_of[layers[-1] + 1] != b.stage_of[layers[-1]]:
+        _send(b, layers[-1], resid, pending, row_bytes)  # (a V's turn stays on its device)
     if not with_head:
         return
-    b.nolayer_stage = b.o.pp - 1
+    b.nolayer_stage = b.head_stage
     if not encoder:
         b.norm(
             "final_norm",
