@@ -39,7 +39,9 @@ backward reads, so the forward's copies die during the forward: only the
 checkpoints (and, selective, what attention reads) stay live until the
 backward.
 Adam (mixed precision, Rajbhandari et al. 2020): fp32 master weights and two
-fp32 moments, 12 bytes per parameter beside the weights and gradients.
+fp32 moments, 12 bytes per parameter beside the weights and gradients. The update
+reads the gradient, the master copy and the moments, writes them back and casts
+the master into the 16-bit weight (written, not read).
 """
 
 from __future__ import annotations
@@ -599,7 +601,12 @@ def _optimizer(b: Builder, ops: list[Op], *, dp: int = 1, zero: int = 0) -> None
             if g not in b.tensors:  # a weight the backward left without gradient
                 g = _grad(b, n) if zero == 0 else b.tensor(g, p * b.ea, "gradient", layer=t.layer)
             states = ["m", "v"] + (["master"] if mixed else [])
-            reads += [b.acc(n, whole / part), b.acc(g, b.tensors[g].bytes)]
+            # mixed precision updates the fp32 master copy and casts it into the 16-bit
+            # weight, which is only written (ZeRO-Offload: 2 psi of gradients go to the
+            # host, 2 psi of weights come back); in fp32 the weight is the master
+            if not mixed:
+                reads.append(b.acc(n, whole / part))
+            reads.append(b.acc(g, b.tensors[g].bytes))
             writes.append(b.acc(n, whole / part))
             if zero in (1, 2) and dp > 1:
                 gathered.append((n, whole))
