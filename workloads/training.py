@@ -344,6 +344,10 @@ def _norm_sum(op: Op) -> Access | None:
 
 
 def _recomputed(op: Op, recompute: Recompute) -> bool:
+    if op.attrs.get("sp") == "all_gather":  # sequence parallelism saves only the shard
+        return True
+    if recompute == "none":
+        return False
     if recompute == "full":
         return not (op.collective is not None and op.collective.kind == "send_recv")
     return op.kind == "attention" or op.name.endswith(("attn_qk", "attn_softmax", "attn_pv"))
@@ -404,7 +408,7 @@ def _backward(b: Builder, fwd: list[Op], *, recompute: Recompute) -> list[Op]:
     for op in reversed(fwd):
         if op.layer != current:
             current, rc = op.layer, {}
-            if op.layer is not None and recompute != "none":
+            if op.layer is not None and (recompute != "none" or b.o.sequence_parallel):
                 copies, rc = _recompute(b, by_layer[op.layer], recompute)
                 out.extend(copies)
         if op.name.endswith("loss") or not op.reads:
@@ -421,6 +425,10 @@ def _copy(op: Op, **changes: Any) -> Op:
     return replace(op, **changes)
 
 
+#: the collective that carries a collective's gradient back
+_MIRROR = {"all_gather": "reduce_scatter", "reduce_scatter": "all_gather"}
+
+
 def _backward_op(b: Builder, op: Op) -> list[Op]:
     acc, kind = b.acc, b.tensors
     base: dict[str, Any] = {
@@ -432,13 +440,16 @@ def _backward_op(b: Builder, op: Op) -> list[Op]:
     }
     name = f"{op.name}.bwd"
     if op.kind == "collective":  # the gradient of what it wrote comes back to what it read
+        coll = op.collective
+        if coll is not None and coll.kind in _MIRROR:  # all-gather <-> reduce-scatter
+            coll = replace(coll, kind=_MIRROR[coll.kind])  # type: ignore[arg-type]
         return [
             Op(
                 name=name,
                 kind="collective",
                 reads=tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.writes),
                 writes=tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.reads),
-                collective=op.collective,
+                collective=coll,
                 **base,
             )
         ]
