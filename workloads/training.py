@@ -89,6 +89,7 @@ def train_step(
     optimizer_unit: str | None = None,
     schedule: str = "1f1b",
     chunks: int | None = None,
+    cp: int = 1,
     **options: Any,
 ) -> Graph:
     """One optimizer step over ``batch`` sequences of ``seq_len`` tokens.
@@ -103,7 +104,8 @@ def train_step(
     compute unit (``cpu``) that runs the Adam updates (their ``attrs.unit``): with the
     optimizer states placed in host memory this is ZeRO-Offload (Ren et al., USENIX
     ATC 2021): gradients go to the host, the update runs there, the updated weights
-    come back. Other keywords as for
+    come back. ``cp`` context-parallel ranks split every sequence (the graph is one
+    rank's share, see :func:`_context_parallel`). Other keywords as for
     :func:`workloads.prefill`.
     """
     if optimizer_unit is not None:
@@ -119,6 +121,7 @@ def train_step(
             zero=zero,
             schedule=schedule,
             chunks=chunks,
+            cp=cp,
             **options,
         )
         on_unit = tuple(
@@ -129,7 +132,17 @@ def train_step(
         )
         meta = {**inner.meta, "optimizer_unit": optimizer_unit}
         return Graph(tensors=inner.tensors, ops=on_unit, meta=meta, rebuild=inner.rebuild)
-    check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches, dp=dp)
+    check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches, dp=dp, cp=cp)
+    if cp > 1 and seq_len % (2 * cp):
+        raise SpecError(
+            [
+                Problem(
+                    "cp",
+                    f"seq_len {seq_len} does not split into 2 x cp = {2 * cp} equal chunks "
+                    "(the causal load balance)",
+                )
+            ]
+        )
     if zero not in ZERO_STAGES:
         raise SpecError([Problem("zero", f"expected a ZeRO stage 0, 1, 2 or 3, found {zero!r}")])
     if batch % dp:
@@ -164,6 +177,11 @@ def train_step(
                 )
             ]
         )
+    if cp > 1 and (cfg.architecture != "decoder" or o.attention == "unfused"):
+        raise SpecError(
+            [Problem("cp", "context parallelism needs a decoder model with fused attention")]
+        )
+    local_len = seq_len // cp
     b = Builder(cfg, o, per_layer_acts=True)
     devices = chunk_devices(schedule, pp=pp, chunks=per_device)
     chunk_of = [li * n_chunks // L for li in range(L)]
@@ -183,19 +201,21 @@ def train_step(
             forward(
                 b,
                 batch=mb_batch,
-                q_len=seq_len,
-                kv_len=seq_len,
+                q_len=local_len,
+                kv_len=local_len,
                 logits="all",
                 layers=chunk_layers[s],
                 with_embed=s == 0,
                 with_head=last,
             )
+            if cp > 1:
+                b.ops[start:] = _context_parallel(b, b.ops[start:], cp=cp, seq_len=seq_len)
             fwd = versions.rename(b, b.ops[start:])
             del b.ops[start:]
             if last and cfg.lm_head and cfg.architecture == "decoder":
                 logits = f"{b.prefix}logits"  # its last version (all-gathered under tp)
                 fwd.append(
-                    _loss(b, logits=versions.current.get(logits, logits), rows=mb_batch * seq_len)
+                    _loss(b, logits=versions.current.get(logits, logits), rows=mb_batch * local_len)
                 )
             units[("F", s, m)] = fwd
             b.phase = "backward"
@@ -209,13 +229,15 @@ def train_step(
                 bwd = [op for op in bwd if not _weight_grad(b, op)]
             units[("B", s, m)] = bwd
             del b.ops[:]
-    apply_zero(b, units, dp=dp, zero=zero, micro_batches=micro_batches)
+    # context-parallel ranks hold partial weight gradients too: they reduce (and shard
+    # states, with ZeRO) over dp x cp ranks, as Megatron folds cp into data parallelism
+    apply_zero(b, units, dp=dp * cp, zero=zero, micro_batches=micro_batches)
     cost = {u: sum(op.flops for op in body) for u, body in units.items()}
     order = schedule_order(
         schedule, pp=pp, chunks=per_device, micro_batches=micro_batches, cost=cost
     )
     ops = _order(units, order, devices)
-    _optimizer(b, ops, dp=dp, zero=zero)
+    _optimizer(b, ops, dp=dp * cp, zero=zero)
     meta = {
         "model": cfg.name,
         "kind": "train",
@@ -226,6 +248,7 @@ def train_step(
         "micro_batches": micro_batches,
         "recompute": recompute,
         "dp": dp,
+        "cp": cp,
         "zero": zero,
         "dtype": o.dtype,
         "kv_dtype": o.kv_dtype,
@@ -241,6 +264,49 @@ def train_step(
         "tokens": batch * seq_len,
     }
     return Graph(tensors=b.tensors, ops=tuple(ops), meta=meta)
+
+
+def _context_parallel(b: Builder, ops: list[Op], *, cp: int, seq_len: int) -> list[Op]:
+    """One context-parallel rank's forward ops (built for its ``seq_len / cp`` tokens).
+
+    Ring attention with the causal load balance of Megatron's context parallelism:
+    the sequence is cut into ``2 cp`` chunks and rank ``i`` keeps chunks ``i`` and
+    ``2 cp - 1 - i``, so every rank computes exactly ``1/cp`` of the causal pairs,
+    ``s (s + 1) / (2 cp)``; its attention FLOPs are scaled from the local causal
+    ``l (l + 1) / 2`` pairs it was built with (``l = s / cp``). Before each layer's
+    attention a ring passes K and V around the ``cp`` ranks: ``cp - 1`` steps, each
+    sending the rank's ``l`` tokens of K and V, ``(cp - 1)/cp`` of the whole
+    sequence's K/V bytes per rank per layer (a ``send_recv`` over group ``cp``,
+    ``attrs.cp == "kv"``). The backward mirrors it (dK, dV travel back) and runs it
+    again to bring K and V back (only the local shard is saved): twice the bytes.
+    K/V stay the local shard in memory (blocks stream through the ring); the
+    attention op's HBM traffic stays that of the local shard (an approximation).
+    """
+    local = seq_len // cp
+    factor = (seq_len * (seq_len + 1) / (2 * cp)) / (local * (local + 1) / 2)
+    out: list[Op] = []
+    for op in ops:
+        if op.kind == "attention":
+            kv = [a for a in op.reads if a.tensor.endswith(("k_cache", "v_cache"))]
+            nbytes = sum(a.bytes for a in kv)
+            out.append(
+                Op(
+                    name=f"{b.prefix}L{op.layer}.cp_ring",
+                    kind="collective",
+                    reads=tuple(kv),
+                    writes=tuple(kv),
+                    collective=Collective(kind="send_recv", bytes=(cp - 1) * nbytes, group=cp),
+                    layer=op.layer,
+                    phase=op.phase,
+                    stage=op.stage,
+                    micro_batch=op.micro_batch,
+                    dtype=op.dtype,
+                    attrs={"cp": "kv"},
+                )
+            )
+            op = replace(op, flops=op.flops * factor)
+        out.append(op)
+    return out
 
 
 def _weight_grad(b: Builder, op: Op) -> bool:
@@ -344,8 +410,8 @@ def _norm_sum(op: Op) -> Access | None:
 
 
 def _recomputed(op: Op, recompute: Recompute) -> bool:
-    if op.attrs.get("sp") == "all_gather":  # sequence parallelism saves only the shard
-        return True
+    if op.attrs.get("sp") == "all_gather" or op.attrs.get("cp") == "kv":
+        return True  # sequence / context parallelism save only the local shard
     if recompute == "none":
         return False
     if recompute == "full":
@@ -405,10 +471,12 @@ def _backward(b: Builder, fwd: list[Op], *, recompute: Recompute) -> list[Op]:
         by_layer.setdefault(op.layer, []).append(op)
     rc: dict[str, str] = {}
     current: int | None = None
+    # sequence / context parallelism re-gather what they saved as a shard
+    reshare = any(op.attrs.get("sp") == "all_gather" or op.attrs.get("cp") for op in fwd)
     for op in reversed(fwd):
         if op.layer != current:
             current, rc = op.layer, {}
-            if op.layer is not None and (recompute != "none" or b.o.sequence_parallel):
+            if op.layer is not None and (recompute != "none" or reshare):
                 copies, rc = _recompute(b, by_layer[op.layer], recompute)
                 out.extend(copies)
         if op.name.endswith("loss") or not op.reads:
