@@ -59,6 +59,7 @@ class Options:
     quant: Quantization = field(default_factory=Quantization)
     tp: int = 1
     pp: int = 1
+    sequence_parallel: bool = False
     attention: str = "fused"
     sram_bytes: float | None = None
     kv_budget: KVBudget | None = None
@@ -94,6 +95,7 @@ def _resolve_options(
     act_dtype: str | None = None,
     tp: int = 1,
     pp: int = 1,
+    sequence_parallel: bool = False,
     attention: str = "fused",
     sram_bytes: float | None = None,
     kv_budget: KVBudget | None = None,
@@ -128,6 +130,18 @@ def _resolve_options(
             problems.append(Problem("tp", f"{cfg.kv_heads} KV heads do not split over tp={tp}"))
     if pp < 1 or pp > cfg.num_hidden_layers:
         problems.append(Problem("pp", f"expected 1..{cfg.num_hidden_layers} stages, found {pp}"))
+    if not isinstance(sequence_parallel, bool):
+        problems.append(
+            Problem("sequence_parallel", f"expected true or false, found {sequence_parallel!r}")
+        )
+    elif sequence_parallel and (cfg.architecture != "decoder" or cfg.parallel_attn or cfg.is_moe):
+        problems.append(
+            Problem(
+                "sequence_parallel",
+                "supported for decoder models with sequential attention and dense FFN "
+                f"({cfg.name} is not)",
+            )
+        )
     if sram_bytes is not None and not sram_bytes > 0:
         problems.append(Problem("sram_bytes", f"expected > 0 or None, found {sram_bytes}"))
     if problems:
@@ -140,6 +154,7 @@ def _resolve_options(
         quant=Quantization(dtype=dtype, group_size=quant_group_size, zero_point=quant_zero_point),
         tp=tp,
         pp=pp,
+        sequence_parallel=sequence_parallel,
         attention=attention,
         sram_bytes=sram_bytes,
         kv_budget=kv_budget,
@@ -192,6 +207,7 @@ class Builder:
         self.ekv = element_bytes(opts.kv_dtype)
         L = cfg.num_hidden_layers
         self.stage_of = [li * opts.pp // L for li in range(L)]
+        self.head_stage = opts.pp - 1  # the device of the final norm and LM head
         # context of the ops being emitted
         self.phase: Phase = "prefill"
         self.step = 0
@@ -289,7 +305,7 @@ class Builder:
     def weight(self, name: str, k: int, n: int, *, layer: int | None, bias: bool = False) -> float:
         """Declare a (k x n) linear weight (quantized if the dtype says so); returns its bytes."""
         nbytes = k * n * self.ew + (n * self.ea if bias else 0.0)
-        stage = self.stage_of[layer] if layer is not None else self.o.pp - 1
+        stage = self.stage_of[layer] if layer is not None else self.head_stage
         self.tensor(
             name, nbytes, "weight", dtype=self.o.dtype, shape=(k, n), layer=layer, stage=stage
         )

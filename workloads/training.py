@@ -39,7 +39,9 @@ backward reads, so the forward's copies die during the forward: only the
 checkpoints (and, selective, what attention reads) stay live until the
 backward.
 Adam (mixed precision, Rajbhandari et al. 2020): fp32 master weights and two
-fp32 moments, 12 bytes per parameter beside the weights and gradients.
+fp32 moments, 12 bytes per parameter beside the weights and gradients. The update
+reads the gradient, the master copy and the moments, writes them back and casts
+the master into the 16-bit weight (written, not read).
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ from workloads._builder import Builder, check_positive, resolve_options
 from workloads.dtypes import element_bytes
 from workloads.graph import Access, Collective, GemmShape, Graph, Op
 from workloads.model_config import ModelConfig
+from workloads.schedules import (
+    SPLIT_SCHEDULES,
+    check_schedule,
+    chunk_devices,
+    one_f_one_b,
+    schedule_order,
+)
 from workloads.transformer import declare_weights, forward
 from workloads.zero import ZERO_STAGES, apply_zero, grad_name
 
@@ -63,20 +72,9 @@ ATTENTION_BACKWARD_FACTOR = 2.5
 FP32 = 4.0
 
 Recompute = Literal["none", "selective", "full"]
-Unit = tuple[str, int, int]  # ("F" | "B", stage, micro-batch)
+Unit = tuple[str, int, int]  # ("F" | "B" | "W", model chunk, micro-batch)
 
-
-def one_f_one_b(stages: int, micro_batches: int) -> list[list[Unit]]:
-    """The 1F1B order of work on every stage: ``[[("F", s, m) | ("B", s, m), ...], ...]``."""
-    order: list[list[Unit]] = []
-    for s in range(stages):
-        warm = min(stages - s - 1, micro_batches)
-        seq: list[Unit] = [("F", s, m) for m in range(warm)]
-        for i in range(micro_batches - warm):
-            seq += [("F", s, warm + i), ("B", s, i)]
-        seq += [("B", s, m) for m in range(micro_batches - warm, micro_batches)]
-        order.append(seq)
-    return order
+__all__ = ["one_f_one_b", "train_step"]
 
 
 def train_step(
@@ -89,17 +87,25 @@ def train_step(
     dp: int = 1,
     zero: int = 0,
     optimizer_unit: str | None = None,
+    schedule: str = "1f1b",
+    chunks: int | None = None,
+    cp: int = 1,
     **options: Any,
 ) -> Graph:
     """One optimizer step over ``batch`` sequences of ``seq_len`` tokens.
 
     ``dp`` data-parallel ranks share the batch (the graph is one rank's share, SPMD)
     with ZeRO stage ``zero`` (0-3, :mod:`workloads.zero`); ``micro_batches`` splits a
-    rank's share (it must divide it); with ``pp`` stages the work follows the 1F1B
-    schedule. ``optimizer_unit`` names a compute unit (``cpu``) that runs the Adam
-    updates (their ``attrs.unit``): with the optimizer states placed in host memory
-    this is ZeRO-Offload (Ren et al., USENIX ATC 2021): gradients go to the host, the
-    update runs there, the updated weights come back. Other keywords as for
+    rank's share (it must divide it); with ``pp`` devices the work follows pipeline
+    ``schedule`` (:mod:`workloads.schedules`: ``1f1b``, ``interleaved`` with ``chunks``
+    model chunks per device, default 2, ``zb_h1``, ``v_min``, ``v_half``, ``v_zb``);
+    the split schedules emit each backward's weight-gradient GEMMs as a separate unit
+    (``attrs.pass == "W"``) that the schedule defers. ``optimizer_unit`` names a
+    compute unit (``cpu``) that runs the Adam updates (their ``attrs.unit``): with the
+    optimizer states placed in host memory this is ZeRO-Offload (Ren et al., USENIX
+    ATC 2021): gradients go to the host, the update runs there, the updated weights
+    come back. ``cp`` context-parallel ranks split every sequence (the graph is one
+    rank's share, see :func:`_context_parallel`). Other keywords as for
     :func:`workloads.prefill`.
     """
     if optimizer_unit is not None:
@@ -113,6 +119,9 @@ def train_step(
             recompute=recompute,
             dp=dp,
             zero=zero,
+            schedule=schedule,
+            chunks=chunks,
+            cp=cp,
             **options,
         )
         on_unit = tuple(
@@ -123,7 +132,17 @@ def train_step(
         )
         meta = {**inner.meta, "optimizer_unit": optimizer_unit}
         return Graph(tensors=inner.tensors, ops=on_unit, meta=meta, rebuild=inner.rebuild)
-    check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches, dp=dp)
+    check_positive(batch=batch, seq_len=seq_len, micro_batches=micro_batches, dp=dp, cp=cp)
+    if cp > 1 and seq_len % (2 * cp):
+        raise SpecError(
+            [
+                Problem(
+                    "cp",
+                    f"seq_len {seq_len} does not split into 2 x cp = {2 * cp} equal chunks "
+                    "(the causal load balance)",
+                )
+            ]
+        )
     if zero not in ZERO_STAGES:
         raise SpecError([Problem("zero", f"expected a ZeRO stage 0, 1, 2 or 3, found {zero!r}")])
     if batch % dp:
@@ -145,45 +164,80 @@ def train_step(
     o = resolve_options(cfg, **options)
     if o.dtype in ("int8", "int4"):
         raise SpecError([Problem("dtype", f"cannot train with {o.dtype} weights")])
-    b = Builder(cfg, o, per_layer_acts=True)
-    declare_weights(b)
     mb_batch, pp, L = batch // dp // micro_batches, o.pp, cfg.num_hidden_layers
-    stage_layers = [range(0) for _ in range(pp)]
-    for s in range(pp):
-        ls = [li for li in range(L) if b.stage_of[li] == s]
-        stage_layers[s] = range(ls[0], ls[-1] + 1)
+    per_device = check_schedule(schedule, pp=pp, chunks=chunks, micro_batches=micro_batches)
+    n_chunks = pp * per_device
+    if n_chunks > L:
+        raise SpecError(
+            [
+                Problem(
+                    "chunks" if per_device > 1 else "pp",
+                    f"{pp} devices x {per_device} chunks = {n_chunks} model chunks "
+                    f"need at least as many layers, found {L}",
+                )
+            ]
+        )
+    if cp > 1 and (cfg.architecture != "decoder" or o.attention == "unfused"):
+        raise SpecError(
+            [Problem("cp", "context parallelism needs a decoder model with fused attention")]
+        )
+    local_len = seq_len // cp
+    b = Builder(cfg, o, per_layer_acts=True)
+    devices = chunk_devices(schedule, pp=pp, chunks=per_device)
+    chunk_of = [li * n_chunks // L for li in range(L)]
+    b.stage_of = [devices[c] for c in chunk_of]
+    b.head_stage = devices[-1]
+    declare_weights(b)
+    chunk_layers = [range(chunk_of.index(c), L - chunk_of[::-1].index(c)) for c in range(n_chunks)]
+    split = schedule in SPLIT_SCHEDULES
     units: dict[Unit, list[Op]] = {}
     for m in range(micro_batches):
         b.mb, b.prefix = m, (f"m{m}." if micro_batches > 1 else "")
         versions = _Versions()
-        for s in range(pp):
+        for s in range(n_chunks):
             b.phase = "forward"
             start = len(b.ops)
-            last = s == pp - 1
+            last = s == n_chunks - 1
             forward(
                 b,
                 batch=mb_batch,
-                q_len=seq_len,
-                kv_len=seq_len,
+                q_len=local_len,
+                kv_len=local_len,
                 logits="all",
-                layers=stage_layers[s],
+                layers=chunk_layers[s],
                 with_embed=s == 0,
                 with_head=last,
             )
+            if cp > 1:
+                b.ops[start:] = _context_parallel(b, b.ops[start:], cp=cp, seq_len=seq_len)
             fwd = versions.rename(b, b.ops[start:])
             del b.ops[start:]
             if last and cfg.lm_head and cfg.architecture == "decoder":
                 logits = f"{b.prefix}logits"  # its last version (all-gathered under tp)
                 fwd.append(
-                    _loss(b, logits=versions.current.get(logits, logits), rows=mb_batch * seq_len)
+                    _loss(b, logits=versions.current.get(logits, logits), rows=mb_batch * local_len)
                 )
             units[("F", s, m)] = fwd
             b.phase = "backward"
-            units[("B", s, m)] = _backward(b, fwd, recompute=recompute)
+            bwd = _backward(b, fwd, recompute=recompute)
+            if split:
+                units[("W", s, m)] = [
+                    replace(op, attrs={**op.attrs, "pass": "W"})
+                    for op in bwd
+                    if _weight_grad(b, op)
+                ]
+                bwd = [op for op in bwd if not _weight_grad(b, op)]
+            units[("B", s, m)] = bwd
             del b.ops[:]
-    apply_zero(b, units, dp=dp, zero=zero, micro_batches=micro_batches)
-    ops = _order(units, one_f_one_b(pp, micro_batches))
-    _optimizer(b, ops, dp=dp, zero=zero)
+    # context-parallel ranks hold partial weight gradients too: they reduce (and shard
+    # states, with ZeRO) over dp x cp ranks, as Megatron folds cp into data parallelism
+    apply_zero(b, units, dp=dp * cp, zero=zero, micro_batches=micro_batches)
+    cost = {u: sum(op.flops for op in body) for u, body in units.items()}
+    order = schedule_order(
+        schedule, pp=pp, chunks=per_device, micro_batches=micro_batches, cost=cost
+    )
+    ops = _order(units, order, devices)
+    _optimizer(b, ops, dp=dp * cp, zero=zero)
     meta = {
         "model": cfg.name,
         "kind": "train",
@@ -194,12 +248,15 @@ def train_step(
         "micro_batches": micro_batches,
         "recompute": recompute,
         "dp": dp,
+        "cp": cp,
         "zero": zero,
         "dtype": o.dtype,
         "kv_dtype": o.kv_dtype,
         "act_dtype": o.act_dtype,
         "tp": o.tp,
         "pp": pp,
+        "schedule": schedule,
+        "chunks": per_device,
         "attention": o.attention,
         "sram_bytes": o.sram_bytes,
         "params": cfg.params,
@@ -207,6 +264,61 @@ def train_step(
         "tokens": batch * seq_len,
     }
     return Graph(tensors=b.tensors, ops=tuple(ops), meta=meta)
+
+
+def _context_parallel(b: Builder, ops: list[Op], *, cp: int, seq_len: int) -> list[Op]:
+    """One context-parallel rank's forward ops (built for its ``seq_len / cp`` tokens).
+
+    Ring attention with the causal load balance of Megatron's context parallelism:
+    the sequence is cut into ``2 cp`` chunks and rank ``i`` keeps chunks ``i`` and
+    ``2 cp - 1 - i``, so every rank computes exactly ``1/cp`` of the causal pairs,
+    ``s (s + 1) / (2 cp)``; its attention FLOPs are scaled from the local causal
+    ``l (l + 1) / 2`` pairs it was built with (``l = s / cp``). Before each layer's
+    attention a ring passes K and V around the ``cp`` ranks: ``cp - 1`` steps, each
+    sending the rank's ``l`` tokens of K and V, ``(cp - 1)/cp`` of the whole
+    sequence's K/V bytes per rank per layer (a ``send_recv`` over group ``cp``,
+    ``attrs.cp == "kv"``). The backward mirrors it (dK, dV travel back) and runs it
+    again to bring K and V back (only the local shard is saved): twice the bytes.
+    K/V stay the local shard in memory (blocks stream through the ring); the
+    attention op's HBM traffic stays that of the local shard (an approximation).
+    """
+    local = seq_len // cp
+    factor = (seq_len * (seq_len + 1) / (2 * cp)) / (local * (local + 1) / 2)
+    out: list[Op] = []
+    for op in ops:
+        if op.kind == "attention":
+            kv = [a for a in op.reads if a.tensor.endswith(("k_cache", "v_cache"))]
+            nbytes = sum(a.bytes for a in kv)
+            out.append(
+                Op(
+                    name=f"{b.prefix}L{op.layer}.cp_ring",
+                    kind="collective",
+                    reads=tuple(kv),
+                    writes=tuple(kv),
+                    collective=Collective(kind="send_recv", bytes=(cp - 1) * nbytes, group=cp),
+                    layer=op.layer,
+                    phase=op.phase,
+                    stage=op.stage,
+                    micro_batch=op.micro_batch,
+                    dtype=op.dtype,
+                    attrs={"cp": "kv"},
+                )
+            )
+            op = replace(op, flops=op.flops * factor)
+        out.append(op)
+    return out
+
+
+def _weight_grad(b: Builder, op: Op) -> bool:
+    """Whether ``op`` is a weight-gradient GEMM (``dW = Xᵀ dY`` of a weight), a W pass."""
+    return (
+        op.kind == "gemm"
+        and op.name.endswith(".dw")
+        and any(
+            b.tensors[a.tensor].kind == "gradient" and a.tensor.startswith("grad.")
+            for a in op.writes
+        )
+    )
 
 
 def _loss(b: Builder, *, logits: str, rows: int) -> Op:
@@ -298,6 +410,10 @@ def _norm_sum(op: Op) -> Access | None:
 
 
 def _recomputed(op: Op, recompute: Recompute) -> bool:
+    if op.attrs.get("sp") == "all_gather" or op.attrs.get("cp") == "kv":
+        return True  # sequence / context parallelism save only the local shard
+    if recompute == "none":
+        return False
     if recompute == "full":
         return not (op.collective is not None and op.collective.kind == "send_recv")
     return op.kind == "attention" or op.name.endswith(("attn_qk", "attn_softmax", "attn_pv"))
@@ -355,10 +471,12 @@ def _backward(b: Builder, fwd: list[Op], *, recompute: Recompute) -> list[Op]:
         by_layer.setdefault(op.layer, []).append(op)
     rc: dict[str, str] = {}
     current: int | None = None
+    # sequence / context parallelism re-gather what they saved as a shard
+    reshare = any(op.attrs.get("sp") == "all_gather" or op.attrs.get("cp") for op in fwd)
     for op in reversed(fwd):
         if op.layer != current:
             current, rc = op.layer, {}
-            if op.layer is not None and recompute != "none":
+            if op.layer is not None and (recompute != "none" or reshare):
                 copies, rc = _recompute(b, by_layer[op.layer], recompute)
                 out.extend(copies)
         if op.name.endswith("loss") or not op.reads:
@@ -375,6 +493,10 @@ def _copy(op: Op, **changes: Any) -> Op:
     return replace(op, **changes)
 
 
+#: the collective that carries a collective's gradient back
+_MIRROR = {"all_gather": "reduce_scatter", "reduce_scatter": "all_gather"}
+
+
 def _backward_op(b: Builder, op: Op) -> list[Op]:
     acc, kind = b.acc, b.tensors
     base: dict[str, Any] = {
@@ -386,13 +508,16 @@ def _backward_op(b: Builder, op: Op) -> list[Op]:
     }
     name = f"{op.name}.bwd"
     if op.kind == "collective":  # the gradient of what it wrote comes back to what it read
+        coll = op.collective
+        if coll is not None and coll.kind in _MIRROR:  # all-gather <-> reduce-scatter
+            coll = replace(coll, kind=_MIRROR[coll.kind])  # type: ignore[arg-type]
         return [
             Op(
                 name=name,
                 kind="collective",
                 reads=tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.writes),
                 writes=tuple(acc(_grad(b, a.tensor), a.bytes) for a in op.reads),
-                collective=op.collective,
+                collective=coll,
                 **base,
             )
         ]
@@ -475,35 +600,39 @@ def _backward_op(b: Builder, op: Op) -> list[Op]:
     ]
 
 
-def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]]) -> list[Op]:
-    """Lay units out in a topological order of the 1F1B schedule, with explicit deps."""
+def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]], devices: list[int]) -> list[Op]:
+    """Lay units out in a topological order of the per-device ``schedule``, with explicit
+    deps: a unit's first op waits for the device's previous unit and for the units whose
+    data it needs (the previous chunk's forward, the next chunk's backward, its own
+    forward; a W its B). A schedule that reads data before it is made never finishes:
+    RuntimeError."""
     ops: list[Op] = []
     last: dict[Unit, int | None] = {}
     pos = [0] * len(schedule)
     stage_last: list[int | None] = [None] * len(schedule)
-    stages = len(schedule)
+    n_chunks = len(devices)
     remaining = sum(len(s) for s in schedule)
     while remaining:
         progressed = False
         for s, seq in enumerate(schedule):
             if pos[s] >= len(seq):
                 continue
-            kind, _, m = unit = seq[pos[s]]
-            cross: Unit | None = None
-            if kind == "F" and s > 0:
-                cross = ("F", s - 1, m)
-            elif kind == "B" and s < stages - 1:
-                cross = ("B", s + 1, m)
-            if cross is not None and cross not in last:
+            kind, c, m = unit = seq[pos[s]]
+            if devices[c] != s:
+                raise RuntimeError(f"unit {unit} scheduled on device {s}, not its chunk's")
+            needs: list[Unit] = []
+            if kind == "F" and c > 0:
+                needs.append(("F", c - 1, m))
+            elif kind == "B":
+                needs.append(("F", c, m))
+                if c + 1 < n_chunks:
+                    needs.append(("B", c + 1, m))
+            elif kind == "W":
+                needs.append(("B", c, m))
+            if any(n not in last for n in needs):
                 continue
             deps = tuple(
-                sorted(
-                    {
-                        d
-                        for d in (stage_last[s], last.get(cross) if cross else None)
-                        if d is not None
-                    }
-                )
+                sorted({d for d in (stage_last[s], *(last[n] for n in needs)) if d is not None})
             )
             body = units[unit]
             start = len(ops)
@@ -515,8 +644,8 @@ def _order(units: dict[Unit, list[Op]], schedule: list[list[Unit]]) -> list[Op]:
             pos[s] += 1
             remaining -= 1
             progressed = True
-        if not progressed:  # pragma: no cover - 1F1B never deadlocks
-            raise RuntimeError("pipeline schedule deadlocked")
+        if not progressed:
+            raise RuntimeError("pipeline schedule deadlocked (a unit waits for data never made)")
     return ops
 
 
@@ -551,7 +680,12 @@ def _optimizer(b: Builder, ops: list[Op], *, dp: int = 1, zero: int = 0) -> None
             if g not in b.tensors:  # a weight the backward left without gradient
                 g = _grad(b, n) if zero == 0 else b.tensor(g, p * b.ea, "gradient", layer=t.layer)
             states = ["m", "v"] + (["master"] if mixed else [])
-            reads += [b.acc(n, whole / part), b.acc(g, b.tensors[g].bytes)]
+            # mixed precision updates the fp32 master copy and casts it into the 16-bit
+            # weight, which is only written (ZeRO-Offload: 2 psi of gradients go to the
+            # host, 2 psi of weights come back); in fp32 the weight is the master
+            if not mixed:
+                reads.append(b.acc(n, whole / part))
+            reads.append(b.acc(g, b.tensors[g].bytes))
             writes.append(b.acc(n, whole / part))
             if zero in (1, 2) and dp > 1:
                 gathered.append((n, whole))

@@ -77,7 +77,7 @@ def declare_weights(b: Builder) -> None:
             for n in names:
                 b.weight(f"L{li}.{n}", h, b.f, layer=li, bias=mb)
             b.weight(f"L{li}.w_down", b.f, h, layer=li, bias=mb)
-    last = b.o.pp - 1
+    last = b.head_stage
     if cfg.architecture == "decoder":
         b.plain_weight("final_norm.w", cfg.norm_params, layer=None, stage=last)
     if cfg.lm_head and not cfg.tie_word_embeddings:
@@ -132,7 +132,9 @@ def forward(
         rows = batch * q_len
     row_bytes = rows * h * ea
     tp, encoder = b.o.tp, cfg.architecture == "encoder"
-    resid = b.act("resid", row_bytes)
+    sp = _check_sp(b, rows=rows, decode=decode)
+    s_bytes = row_bytes / tp if sp else row_bytes  # the residual stream's share
+    resid = b.act("resid", s_bytes)
     hn = b.act("h", row_bytes)
     acc = b.acc
     b.nolayer_stage = 0
@@ -154,9 +156,14 @@ def forward(
             "embedding",
             flops=len(extra) * rows * h,
             reads=tuple(reads),
-            writes=(acc(resid, row_bytes),),
+            writes=(acc(b.act("embed_out", row_bytes) if sp else resid, row_bytes),),
         )
-        if tp > 1:
+        if sp:  # Megatron-SP: the all-reduce becomes a reduce-scatter into the shard
+            _sp_collective(
+                b, "embed.reduce_scatter", "reduce_scatter", f"{b.prefix}embed_out", resid,
+                row_bytes, layer=None,
+            )  # fmt: skip
+        elif tp > 1:
             b.collective("embed.all_reduce", "all_reduce", resid, row_bytes, layer=None, group=tp)
         if encoder:
             b.norm(
@@ -182,12 +189,12 @@ def forward(
     pending: tuple[str, ...] = ()
     if not with_embed and not encoder and layers:
         prev = layers[0] - 1
-        pending = (b.act("ffn_out", row_bytes, layer=prev),)
+        pending = (b.act("ffn_out", s_bytes, layer=prev),)
         if cfg.parallel_attn:
             pending = (b.act("o", row_bytes, layer=prev), *pending)
     for li in layers:
         if li != layers[0] and b.stage_of[li] != b.stage_of[li - 1]:
-            _send(b, li - 1, resid, pending, row_bytes)
+            _send(b, li - 1, resid, pending, s_bytes)
         pending = _layer(
             b,
             li,
@@ -200,23 +207,28 @@ def forward(
             decode=decode,
             groups=groups,
         )
-    if layers and layers[-1] != L - 1:
-        _send(b, layers[-1], resid, pending, row_bytes)
+    if layers and layers[-1] != L - 1 and b.stage_of[layers[-1] + 1] != b.stage_of[layers[-1]]:
+        _send(b, layers[-1], resid, pending, s_bytes)  # (a V's turn stays on its device)
     if not with_head:
         return
-    b.nolayer_stage = b.o.pp - 1
+    b.nolayer_stage = b.head_stage
     if not encoder:
         b.norm(
             "final_norm",
             adds=pending,
             resid=resid,
-            out=hn,
+            out=b.act("h_sp", s_bytes) if sp else hn,
             w="final_norm.w",
             w_bytes=b.tensors["final_norm.w"].bytes,
-            rows=rows,
+            rows=rows / tp if sp else rows,
             layer=None,
             write_resid=False,
         )
+        if sp:
+            _sp_collective(
+                b, "final_norm.all_gather", "all_gather", f"{b.prefix}h_sp", hn, row_bytes,
+                layer=None,
+            )  # fmt: skip
         if cfg.lm_head:
             out_rows = batch if logits == "last" else rows
             w = "embed" if cfg.tie_word_embeddings else "lm_head"
@@ -254,6 +266,44 @@ def forward(
             w_bytes=b.tensors["pooler"].bytes,
             layer=None,
         )
+
+
+def _check_sp(b: Builder, *, rows: float, decode: bool) -> bool:
+    """Whether this pass is sequence-parallel; SpecError when it cannot be."""
+    tp = b.o.tp
+    if not (b.o.sequence_parallel and tp > 1):
+        return False
+    if decode:
+        raise SpecError(
+            [Problem("sequence_parallel", "applies to prefill and training, not decode steps")]
+        )
+    if rows % tp:
+        raise SpecError(
+            [Problem("sequence_parallel", f"{rows:g} token rows do not split over tp={tp}")]
+        )
+    return True
+
+
+def _sp_collective(
+    b: Builder, name: str, kind: str, src: str, dst: str, full_bytes: float, *, layer: int | None
+) -> None:
+    """A sequence-parallel all-gather (shard ``src`` -> whole ``dst``) or reduce-scatter
+    (partial sums ``src`` -> shard ``dst``) of ``full_bytes`` whole tensor bytes: each
+    moves ``(tp - 1)/tp x full_bytes`` per device, half an all-reduce (Korthikanti et
+    al. 2023, Sec. 4.2.2)."""
+    tp = b.o.tp
+    src_bytes, dst_bytes = (
+        (full_bytes / tp, full_bytes) if kind == "all_gather" else (full_bytes, full_bytes / tp)
+    )
+    b.op(
+        name,
+        "collective",
+        reads=(b.acc(src, src_bytes),),
+        writes=(b.acc(dst, dst_bytes),),
+        collective=_collective(kind, full_bytes, tp),
+        layer=layer,
+        attrs={"sp": kind},
+    )
 
 
 def _send(b: Builder, li: int, resid: str, pending: tuple[str, ...], row_bytes: float) -> None:
@@ -294,8 +344,11 @@ def _layer(
     row_bytes = rows * h * ea
     tp, acc = b.o.tp, b.acc
     encoder = cfg.architecture == "encoder"
+    sp = b.o.sequence_parallel and tp > 1  # (checked by forward)
+    s_bytes = row_bytes / tp if sp else row_bytes
     if b.per_layer_acts:  # training keeps every layer's normalised input for the backward pass
         hn = b.act("h", row_bytes, layer=li)
+    h_sp = b.act("h_sp", s_bytes, layer=li) if sp else hn  # the norms' (sharded) output
     if encoder:
         x = resid  # post-norm: the block reads the normalised residual stream
     else:
@@ -303,12 +356,14 @@ def _layer(
             f"L{li}.attn_norm",
             adds=pending,
             resid=resid,
-            out=hn,
+            out=h_sp,
             w=f"L{li}.attn_norm.w",
             w_bytes=b.tensors[f"L{li}.attn_norm.w"].bytes,
-            rows=rows,
+            rows=rows / tp if sp else rows,
             layer=li,
         )
+        if sp:
+            _sp_collective(b, f"L{li}.attn.all_gather", "all_gather", h_sp, hn, row_bytes, layer=li)
         x = hn
     q_bytes, kv_bytes_act = rows * b.H * d * ea, rows * b.KV * d * ea
     kv_write = rows * b.KV * d * ekv
@@ -402,19 +457,24 @@ def _layer(
 
         b.slots.append((start, len(b.ops) - start, regen))
     attn_out = f"{b.prefix}L{li}.attn_out" if b.per_layer_acts else f"{b.prefix}attn_out"
-    o = b.act("o", row_bytes, layer=li)
+    o = b.act("o", s_bytes, layer=li)
+    o_partial = b.act("o_partial", row_bytes, layer=li) if sp else o
     b.gemm(
         f"L{li}.o",
         x=attn_out,
         w=f"L{li}.wo",
-        out=o,
+        out=o_partial,
         m=rows,
         n=h,
         k=b.H * d,
         w_bytes=b.tensors[f"L{li}.wo"].bytes,
         layer=li,
     )
-    if tp > 1:
+    if sp:
+        _sp_collective(
+            b, f"L{li}.o.reduce_scatter", "reduce_scatter", o_partial, o, row_bytes, layer=li
+        )
+    elif tp > 1:
         b.collective(f"L{li}.o.all_reduce", "all_reduce", o, row_bytes, layer=li, group=tp)
     if encoder:
         b.norm(
@@ -433,13 +493,16 @@ def _layer(
             f"L{li}.ffn_norm",
             adds=(o,),
             resid=resid,
-            out=hn,
+            out=h_sp,
             w=f"L{li}.ffn_norm.w",
             w_bytes=b.tensors[f"L{li}.ffn_norm.w"].bytes,
-            rows=rows,
+            rows=rows / tp if sp else rows,
             layer=li,
         )
-    ffn_out = b.act("ffn_out", row_bytes, layer=li)
+        if sp:
+            _sp_collective(b, f"L{li}.ffn.all_gather", "all_gather", h_sp, hn, row_bytes, layer=li)
+    ffn_out = b.act("ffn_out", s_bytes, layer=li)
+    ffn_partial = b.act("ffn_partial", row_bytes, layer=li) if sp else ffn_out
     if cfg.is_moe:
         start = len(b.ops)
         b.moe(li, x=x, rows=rows, out=ffn_out)
@@ -455,8 +518,13 @@ def _layer(
 
             b.slots.append((start, len(b.ops) - start, regen_moe))
     else:
-        b.ffn(li, x=x, rows=rows, out=ffn_out, decode=decode)
-    if tp > 1:
+        b.ffn(li, x=x, rows=rows, out=ffn_partial, decode=decode)
+    if sp:
+        _sp_collective(
+            b, f"L{li}.ffn.reduce_scatter", "reduce_scatter", ffn_partial, ffn_out, row_bytes,
+            layer=li,
+        )  # fmt: skip
+    elif tp > 1:
         b.collective(f"L{li}.ffn.all_reduce", "all_reduce", ffn_out, row_bytes, layer=li, group=tp)
     if encoder:
         w = b.tensors[f"L{li}.ffn_norm.w"].bytes

@@ -104,7 +104,7 @@ def apply_zero(
             run = ops[i0:i1]
             if zero == 3:
                 run = _gather_weights(b, run, weights, tag=f"{kind}{s}.{m}.{r}", dp=dp)
-            if kind == "B":
+            if kind in ("B", "W"):  # a split backward's W pass makes the weight gradients
                 run, after = _reduce_grads(
                     b, run, tag=f"B{s}.{m}.{r}", dp=dp, zero=zero, last=m == last_mb
                 )

@@ -130,6 +130,10 @@ def test_bad_training_arguments() -> None:
         {"dp": 2, "zero": 1, "micro_batches": 2},
         {"dp": 2, "zero": 2, "micro_batches": 2, "pp": 2},
         {"dp": 2, "zero": 3, "micro_batches": 2, "recompute": "full", "tp": 2},
+        {"micro_batches": 4, "pp": 2, "schedule": "interleaved"},
+        {"micro_batches": 4, "pp": 2, "schedule": "zb_h1", "dp": 2, "zero": 2},
+        {"micro_batches": 4, "pp": 2, "schedule": "v_half", "recompute": "full"},
+        {"micro_batches": 4, "pp": 2, "schedule": "v_min", "dp": 2, "zero": 3},
     ],
     ids=[
         "plain",
@@ -140,6 +144,10 @@ def test_bad_training_arguments() -> None:
         "zero1-mb2",
         "zero2-pp2-mb2",
         "zero3-tp2-full",
+        "interleaved-pp2-mb4",
+        "zbh1-zero2-pp2-mb4",
+        "vhalf-full-pp2-mb4",
+        "vmin-zero3-pp2-mb4",
     ],
 )
 def test_every_activation_and_gradient_is_written_before_it_is_read(
@@ -152,7 +160,8 @@ def test_every_activation_and_gradient_is_written_before_it_is_read(
     cfg = load_model(model)
     if options.get("tp") and cfg.num_attention_heads % 2:
         pytest.skip(f"{model}: heads do not split over tp=2")
-    g = train_step(cfg, batch=4, seq_len=32, **options)  # type: ignore[arg-type]
+    batch = 4 * int(options.get("dp", 1))  # type: ignore[call-overload]
+    g = train_step(cfg, batch=batch, seq_len=32, **options)  # type: ignore[arg-type]
     written: set[str] = set()
     unwritten = []
     for op in g.ops:
