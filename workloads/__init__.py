@@ -19,7 +19,7 @@ from workloads.formats.graph_io import load_graph, save_graph
 from workloads.graph import Access, Collective, GemmShape, Graph, Op, Tensor
 from workloads.model_config import ModelConfig, from_hf_dict, load_model, model_names
 from workloads.moe import composition_of_experts
-from workloads.options import FFNSparsity, KVBudget, MoERouting
+from workloads.options import FFNSparsity, KVBudget, MoERouting, SparsePrefill
 from workloads.requests import RequestStream, request_stream
 from workloads.training import train_step
 from workloads.transformer import batch_step, decode, generate, prefill
@@ -46,6 +46,7 @@ __all__ = [
     "ModelConfig",
     "Op",
     "RequestStream",
+    "SparsePrefill",
     "Tensor",
     "attention_names",
     "batch_step",

@@ -23,6 +23,7 @@ from workloads.attention import (
     AttentionShape,
     AttentionTraffic,
     get_attention,
+    sparse_traffic,
 )
 from workloads.dtypes import (
     Quantization,
@@ -34,7 +35,7 @@ from workloads.dtypes import (
 from workloads.graph import Access, Collective, GemmShape, Op, Phase, Tensor
 from workloads.model_config import ModelConfig
 from workloads.moe import expert_loads
-from workloads.options import FFNSparsity, KVBudget, MoERouting
+from workloads.options import FFNSparsity, KVBudget, MoERouting, SparsePrefill
 
 #: FLOPs of RMSNorm per element (square, mean, scale, gain) plus 2 per row (eps, rsqrt)
 RMSNORM_FLOPS_PER_ELEMENT = 4.0
@@ -65,6 +66,7 @@ class Options:
     kv_budget: KVBudget | None = None
     ffn_sparsity: FFNSparsity | None = None
     moe: MoERouting = field(default_factory=MoERouting)
+    sparse_prefill: SparsePrefill | None = None
 
 
 def resolve_options(cfg: ModelConfig, **options: Any) -> Options:
@@ -101,6 +103,7 @@ def _resolve_options(
     kv_budget: KVBudget | None = None,
     ffn_sparsity: FFNSparsity | None = None,
     moe: MoERouting | None = None,
+    sparse_prefill: SparsePrefill | None = None,
     quant_group_size: int = 128,
     quant_zero_point: bool = False,
 ) -> Options:
@@ -160,6 +163,7 @@ def _resolve_options(
         kv_budget=kv_budget,
         ffn_sparsity=ffn_sparsity,
         moe=moe or MoERouting(),
+        sparse_prefill=sparse_prefill,
     )
 
 
@@ -405,11 +409,21 @@ class Builder:
 
     # ----- attention ---------------------------------------------------------------------
     def attention_traffic(self, shape: AttentionShape) -> AttentionTraffic:
-        """Traffic of one attention call under the chosen model (cached per shape)."""
+        """Traffic of one attention call under the chosen model (cached per shape).
+
+        With ``sparse_prefill``, a call of several queries computes only a fraction
+        of its scores (:func:`workloads.attention.sparse_traffic`).
+        """
         key = (shape, self.o.sram_bytes)
         t = self._attn_cache.get(key)
         if t is None:
-            t = self._attn_cache[key] = self.traffic(shape, self.o.sram_bytes)
+            t = self.traffic(shape, self.o.sram_bytes)
+            sp = self.o.sparse_prefill
+            if sp is not None and shape.q_len > 1:
+                t = sparse_traffic(
+                    t, shape, sp.fraction(shape.q_len, shape.kv_len, causal=shape.causal)
+                )
+            self._attn_cache[key] = t
         return t
 
     def attention(

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 
 from hw_models.errors import Problem, SpecError
@@ -353,6 +353,26 @@ def unfused_backward_traffic(
         dropout_bytes=(2 * nn + bh * full * DROPOUT_MASK_BYTES) if s.dropout else 0.0,
         flops=2.0 * _matmul_flops(s, full),
     )
+
+
+def sparse_traffic(t: AttentionTraffic, s: AttentionShape, fraction: float) -> AttentionTraffic:
+    """``t`` of a call computing only ``fraction`` of its scores (sparse prefill).
+
+    Every FLOP and every byte of the call scales by ``fraction`` (the blocks of
+    scores not computed are skipped with their K/V loads and, in Algorithm 1, their
+    Q/O/statistics re-reads), but Q, K and V are still read and O written at
+    least once (the compulsory traffic is a floor).
+    """
+    if fraction >= 1.0:
+        return t
+    floor = _compulsory(s)
+    out = {}
+    for f in fields(AttentionTraffic):
+        value = getattr(t, f.name) * fraction
+        if f.name not in _NOT_BYTES:
+            value = max(value, getattr(floor, f.name))
+        out[f.name] = value
+    return replace(t, **out)
 
 
 TrafficModel = Callable[[AttentionShape, float | None], AttentionTraffic]

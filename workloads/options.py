@@ -132,3 +132,97 @@ class MoERouting:
             p = [1.0] * experts
         total = sum(p)
         return tuple(x / total for x in p)
+
+
+#: sparse-prefill patterns of :class:`SparsePrefill` and the fields each one uses
+SPARSE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "a_shape": ("sink", "local"),
+    "vertical_slash": ("vertical", "slash"),
+    "block_sparse": ("blocks", "block_size"),
+    "density": ("density",),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SparsePrefill:
+    """Sparse attention in prefill: each query computes only some of the keys it may see.
+
+    The patterns of MInference (Jiang et al., NeurIPS 2024, Sec. 3): every query
+    computes at most a fixed budget of keys,
+
+    * ``a_shape``: the first ``sink`` keys and a ``local`` window before the query;
+    * ``vertical_slash``: ``vertical`` key columns and ``slash`` diagonals;
+    * ``block_sparse``: the ``blocks`` most important key blocks of ``block_size``;
+    * ``density``: a given fraction of the causal score matrix (no pattern).
+
+    Query ``i`` (which may see ``n_i`` keys) computes ``min(n_i, budget)`` of them, so
+    :meth:`fraction` is ``sum_i min(n_i, B) / sum_i n_i`` (1.0 for short prompts).
+    The attention FLOPs and the K/V bytes read scale by that fraction; Q, O and
+    the softmax statistics do not. Decode (one query) is never sparse.
+    The cost of building the sparse index online is not modelled.
+    """
+
+    pattern: str
+    sink: int = 0
+    local: int = 0
+    vertical: int = 0
+    slash: int = 0
+    blocks: int = 0
+    block_size: int = 64
+    density: float = 1.0
+
+    def __post_init__(self) -> None:
+        _require(
+            self.pattern in SPARSE_PATTERNS,
+            "sparse_prefill.pattern",
+            f"unknown pattern {self.pattern!r} (known: {', '.join(SPARSE_PATTERNS)})",
+        )
+        for name in ("sink", "local", "vertical", "slash", "blocks"):
+            value = getattr(self, name)
+            _require(value >= 0, f"sparse_prefill.{name}", f"expected >= 0, found {value}")
+        _require(
+            self.block_size >= 1,
+            "sparse_prefill.block_size",
+            f"expected >= 1, found {self.block_size}",
+        )
+        _require(
+            0.0 < self.density <= 1.0,
+            "sparse_prefill.density",
+            f"expected a fraction in (0, 1], found {self.density}",
+        )
+        if self.pattern != "density":
+            _require(
+                self.budget > 0,
+                "sparse_prefill",
+                f"pattern {self.pattern} computes no key: give "
+                f"{' and '.join(SPARSE_PATTERNS[self.pattern])}",
+            )
+
+    @property
+    def budget(self) -> int:
+        """Keys each query computes at most (0 for ``density``)."""
+        if self.pattern == "a_shape":
+            return self.sink + self.local
+        if self.pattern == "vertical_slash":
+            return self.vertical + self.slash
+        if self.pattern == "block_sparse":
+            return self.blocks * self.block_size
+        return 0
+
+    def fraction(self, q_len: int, kv_len: int, *, causal: bool = True) -> float:
+        """Fraction of the (causal) score matrix computed for ``q_len`` queries."""
+        if q_len <= 1:
+            return 1.0
+        if self.pattern == "density":
+            return self.density
+        b = self.budget
+        if not causal:
+            return min(1.0, b / kv_len)
+        lo, hi = kv_len - q_len + 1, kv_len  # keys visible to the first and last query
+        dense = (lo + hi) * q_len / 2.0
+        if b >= hi:
+            return 1.0
+        if b < lo:
+            return b * q_len / dense
+        within = (lo + b) * (b - lo + 1) / 2.0  # queries that see at most b keys
+        return (within + b * (hi - b)) / dense
