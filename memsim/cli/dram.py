@@ -32,6 +32,7 @@ from typing import Any
 
 from hw_models import load_dram_device
 from hw_models.errors import Problem, SpecError
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from memsim.dram import ControllerConfig, RequestTrace, simulate_requests, traffic
     from memsim.request_fidelity import DEFAULT_MAPPING
 
-    device = load_dram_device(args.device)
+    device = load_dram_device(args.device, ceilings=ceilings_from(args))
     base: dict[str, Any] = {}
     if args.config is not None:
         from_file = ControllerConfig.from_file(args.config)
@@ -254,5 +255,6 @@ def add_parser(sub: Any) -> None:
         "--set", action="append", metavar="KEY=VALUE", help="controller setting, repeatable"
     )
     p.add_argument("--no-check", action="store_true", help="skip the protocol checker")
+    add_ceiling_options(p)
     add_format_option(p)
     p.set_defaults(func=run)

@@ -22,6 +22,7 @@ from hw_models import load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import atomic_write_text
 from hw_models.units import fmt_bytes
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import add_format_option, print_json, print_table
 
 COMMANDS = {
@@ -39,7 +40,17 @@ def _graph(args: argparse.Namespace) -> Any:
             raise SpecError(
                 [Problem(f"--{name}", f"expected an integer >= 1, found {getattr(args, name)}")]
             )
-    cfg = workloads.load_model(args.model)
+    ceilings = ceilings_from(args)
+    ceilings.check_counts(
+        [
+            ("--batch", "batch", args.batch),
+            ("--prompt", "tokens", args.prompt),
+            ("--gen", "tokens", args.gen),
+            ("--tp", "devices", args.tp),
+            ("--ops", "ops", args.ops),
+        ]
+    )
+    cfg = workloads.load_model(args.model, ceilings=ceilings)
     if args.train:
         return workloads.train_step(cfg, batch=args.batch, seq_len=args.prompt, dtype=args.dtype)
     return workloads.generate(
@@ -74,7 +85,7 @@ def _placement(args: argparse.Namespace) -> int:
     from explore.mip import plan_placement
     from memsim.simulate import simulate
 
-    system = load_system(args.system, overrides=args.set or None)
+    system = load_system(args.system, overrides=args.set or None, ceilings=ceilings_from(args))
     graph = _graph(args)
     plan = plan_placement(
         system,
@@ -207,7 +218,7 @@ def _residency(args: argparse.Namespace) -> int:
     from explore.mip.residency import plan_residency
     from memsim.simulate import simulate
 
-    system = load_system(args.system, overrides=args.set or None)
+    system = load_system(args.system, overrides=args.set or None, ceilings=ceilings_from(args))
     graph = _graph(args)
     plan = plan_residency(
         system, graph, select=args.select, time_limit_s=args.time_limit, solver=args.solver
@@ -274,4 +285,5 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="system override")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write the plan (JSON)")
     add_format_option(p)
+    add_ceiling_options(p)
     p.set_defaults(func=run)
