@@ -106,7 +106,7 @@ def _placement(args: argparse.Namespace) -> int:
             baselines[name] = None
             why[name] = str(err)
     if args.output:
-        atomic_write_text(args.output, json.dumps(plan.to_dict(), indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(plan.to_dict()))
     out = {
         "status": plan.status,
         "objective": plan.objective,
@@ -162,7 +162,7 @@ def _memory(args: argparse.Namespace) -> int:
     plan = plan_memory(buffers, time_limit_s=args.time_limit, solver=args.solver)
     out = {**plan.to_dict(), "ops": args.ops}
     if args.output:
-        atomic_write_text(args.output, json.dumps(out, indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(out))
     if args.format == "json":
         print_json(out)
         return 0
@@ -201,7 +201,7 @@ def _provision(args: argparse.Namespace) -> int:
     )
     out = plan.to_dict()
     if args.output:
-        atomic_write_text(args.output, json.dumps(out, indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(out))
     if args.format == "json":
         print_json(out)
         return 0
@@ -226,7 +226,7 @@ def _residency(args: argparse.Namespace) -> int:
     replay = simulate(system, graph, policy=plan.placement).makespan_s
     out = {**plan.to_dict()["residency"], "replayed_s": replay}
     if args.output:
-        atomic_write_text(args.output, json.dumps(plan.to_dict(), indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(plan.to_dict()))
     if args.format == "json":
         print_json(out)
         return 0
@@ -236,6 +236,24 @@ def _residency(args: argparse.Namespace) -> int:
         f"replayed {replay:.4g} s, all offloaded {plan.all_offloaded_s:.4g} s"
     )
     return 0
+
+
+#: wall-clock measurements: printed, never written to a plan file, so that identical
+#: runs write identical bytes
+_WALL_CLOCK = frozenset({"solve_s", "plan_s"})
+
+
+def _file_text(doc: Any) -> str:
+    """The JSON a plan file holds: ``doc`` without its wall-clock timings."""
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in _WALL_CLOCK}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return json.dumps(strip(doc), indent=1) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:

@@ -27,7 +27,6 @@ from hw_models.loader import DRAM_DIR, SYSTEM_DIR, dram_device_names, system_nam
 from memsim.cli.main import main
 from workloads.model_config import ModelConfig, load_model, model_names
 
-
 DIMENSIONLESS = {
     "value",
     "std",
