@@ -27,7 +27,13 @@ from hw_models.errors import Problem, SpecError
 from hw_models.fileio import make_temp_dir, replace_dir, resolve_target, sweep_stale
 from hw_models.units import fmt_bytes, fmt_si
 from memsim.cli._limits import add_ceiling_options, ceilings_from, strict_int
-from memsim.cli._output import add_format_option, print_json, print_table, stage_progress
+from memsim.cli._output import (
+    add_format_option,
+    print_json,
+    print_table,
+    stage_progress,
+    work_progress,
+)
 from memsim.graph_fit import fit_graph
 from memsim.spill import describe_placement
 
@@ -164,14 +170,16 @@ def run(args: argparse.Namespace) -> int:
         stage("placing tensors")
         placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
         stage(f"simulating {len(graph.ops)} ops ({args.fidelity})")
-        result = simulate(
-            system,
-            graph,
-            policy=placement,
-            fidelity=args.fidelity,
-            execution=args.execution,
-            dram_config=args.dram_config or None,
-        )
+        with work_progress("op groups", quiet=args.quiet) as progress:
+            result = simulate(
+                system,
+                graph,
+                policy=placement,
+                fidelity=args.fidelity,
+                execution=args.execution,
+                dram_config=args.dram_config or None,
+                progress=progress,
+            )
         stage("summarising")
         summary = result.summary()
         fidelity = calibration_summary(system, graph, summary, args)

@@ -122,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             shared_prefix=args.shared_prefix,
         )
-        results.append((arrival, serve(system, args.model, reqs, config=config, progress=True)))
+        results.append(
+            (arrival, serve(system, args.model, reqs, config=config, progress=not args.quiet))
+        )
     if out is not None:
         _write(out, results, load_curve=bool(args.rates))
     if args.rates:
@@ -330,5 +332,10 @@ def add_parser(sub: Any) -> None:
     )
     add_format_option(p)
     p.add_argument("--out", default=None, metavar="DIR", help="write tables and figures here")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (it shows only on a terminal anyway)",
+    )
     add_ceiling_options(p)
     p.set_defaults(func=run)

@@ -99,6 +99,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             chunk=args.chunk,
+            progress=False if args.quiet else None,
         )
     except SweepInterruptedError as stop:
         print(
@@ -304,5 +305,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--top", type=int, default=10, help="points shown by `show` (default 10)")
     p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     p.add_argument("--out", default=None, metavar="DIR", help="`plot`: folder for the figures")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it shows only on a terminal anyway)"
+    )
     add_ceiling_options(p)
     p.set_defaults(func=run)
