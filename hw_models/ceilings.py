@@ -65,23 +65,23 @@ CEILINGS: Mapping[str, Ceiling] = MappingProxyType(
                 "bytes",
                 2**60,
                 "B",
-                "1 EiB: capacities and sizes. A 64-bit address space is 16 EiB; the "
-                "largest single SSD (122.88 TB, Solidigm D5-P5336) times a 24-bay server "
-                "is ~3 PB, 400x below",
+                "1 EiB: capacities and sizes. A 64-bit address space is 16 EiB; a "
+                "24-bay server of ~100 TB SSDs (assumed: the largest sold in 2025) holds "
+                "a few PB, ~400x below",
             ),
             _c(
                 "bandwidth",
                 1e18,
                 "B/s",
                 "1 EB/s: the fastest memory of a shipping part, Cerebras WSE-3 on-chip "
-                "SRAM at 21 PB/s (Cerebras WSE-3 product brief, 2024), is 50x below",
+                "SRAM at 21 PB/s (Cerebras WSE-3 announcement, March 2024), is 50x below",
             ),
             _c(
                 "compute",
                 1e20,
                 "FLOP/s",
-                "100 EFLOP/s: a whole NVIDIA GB200 NVL72 rack is 1.44 EFLOP/s at FP4 "
-                "(NVIDIA GB200 NVL72 datasheet), 70x below",
+                "100 EFLOP/s: a whole NVIDIA GB200 NVL72 rack is 1.4 EFLOP/s at FP4 "
+                "(NVIDIA GB200 NVL72 product page), 70x below",
             ),
             _c(
                 "clock",
@@ -94,8 +94,9 @@ CEILINGS: Mapping[str, Ceiling] = MappingProxyType(
                 "data_rate",
                 1e6,
                 "MT/s",
-                "1,000,000 MT/s per pin: GDDR7, the fastest DRAM interface, is specified "
-                "to 48,000 MT/s (JEDEC JESD239), 20x below",
+                "1,000,000 MT/s per pin: GDDR7, the fastest DRAM interface, reaches "
+                "192 GB/s per x32 device, 48,000 MT/s per pin (JEDEC JESD239 "
+                "announcement, March 2024), 20x below",
             ),
             _c(
                 "time",

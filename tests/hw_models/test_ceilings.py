@@ -182,3 +182,11 @@ def test_cli_refuses_in_one_line_and_raises_on_request(
     assert "--requests: 1000000000000 is above the plausibility ceiling" in err
     assert main(["show", "h100_sxm", "--ceiling", "bytes=-1"]) == 2
     assert "VALUE > 0" in capsys.readouterr().err
+
+
+def test_the_documented_table_is_the_code_table() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "robustness.md").read_text()
+    for kind, c in CEILINGS.items():
+        assert f"| `{kind}` |" in doc and c.reason in doc, kind
