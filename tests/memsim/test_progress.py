@@ -99,3 +99,18 @@ def test_serve_and_sweep_are_quiet_with_quiet(
     assert main(["sweep", str(space), "--workers", "1", "--store", store, "--quiet"]) == 0
     assert quiet.getvalue().count("\r") == 0
     capsys.readouterr()
+
+
+def test_dram_shows_its_stage_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["dram", "--device", "ddr4_3200", "--pattern", "random", "--requests", "2000"]
+    tty = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", tty)
+    assert main(argv) == 0
+    assert "simulating 2000 requests" in tty.getvalue()
+    quiet = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main([*argv, "--quiet"]) == 0
+    assert quiet.getvalue() == ""
+    capsys.readouterr()
