@@ -157,6 +157,14 @@ CEILINGS: Mapping[str, Ceiling] = MappingProxyType(
                 "DDR5 has 8 bank groups of 4 banks, HBM3 up to 16 pseudo-channels",
             ),
             _c(
+                "cache_lines",
+                2**26,
+                "",
+                "67 M lines in one simulated cache (4 GiB of 64-byte lines): the cache "
+                "simulator keeps ~24 B of state per line (~1.6 GiB here), and real last-level "
+                "caches hold a few million lines at most (assumed: ~100 MB of L3)",
+            ),
+            _c(
                 "layers",
                 1024,
                 "",

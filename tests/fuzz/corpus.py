@@ -455,6 +455,21 @@ def _cli_cases() -> list[Case]:
                 "{d}/r.png",
             ),
         ),
+        ("cache_capacity", 2, ("cache", "--capacity", "16PiB", "--accesses", "100")),
+        ("cache_ways", 2, ("cache", "--ways", "1000000000", "--accesses", "100")),
+        (
+            "flash_qd",
+            2,
+            (
+                "flash",
+                "--device",
+                "apple_m1_max_1tb",
+                "--requests",
+                "10",
+                "--set",
+                "geometry.queue_depth=1000000000",
+            ),
+        ),
         ("ceiling_unknown", 2, ("show", "h100_sxm", "--ceiling", "nope=5")),
         ("ceiling_value", 2, ("show", "h100_sxm", "--ceiling", "bytes=-1")),
     ]
