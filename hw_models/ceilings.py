@@ -24,7 +24,7 @@ lifted.
 
 >>> from hw_models.ceilings import DEFAULT_CEILINGS
 >>> DEFAULT_CEILINGS.problem("tiers.hbm.capacity_bytes", 2**64).message[:40]
-'18446744073709551616 B is above the plau'
+'1.845e+19 B is above the plausibility ce'
 >>> DEFAULT_CEILINGS.raised(bytes=2**65).problem("tiers.hbm.capacity_bytes", 2**64) is None
 True
 """
