@@ -6,6 +6,7 @@ a YAML file with :func:`load_system`; errors come as one :class:`SpecError`.
 
 from hw_models.base import Source, Spec
 from hw_models.cache import CacheSpec
+from hw_models.ceilings import CEILINGS, DEFAULT_CEILINGS, Ceilings
 from hw_models.compute import DTYPE_BYTES, DTYPES, ComputeUnit, DataflowKernelCost, KernelTerm
 from hw_models.dram import DRAMDevice, DRAMOrganization, DRAMPower, DRAMTiming
 from hw_models.errors import Problem, SpecError
@@ -24,9 +25,12 @@ from hw_models.tier import DRAMAttachment, MemoryTier
 from hw_models.units import parse_quantity
 
 __all__ = [
+    "CEILINGS",
+    "DEFAULT_CEILINGS",
     "DTYPES",
     "DTYPE_BYTES",
     "CacheSpec",
+    "Ceilings",
     "ComputeUnit",
     "DRAMAttachment",
     "DRAMDevice",

@@ -9,6 +9,7 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from hw_models.ceilings import DEFAULT_CEILINGS, Ceilings, kind_of
 from hw_models.errors import SpecError, problems_from_pydantic
 
 MAX_MAGNITUDE = 1e30
@@ -64,6 +65,15 @@ def _number_problem(value: Any) -> str | None:
     return None
 
 
+def _numeric_fields(cls: type[BaseModel]) -> frozenset[str]:
+    """The fields of ``cls`` that hold numbers (a fact about the class, computed once)."""
+    numeric = _NUMERIC_FIELDS.get(cls)
+    if numeric is None:
+        numeric = frozenset(n for n, f in cls.model_fields.items() if _numeric_leaf(f.annotation))
+        _NUMERIC_FIELDS[cls] = numeric
+    return numeric
+
+
 class Spec(BaseModel):
     """A frozen pydantic model that rejects unknown keys.
 
@@ -84,24 +94,43 @@ class Spec(BaseModel):
     def _plain_numbers(cls, value: Any, info: ValidationInfo) -> Any:
         if value is None or isinstance(value, BaseModel):
             return value
-        numeric = _NUMERIC_FIELDS.get(cls)
-        if numeric is None:  # a fact about the class, computed once
-            numeric = frozenset(
-                n for n, f in cls.model_fields.items() if _numeric_leaf(f.annotation)
-            )
-            _NUMERIC_FIELDS[cls] = numeric
-        if info.field_name not in numeric:
+        if info.field_name not in _numeric_fields(cls):
             return value
         why = _number_problem(value)
         if why is not None:
             raise ValueError(why)
         return value
 
+    @field_validator("*", mode="after")
     @classmethod
-    def parse(cls, data: Any, *, prefix: str = "", source: str | None = None) -> Self:
-        """Validate ``data`` into this spec, or raise :class:`SpecError`."""
+    def _plausible(cls, value: Any, info: ValidationInfo) -> Any:
+        """Values above their plausibility ceiling (:mod:`hw_models.ceilings`): those of
+        the validation context (``context=ceilings.context()``), else the defaults."""
+        if value is None or isinstance(value, str | bool | BaseModel):
+            return value
+        name = info.field_name
+        if name is None or name not in _numeric_fields(cls) or kind_of(name) is None:
+            return value
+        context = info.context
+        ceilings = context.get("ceilings") if isinstance(context, dict) else None
+        why = (ceilings or DEFAULT_CEILINGS).value_problem(name, value)
+        if why is not None:
+            raise ValueError(why)
+        return value
+
+    @classmethod
+    def parse(
+        cls,
+        data: Any,
+        *,
+        prefix: str = "",
+        source: str | None = None,
+        ceilings: Ceilings = DEFAULT_CEILINGS,
+    ) -> Self:
+        """Validate ``data`` into this spec, or raise :class:`SpecError` (values above
+        their plausibility ``ceilings``, :mod:`hw_models.ceilings`, included)."""
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(data, context=ceilings.context())
         except ValidationError as err:
             raise SpecError(problems_from_pydantic(err, prefix=prefix), source=source) from None
 

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 from pydantic import Field, PositiveInt, ValidationInfo, field_validator, model_validator
 
 from hw_models.base import Source, Spec
+from hw_models.ceilings import CEILINGS
 from hw_models.units import BytesPerS
 
 DRAMStandard = Literal[
@@ -78,12 +79,12 @@ TIMING_RELATIONS: tuple[tuple[str, tuple[str, ...], bool], ...] = (
     ("nREFI", ("nRFC",), True),
 )
 
-#: Ceiling on any timing parameter, in cycles: 10^7 tCK is 10 ms at 1 GHz, three
-#: orders of magnitude above the longest JEDEC interval (tREFI, a few µs). Larger
-#: values are typos (or hostile input) and would make a simulation run for ever.
-MAX_TIMING_CYCLES = 10_000_000
+#: Default ceiling on any timing parameter, in cycles: the "cycles" row of
+#: :data:`hw_models.ceilings.CEILINGS` (checked by the loaders and ``Spec.parse``,
+#: raised explicitly with ``ceilings=``/``--ceiling cycles=N``).
+MAX_TIMING_CYCLES = int(CEILINGS["cycles"].limit)
 
-_Cycles = Annotated[int, Field(gt=0, le=MAX_TIMING_CYCLES)]
+_Cycles = Annotated[int, Field(gt=0)]
 
 
 class DRAMTiming(Spec):
@@ -109,7 +110,7 @@ class DRAMTiming(Spec):
     nRFC: _Cycles = Field(description="all-bank refresh cycle time")
     nREFI: _Cycles = Field(description="average refresh interval")
     nRFCpb: _Cycles | None = Field(default=None, description="per-bank refresh cycle time")
-    nRTRS: int = Field(default=2, ge=0, le=MAX_TIMING_CYCLES, description="rank-to-rank switch")
+    nRTRS: int = Field(default=2, ge=0, description="rank-to-rank switch")
     nCKE: _Cycles = Field(default=4, description="minimum power-down time")
     nXP: _Cycles = Field(default=6, description="power-down exit to next command")
 

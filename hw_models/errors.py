@@ -115,7 +115,8 @@ def problems_from_pydantic(err: ValidationError, *, prefix: str = "") -> list[Pr
             msg = "required key is missing"
         elif kind.startswith("value_error"):
             msg = msg.removeprefix("Value error, ")
-            if "input" in e and "found" not in msg and not isinstance(e["input"], dict | list):
+            said = "found" in msg or "plausibility ceiling" in msg  # already names the value
+            if "input" in e and not said and not isinstance(e["input"], dict | list):
                 msg = f"{msg}, found {_describe(e['input'])}"
         elif "input" in e and not isinstance(e["input"], dict | list):
             msg = f"{msg[0].lower()}{msg[1:]}, found {_describe(e['input'])}"

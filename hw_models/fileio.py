@@ -2,8 +2,9 @@
 
 Output: nothing half-written, no debris, ordinary permissions.
 
-* A file is written into a temporary name beside its target and renamed over it only
-  when complete, so an error or an interrupt never leaves a truncated file.
+* A file is written into a temporary name beside its target, flushed to the disk
+  (``fsync``) and renamed over it only when complete, then the folder's entry is
+  synced too: an error, an interrupt or a power cut never leaves a truncated file.
 * Temporary names are recognisable and carry the writer's process id:
   ``.<name>.memsim-tmp-<pid>-<random>``. A process killed with ``kill -9`` cannot
   clean up, so every later write beside the same target first removes the temporaries
@@ -132,6 +133,35 @@ def _mkstemp(target: Path, shown: Path) -> tuple[int, Path]:
     return fd, tmp
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(root: Path) -> None:
+    """``fsync`` every file and folder under ``root`` (before it is renamed into place)."""
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                fd = os.open(os.path.join(folder, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(folder))
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -154,14 +184,19 @@ def atomic_write(
         if binary:
             with os.fdopen(fd, "wb") as fb:
                 write(fb)
+                fb.flush()
+                os.fsync(fb.fileno())
         else:
             with os.fdopen(fd, "w", encoding="utf-8") as ft:
                 write(ft)
+                ft.flush()
+                os.fsync(ft.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         try:
             os.replace(tmp, target)
         except OSError as err:
             raise _as_target(err, shown) from None
+        _fsync_dir(target.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -187,12 +222,15 @@ def atomic_temp_path(path: str | os.PathLike[str]) -> Path:
 
 
 def commit_temp_path(tmp: Path, path: str | os.PathLike[str]) -> Path:
-    """Give ``tmp`` ordinary permissions and rename it over ``path``."""
+    """Give ``tmp`` ordinary permissions, flush it to the disk and rename it over ``path``."""
     os.chmod(tmp, 0o666 & ~_umask())
+    fsync_tree(tmp)
+    target = resolve_target(path)
     try:
-        os.replace(tmp, resolve_target(path))
+        os.replace(tmp, target)
     except OSError as err:
         raise _as_target(err, Path(path)) from None
+    _fsync_dir(target.parent)
     return Path(path)
 
 
@@ -255,15 +293,19 @@ def replace_dir(tmp: Path, path: str | os.PathLike[str]) -> Path:
     shown = Path(path)
     target = resolve_target(shown)
     try:
+        fsync_tree(tmp)
         if not os.path.lexists(target):
             os.rename(tmp, target)
+            _fsync_dir(target.parent)
             return shown
         if _exchange(tmp, target):
+            _fsync_dir(target.parent)
             shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old folder
             return shown
         trash = temp_name(target, _TRASH_MARK)
         os.rename(target, trash)
         os.rename(tmp, target)
+        _fsync_dir(target.parent)
         shutil.rmtree(trash, ignore_errors=True)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hw_models.ceilings import DEFAULT_CEILINGS, Ceilings
 from hw_models.flash import FlashDevice
 from hw_models.loader import (
     Overrides,
@@ -33,13 +34,19 @@ def flash_device_names() -> list[str]:
     return sorted(preset_files(FLASH_DIR))
 
 
-def load_flash_device(path_or_name: str | Path, *, overrides: Overrides = None) -> FlashDevice:
+def load_flash_device(
+    path_or_name: str | Path,
+    *,
+    overrides: Overrides = None,
+    ceilings: Ceilings = DEFAULT_CEILINGS,
+) -> FlashDevice:
     """A :class:`FlashDevice` from a preset name or a YAML file, with dotted ``overrides``.
 
     ``overrides`` are ``{"geometry.queue_depth": 64}`` or ``["geometry.tR_s=60 us"]``.
-    Raises :class:`SpecError` for an unknown name or any problem in the document.
+    Raises :class:`SpecError` for an unknown name or any problem in the document,
+    including values above their plausibility ``ceilings`` (:mod:`hw_models.ceilings`).
     """
     path = resolve_preset(path_or_name, FLASH_DIR, what="flash device", error_path="device")
     if overrides:
-        return load_document(FlashDevice, path, overrides=overrides)
-    return load_document_memo(FlashDevice, path)
+        return load_document(FlashDevice, path, overrides=overrides, ceilings=ceilings)
+    return load_document_memo(FlashDevice, path, ceilings=ceilings)

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from hw_models.base import Spec
+from hw_models.ceilings import DEFAULT_CEILINGS, Ceilings
 from hw_models.dram import DRAMDevice
 from hw_models.errors import Problem, SpecError, problems_from_pydantic
 from hw_models.system import System, link_problems
@@ -202,25 +203,29 @@ def resolve_preset(
     return files[key]
 
 
-_DEVICES: OrderedDict[tuple[type, str], Spec] = OrderedDict()
+_DEVICES: OrderedDict[tuple[Any, ...], Spec] = OrderedDict()
 _DEVICES_LOCK = threading.Lock()
 
 
-def load_document_memo(cls: type[SpecT], path: Path) -> SpecT:
+def load_document_memo(
+    cls: type[SpecT], path: Path, *, ceilings: Ceilings = DEFAULT_CEILINGS
+) -> SpecT:
     """:func:`load_document` without overrides, memoised by the file's text.
+
+    The plausibility ``ceilings`` are checked on every call (outside the memo).
 
     A device spec is frozen, and the same text always validates to the same spec, so
     the memo changes no result; a file rewritten between calls is read again (the key
     is its content, not its name).
     """
     text = read_text(path)
-    key = (cls, text)
+    key = (cls, text, tuple(sorted(ceilings.limits.items())))
     with _DEVICES_LOCK:
         hit = _DEVICES.get(key)
         if hit is not None:
             _DEVICES.move_to_end(key)
     if hit is None:
-        hit = _load_text(cls, text, path, None)
+        hit = _load_text(cls, text, path, None, ceilings)
         with _DEVICES_LOCK:
             _DEVICES[key] = hit
             while len(_DEVICES) > 64:
@@ -229,13 +234,26 @@ def load_document_memo(cls: type[SpecT], path: Path) -> SpecT:
     return hit
 
 
-def load_document(cls: type[SpecT], path: Path, *, overrides: Overrides = None) -> SpecT:
+def load_document(
+    cls: type[SpecT],
+    path: Path,
+    *,
+    overrides: Overrides = None,
+    ceilings: Ceilings = DEFAULT_CEILINGS,
+) -> SpecT:
     """Read ``path`` as a ``cls`` document with dotted ``overrides``; one :class:`SpecError`
-    with every problem (YAML syntax, duplicate keys, bad overrides, validation)."""
-    return _load_text(cls, read_text(path), path, overrides)
+    with every problem (YAML syntax, duplicate keys, bad overrides, validation, values
+    above their plausibility ``ceilings``)."""
+    return _load_text(cls, read_text(path), path, overrides, ceilings)
 
 
-def _load_text(cls: type[SpecT], text: str, path: Path, overrides: Overrides) -> SpecT:
+def _load_text(
+    cls: type[SpecT],
+    text: str,
+    path: Path,
+    overrides: Overrides,
+    ceilings: Ceilings = DEFAULT_CEILINGS,
+) -> SpecT:
     data, problems = parse_yaml_shared(text, source=str(path))
     if not isinstance(data, dict):
         found = "an empty file" if data is None else type(data).__name__
@@ -245,7 +263,7 @@ def _load_text(cls: type[SpecT], text: str, path: Path, overrides: Overrides) ->
     data, bad = apply_overrides(data, overrides)
     problems += bad
     try:
-        spec = cls.model_validate(data)
+        spec = cls.model_validate(data, context=ceilings.context())
     except ValidationError as err:
         raise SpecError(problems + problems_from_pydantic(err), source=str(path)) from None
     if problems:
@@ -253,7 +271,9 @@ def _load_text(cls: type[SpecT], text: str, path: Path, overrides: Overrides) ->
     return spec
 
 
-def _validate_system(data: Any, dup_problems: list[Problem], source: str) -> System:
+def _validate_system(
+    data: Any, dup_problems: list[Problem], source: str, ceilings: Ceilings
+) -> System:
     problems = list(dup_problems)
     if not isinstance(data, dict):
         found = "an empty file" if data is None else type(data).__name__
@@ -263,7 +283,7 @@ def _validate_system(data: Any, dup_problems: list[Problem], source: str) -> Sys
     raw_links = link_problems(data.get("tiers"), data.get("links"))
     problems += raw_links
     try:
-        system = System.model_validate(data)
+        system = System.model_validate(data, context=ceilings.context())
     except ValidationError as err:
         rendered = "; ".join(str(p) for p in raw_links)
         problems += [
@@ -277,13 +297,20 @@ def _validate_system(data: Any, dup_problems: list[Problem], source: str) -> Sys
     return system
 
 
-def load_system(path_or_name: str | Path | System, *, overrides: Overrides = None) -> System:
+def load_system(
+    path_or_name: str | Path | System,
+    *,
+    overrides: Overrides = None,
+    ceilings: Ceilings = DEFAULT_CEILINGS,
+) -> System:
     """A :class:`System` from a preset name or a YAML file, with dotted ``overrides``.
 
-    Raises :class:`SpecError` listing every problem with its YAML path.
+    Raises :class:`SpecError` listing every problem with its YAML path, including
+    values above their plausibility ``ceilings`` (:mod:`hw_models.ceilings`).
     """
     if isinstance(path_or_name, System):
         if not overrides:
+            ceilings.enforce(path_or_name, source=path_or_name.name)
             return path_or_name
         original: Any = path_or_name.model_dump(mode="json", exclude_none=True)
         dups: list[Problem] = []
@@ -292,7 +319,7 @@ def load_system(path_or_name: str | Path | System, *, overrides: Overrides = Non
         path = resolve_preset(path_or_name, SYSTEM_DIR, what="system preset")
         original, dups = parse_yaml_shared(read_text(path), source=str(path))
         source = str(path_or_name)
-    return _validate_system(*_overridden(original, overrides, dups), source)
+    return _validate_system(*_overridden(original, overrides, dups), source, ceilings)
 
 
 def _overridden(
@@ -306,12 +333,21 @@ def _overridden(
     return data, problems + bad
 
 
-def load_system_dict(data: Any, *, source: str = "<dict>", overrides: Overrides = None) -> System:
+def load_system_dict(
+    data: Any,
+    *,
+    source: str = "<dict>",
+    overrides: Overrides = None,
+    ceilings: Ceilings = DEFAULT_CEILINGS,
+) -> System:
     """A :class:`System` from an already parsed mapping (same checks as :func:`load_system`)."""
-    return _validate_system(*_overridden(data, overrides, []), source)
+    return _validate_system(*_overridden(data, overrides, []), source, ceilings)
 
 
-def load_dram_device(path_or_name: str | Path) -> DRAMDevice:
-    """A :class:`DRAMDevice` from a preset name (``DDR4_3200``) or a YAML file."""
+def load_dram_device(
+    path_or_name: str | Path, *, ceilings: Ceilings = DEFAULT_CEILINGS
+) -> DRAMDevice:
+    """A :class:`DRAMDevice` from a preset name (``DDR4_3200``) or a YAML file (values
+    above their plausibility ``ceilings`` refused)."""
     path = resolve_preset(path_or_name, DRAM_DIR, what="DRAM device preset")
-    return load_document_memo(DRAMDevice, path)
+    return load_document_memo(DRAMDevice, path, ceilings=ceilings)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,7 @@ def simulate(
     seed: int = 0,
     dram_config: DramConfigLike = None,
     cache: SimCache | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> SimResult:
     """Simulate ``graph`` on ``system``; returns a frozen :class:`SimResult`. No I/O.
 
@@ -170,6 +171,9 @@ def simulate(
     bandwidth and latency come from it (docs/engine.md, "Request fidelity").
     ``result.summary()["meta"]["tier_fidelity"]`` says per tier which fidelity
     was used and at which bandwidth fraction and latency.
+    ``progress(done, total)``: an optional hook told how many groups of ops are
+    done as the simulation goes (the CLI draws a bar with it); it never changes
+    the result.
 
     ``graph`` is first fitted to the system: options its builder left open, such as
     the attention buffer, are decided here (:mod:`memsim.graph_fit`), so the CLI and
@@ -202,9 +206,11 @@ def simulate(
             from memsim.analytic import schedule_analytic
 
             sched = schedule_analytic(plan)
+            if progress is not None:
+                progress(plan.n_groups, plan.n_groups)
         else:
             from memsim.engine import schedule_event
 
-            sched = schedule_event(plan)
+            sched = schedule_event(plan, progress=progress)
         result = build_result(plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta)
     return dataclasses.replace(result, meta={**result.meta, "tier_fidelity": tier_fidelity(plan)})

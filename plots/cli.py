@@ -40,17 +40,28 @@ def _plots() -> Any:
     return plots
 
 
-def _system(name: str, overrides: list[str] | None) -> Any:
-    return load_system(name, overrides=overrides or None)
+def _system(name: str, overrides: list[str] | None, args: argparse.Namespace) -> Any:
+    from memsim.cli._limits import ceilings_from
+
+    return load_system(name, overrides=overrides or None, ceilings=ceilings_from(args))
 
 
 def simulate_tables(args: argparse.Namespace, system_name: str) -> Any:
     """Run ``--model`` on ``system_name`` through the public API; RunTables of the result."""
     from memsim import simulate
+    from memsim.cli._limits import ceilings_from
     from workloads import generate, load_model
 
-    system = _system(system_name, args.set)
-    cfg = load_model(args.model)
+    ceilings = ceilings_from(args)
+    ceilings.check_counts(
+        [
+            ("--batch", "batch", args.batch),
+            ("--prompt", "tokens", args.prompt),
+            ("--gen", "tokens", args.gen),
+        ]
+    )
+    system = _system(system_name, args.set, args)
+    cfg = load_model(args.model, ceilings=ceilings)
     graph = generate(cfg, batch=args.batch, prompt_len=args.prompt, gen_len=args.gen)
     result = simulate(system, graph, fidelity=args.fidelity)
     return _plots().RunTables.of(result)
@@ -68,7 +79,7 @@ def _tables(args: argparse.Namespace) -> list[Any]:
         raise SpecError(
             [Problem("RESULT_DIR", "give a `memsim run --out` folder, or --system S --model M")]
         )
-    sys_obj = _system(systems[0], args.set) if systems else None
+    sys_obj = _system(systems[0], args.set, args) if systems else None
     return [plots.RunTables.from_dir(args.result_dir, system=sys_obj)]
 
 
@@ -119,7 +130,7 @@ def run_roofline(args: argparse.Namespace) -> int:
     if args.model or args.result_dir is not None:
         items: list[Any] = _tables(args)
     elif args.system:
-        items = [_system(s, args.set) for s in args.system]
+        items = [_system(s, args.set, args) for s in args.system]
     else:
         raise SpecError(
             [Problem("--system", "give RESULT_DIR, --system S, or --system S --model M")]
@@ -192,7 +203,7 @@ def run_memory_wall(args: argparse.Namespace) -> int:
         rows = []
         for item in args.system:
             name, year = _name_year(item, flag="--system")
-            rows.append(plots.system_row(_system(name, args.set), year=year))
+            rows.append(plots.system_row(_system(name, args.set, args), year=year))
         systems = pd.DataFrame(rows)
     if not args.model:
         _save(plots.memory_wall(data, systems=systems), args.output)
@@ -308,6 +319,9 @@ def _output(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o", "--output", required=True, metavar="FILE", help="output figure: .png, .svg or .pdf"
     )
+    from memsim.cli._limits import add_ceiling_options
+
+    add_ceiling_options(p)
 
 
 def add_parser(sub: Any, *, help: str) -> None:

@@ -26,6 +26,7 @@ ALLOWED: dict[str, set[str]] = {
         "hw_models.base",
         "hw_models.fileio",
         "hw_models.jit",
+        "hw_models.ceilings",
     },
     "memsim": {"hw_models", "workloads"},
     "explore": {"hw_models", "workloads", "memsim"},

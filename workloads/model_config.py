@@ -22,6 +22,7 @@ from typing import Any, Literal, Self
 from pydantic import Field, model_validator
 
 from hw_models.base import Spec
+from hw_models.ceilings import CEILINGS, DEFAULT_CEILINGS, Ceilings
 from hw_models.errors import Problem, SpecError
 from hw_models.yamlio import read_text
 
@@ -89,11 +90,11 @@ _FAMILY: dict[str, dict[str, Any]] = {
 _FAMILY["gpt3"] = _FAMILY["gpt2"]
 
 
-#: Plausibility ceilings on a model's size, checked before any graph is built: the
-#: largest published models have a few hundred layers (GPT-3: 96, Llama-3.1-405B: 126)
-#: and at most a few thousand experts per layer (Switch-C: 2,048).
-MAX_LAYERS = 1024
-MAX_EXPERTS = 4096
+#: Plausibility ceilings on a model's size (the "layers" and "experts" rows of
+#: :data:`hw_models.ceilings.CEILINGS`, where the reasons are), checked by
+#: :func:`load_model` and :func:`from_hf_dict` before any graph is built.
+MAX_LAYERS = int(CEILINGS["layers"].limit)
+MAX_EXPERTS = int(CEILINGS["experts"].limit)
 
 
 class ModelConfig(Spec):
@@ -153,17 +154,6 @@ class ModelConfig(Spec):
                 f"num_experts_per_tok must be in 1..{self.num_local_experts}, "
                 f"found {self.num_experts_per_tok}"
             )
-        for name, ceiling in (
-            ("num_hidden_layers", MAX_LAYERS),
-            ("num_local_experts", MAX_EXPERTS),
-        ):
-            value = getattr(self, name)
-            if value > ceiling:
-                problems.append(
-                    f"{name} {value} is above the plausible ceiling of {ceiling} "
-                    f"(workloads.model_config.{'MAX_LAYERS' if 'layers' in name else 'MAX_EXPERTS'}"
-                    "; every layer and expert becomes ops of the graph)"
-                )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -271,11 +261,18 @@ class ModelConfig(Spec):
         }
 
 
-def from_hf_dict(data: Any, *, name: str | None = None, source: str | None = None) -> ModelConfig:
+def from_hf_dict(
+    data: Any,
+    *,
+    name: str | None = None,
+    source: str | None = None,
+    ceilings: Ceilings = DEFAULT_CEILINGS,
+) -> ModelConfig:
     """Build a :class:`ModelConfig` from a Hugging Face style config mapping.
 
     Known aliases are mapped, family defaults filled from ``model_type``, keys that
-    do not affect cost ignored. Raises :class:`SpecError` naming bad fields.
+    do not affect cost ignored. Raises :class:`SpecError` naming bad fields, and
+    values above their plausibility ``ceilings`` (:mod:`hw_models.ceilings`).
     """
     if not isinstance(data, dict):
         raise SpecError([Problem("", "expected a JSON object")], source=source)
@@ -315,7 +312,7 @@ def from_hf_dict(data: Any, *, name: str | None = None, source: str | None = Non
         out["name"] = name
     elif "name" not in out:
         out["name"] = str(data.get("_name_or_path") or model_type)
-    return ModelConfig.parse(out, source=source)
+    return ModelConfig.parse(out, source=source, ceilings=ceilings)
 
 
 @cache
@@ -324,12 +321,17 @@ def model_names() -> tuple[str, ...]:
     return tuple(sorted(p.stem for p in PRESET_DIR.glob("*.json")))
 
 
-def load_model(name_or_path: str | Path) -> ModelConfig:
+def load_model(name_or_path: str | Path, *, ceilings: Ceilings = DEFAULT_CEILINGS) -> ModelConfig:
     """A preset by name (see :func:`model_names`), a ``config.json`` file, or a Hugging
-    Face model folder holding one."""
+    Face model folder holding one.
+
+    Values above their plausibility ``ceilings`` (:mod:`hw_models.ceilings`: 1,024
+    layers, 4,096 experts, ...) are refused; pass raised ceilings to lift them."""
     text_name = str(name_or_path)
     if isinstance(name_or_path, str) and name_or_path in model_names():
-        return _load_preset(name_or_path)
+        cfg = _load_preset(name_or_path)
+        ceilings.enforce(cfg, source=name_or_path)
+        return cfg
     path = Path(name_or_path)
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -338,7 +340,7 @@ def load_model(name_or_path: str | Path) -> ModelConfig:
     if not path.suffix and not path.exists():
         known = ", ".join(model_names())
         raise SpecError([Problem("model", f"unknown model {text_name!r} (known: {known})")])
-    return _load_file(path, name=None)
+    return _load_file(path, name=None, ceilings=ceilings)
 
 
 @cache
@@ -363,7 +365,9 @@ def _json_constant(text: str) -> float:
     raise _JSONValueError(f"{text} is not a number a config may hold")
 
 
-def _load_file(path: Path, *, name: str | None) -> ModelConfig:
+def _load_file(
+    path: Path, *, name: str | None, ceilings: Ceilings = DEFAULT_CEILINGS
+) -> ModelConfig:
     text = read_text(path)  # bounded; refuses FIFOs and devices
     try:
         data = json.loads(text, parse_int=_json_int, parse_constant=_json_constant)
@@ -378,4 +382,4 @@ def _load_file(path: Path, *, name: str | None) -> ModelConfig:
         raise SpecError([Problem("", f"invalid JSON: {err}")], source=str(path)) from None
     if name is None and isinstance(data, dict) and "name" not in data:
         name = path.parent.name if path.name == "config.json" else path.stem
-    return from_hf_dict(data, name=name, source=str(path))
+    return from_hf_dict(data, name=name, source=str(path), ceilings=ceilings)

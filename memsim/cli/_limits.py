@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import re
 
-from hw_models.errors import Problem
+from hw_models.ceilings import CEILINGS, DEFAULT_CEILINGS, Ceilings
+from hw_models.errors import Problem, SpecError
 
 
 def count_problem(
@@ -45,3 +46,40 @@ def strict_int(text: str) -> int:
     if not _INT.fullmatch(text.strip()):
         raise argparse.ArgumentTypeError(f"expected an integer in ASCII digits, found {text!r:.60}")
     return int(text)
+
+
+def add_ceiling_options(p: argparse.ArgumentParser) -> None:
+    """``--ceiling KIND=VALUE`` and ``--allow-extreme``: raise the plausibility ceilings
+    (:mod:`hw_models.ceilings`) for this one command, explicitly."""
+    kinds = ", ".join(sorted(CEILINGS))
+    p.add_argument(
+        "--ceiling",
+        action="append",
+        default=[],
+        metavar="KIND=VALUE",
+        help=f"raise one plausibility ceiling (kinds: {kinds}; reasons in docs/robustness.md)",
+    )
+    p.add_argument(
+        "--allow-extreme",
+        action="store_true",
+        help="lift every plausibility ceiling (values must still be finite and <= 1e30)",
+    )
+
+
+def ceilings_from(args: argparse.Namespace) -> Ceilings:
+    """The ceilings a command runs under: the defaults, raised by ``--ceiling`` /
+    ``--allow-extreme`` (a namespace without those options gets the defaults)."""
+    base = Ceilings.off() if getattr(args, "allow_extreme", False) else DEFAULT_CEILINGS
+    raised: dict[str, float] = {}
+    for item in getattr(args, "ceiling", None) or []:
+        kind, sep, value = item.partition("=")
+        try:
+            number = float(value) if sep and value.strip().isascii() else float("nan")
+        except ValueError:
+            number = float("nan")
+        if not number == number or number <= 0 or number == float("inf"):
+            raise SpecError(
+                [Problem("--ceiling", f"expected KIND=VALUE with VALUE > 0, found {item!r:.60}")]
+            )
+        raised[kind.strip()] = number
+    return base.with_limits(raised, option="--ceiling")

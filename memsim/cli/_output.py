@@ -70,3 +70,34 @@ def stage_progress(total: int, *, quiet: bool = False) -> Iterator[Callable[[str
         yield stage
     finally:
         bar.close()
+
+
+@contextlib.contextmanager
+def work_progress(unit: str, *, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A second progress line on stderr, for the items of one long stage.
+
+    Yields ``update(done, total)`` (the ``progress`` hook of :func:`memsim.simulate`):
+    the line shows ``done/total`` ``unit`` with rate and ETA. Like
+    :func:`stage_progress` it shows only on a terminal, never with ``quiet``, and
+    is cleared at the end.
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=0,
+        disable=True if quiet else None,
+        leave=False,
+        file=sys.stderr,
+        unit=unit,
+        mininterval=0.2,
+    )
+
+    def update(done: int, total: int) -> None:
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        bar.close()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hw_models.errors import Problem, SpecError
 from hw_models.units import UnitError, fmt_bytes, parse_quantity
-from memsim.cli._limits import count_problem, strict_int
+from memsim.cli._limits import add_ceiling_options, ceilings_from, count_problem, strict_int
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -66,7 +66,9 @@ def _specs(args: argparse.Namespace) -> list[CacheSpec]:
             "policy": args.policy,
             **common,
         }
-        return [CacheSpec.parse(data, prefix="cache")]
+        return _plausible(
+            [CacheSpec.parse(data, prefix="cache", ceilings=ceilings_from(args))], args
+        )
     specs = []
     problems: list[Problem] = []
     for i, item in enumerate(args.levels.split(",")):
@@ -86,11 +88,20 @@ def _specs(args: argparse.Namespace) -> list[CacheSpec]:
                 "level": i + 1,
                 **common,
             }
-            specs.append(CacheSpec.parse(data, prefix=path))
+            specs.append(CacheSpec.parse(data, prefix=path, ceilings=ceilings_from(args)))
         except SpecError as err:
             problems += err.problems
     if problems:
         raise SpecError(problems)
+    return _plausible(specs, args)
+
+
+def _plausible(specs: list[CacheSpec], args: argparse.Namespace) -> list[CacheSpec]:
+    """Refuse a cache whose line count (its simulator's working memory) is absurd."""
+    ceilings_from(args).check_counts(
+        (f"cache[{i}] capacity/line", "cache_lines", int(s.capacity_bytes // s.line_bytes))
+        for i, s in enumerate(specs)
+    )
     return specs
 
 
@@ -212,5 +223,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--write-fraction", type=float, default=0.3)
     p.add_argument("--trace", help="text trace file (replaces --pattern)")
     p.add_argument("--seed", type=strict_int, default=0)
+    add_ceiling_options(p)
     add_format_option(p)
     p.set_defaults(func=run)

@@ -21,6 +21,7 @@ import yaml
 from hw_models import load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import atomic_write_text
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix not in (".yaml", ".yml"):
         raise SpecError([Problem("-o", f"expected a .yaml file, found {out.name!r}")])
-    base = load_system(args.system)
+    base = load_system(args.system, ceilings=ceilings_from(args))
     path = Path(args.measurements)
     rows = read_measurements(path)
     date = args.date or _date_of(path)
@@ -142,5 +143,6 @@ def add_parser(sub: Any) -> None:
         help="also store per-shape measured/model ratios of the GEMM rows and apply them "
         "to GEMMs of exactly those shapes (default: the parametric model alone)",
     )
+    add_ceiling_options(p)
     add_format_option(p)
     p.set_defaults(func=run)

@@ -32,7 +32,8 @@ from typing import Any
 
 from hw_models import load_dram_device
 from hw_models.errors import Problem, SpecError
-from memsim.cli._output import add_format_option, print_json, print_table
+from memsim.cli._limits import add_ceiling_options, ceilings_from
+from memsim.cli._output import add_format_option, print_json, print_table, stage_progress
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
 COMMANDS = {"dram": "simulate a DRAM device request by request (JEDEC timing, scheduler, energy)"}
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from memsim.dram import ControllerConfig, RequestTrace, simulate_requests, traffic
     from memsim.request_fidelity import DEFAULT_MAPPING
 
-    device = load_dram_device(args.device)
+    device = load_dram_device(args.device, ceilings=ceilings_from(args))
     base: dict[str, Any] = {}
     if args.config is not None:
         from_file = ControllerConfig.from_file(args.config)
@@ -152,7 +153,9 @@ def run(args: argparse.Namespace) -> int:
         if args.write_fraction is not None:
             kwargs["write_fraction"] = args.write_fraction
         trace = traffic.PATTERNS.create(args.pattern, device, args.requests, **kwargs)
-    stats = simulate_requests(device, trace, config=config, check=not args.no_check)
+    with stage_progress(1, quiet=args.quiet) as stage:  # a terminal only
+        stage(f"simulating {len(trace)} requests on {device.name}")
+        stats = simulate_requests(device, trace, config=config, check=not args.no_check)
     load = _load(stats, trace)
     out = _summary(stats) | load | {"mapping": config.mapping}
     if args.format == "json":
@@ -254,5 +257,11 @@ def add_parser(sub: Any) -> None:
         "--set", action="append", metavar="KEY=VALUE", help="controller setting, repeatable"
     )
     p.add_argument("--no-check", action="store_true", help="skip the protocol checker")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress line on stderr (it shows only on a terminal anyway)",
+    )
+    add_ceiling_options(p)
     add_format_option(p)
     p.set_defaults(func=run)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from hw_models.errors import Problem, SpecError
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -67,6 +68,14 @@ def _check(args: argparse.Namespace) -> None:
         problems.append(Problem("--seeds", f"expected a count > 0, found {args.seeds}"))
     if problems:
         raise SpecError(problems)
+    ceilings_from(args).check_counts(
+        [
+            ("--budget", "points", args.budget),
+            ("--seeds", "seeds", args.seeds),
+            ("--requests", "requests", args.requests),
+            ("--workers", "workers", getattr(args, "workers", None)),
+        ]
+    )
 
 
 def _make_problem(env: str, kwargs: dict[str, Any]) -> Any:
@@ -183,6 +192,7 @@ def _common(p: argparse.ArgumentParser, *, env: bool = True) -> None:
     p.add_argument("--device", help="MemCtrl-v0 DRAM device preset (default DDR4_3200)")
     p.add_argument("--out", help="directory for curves, table, summary and best configuration")
     p.add_argument("--format", choices=("table", "json"), default="table")
+    add_ceiling_options(p)
 
 
 def add_parser(sub: Any) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 from hw_models.errors import Problem, SpecError
 from hw_models.flash_presets import flash_device_names, load_flash_device
 from hw_models.units import UnitError, fmt_bytes, fmt_si, parse_quantity
-from memsim.cli._limits import count_problem, strict_int
+from memsim.cli._limits import add_ceiling_options, ceilings_from, count_problem, strict_int
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -123,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError([problem])
     if args.seed < 0:
         raise SpecError([Problem("--seed", f"expected an integer >= 0, found {args.seed}")])
-    dev = load_flash_device(args.device, overrides=args.set or None)
+    dev = load_flash_device(args.device, overrides=args.set or None, ceilings=ceilings_from(args))
     sizes = _sizes(args.request_bytes, "--request-bytes")
     if args.writes:
         (unit,) = _sizes(args.map_unit, "--map-unit") if args.map_unit else [None]
@@ -238,5 +238,6 @@ def add_parser(sub: Any) -> None:
     p.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override, e.g. geometry.tR_s=60us"
     )
+    add_ceiling_options(p)
     add_format_option(p)
     p.set_defaults(func=run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -47,12 +48,15 @@ def run_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def model_figures(name: str, *, context: int, kv_dtype: str, dtype: str) -> dict[str, Any]:
+def model_figures(
+    name: str, *, context: int, kv_dtype: str, dtype: str, ceilings: Any = None
+) -> dict[str, Any]:
     """Parameter counts, weight bytes per dtype, KV bytes per token and FLOPs per token."""
+    from hw_models.ceilings import DEFAULT_CEILINGS
     from workloads import decode, load_model, prefill
     from workloads.transformer import weight_bytes
 
-    cfg = load_model(name)
+    cfg = load_model(name, ceilings=ceilings or DEFAULT_CEILINGS)
     out: dict[str, Any] = {"model": cfg.name, **cfg.summary()}
     out["weight_bytes"] = {d: weight_bytes(cfg, dtype=d) for d in WEIGHT_DTYPES}
     out["kv_dtype"] = kv_dtype
@@ -76,7 +80,12 @@ def run_model(args: argparse.Namespace) -> int:
 
     if args.context <= 0:
         raise SpecError([Problem("--context", f"expected an integer > 0, found {args.context}")])
-    fig = model_figures(args.name, context=args.context, kv_dtype=args.kv_dtype, dtype=args.dtype)
+
+    ceilings = ceilings_from(args)
+    ceilings.check_counts([("--context", "tokens", args.context)])
+    fig = model_figures(
+        args.name, context=args.context, kv_dtype=args.kv_dtype, dtype=args.dtype, ceilings=ceilings
+    )
     if args.format == "json":
         print_json(fig)
         return 0
@@ -112,5 +121,6 @@ def add_parser(sub: Any) -> None:
     q.add_argument(
         "--dtype", default="bf16", help="weight dtype for the FLOP graphs (default bf16)"
     )
+    add_ceiling_options(q)
     add_format_option(q)
     q.set_defaults(func=run_model)

@@ -22,6 +22,7 @@ from hw_models import load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import atomic_write_text
 from hw_models.units import fmt_bytes
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import add_format_option, print_json, print_table
 
 COMMANDS = {
@@ -39,7 +40,17 @@ def _graph(args: argparse.Namespace) -> Any:
             raise SpecError(
                 [Problem(f"--{name}", f"expected an integer >= 1, found {getattr(args, name)}")]
             )
-    cfg = workloads.load_model(args.model)
+    ceilings = ceilings_from(args)
+    ceilings.check_counts(
+        [
+            ("--batch", "batch", args.batch),
+            ("--prompt", "tokens", args.prompt),
+            ("--gen", "tokens", args.gen),
+            ("--tp", "devices", args.tp),
+            ("--ops", "ops", args.ops),
+        ]
+    )
+    cfg = workloads.load_model(args.model, ceilings=ceilings)
     if args.train:
         return workloads.train_step(cfg, batch=args.batch, seq_len=args.prompt, dtype=args.dtype)
     return workloads.generate(
@@ -74,7 +85,7 @@ def _placement(args: argparse.Namespace) -> int:
     from explore.mip import plan_placement
     from memsim.simulate import simulate
 
-    system = load_system(args.system, overrides=args.set or None)
+    system = load_system(args.system, overrides=args.set or None, ceilings=ceilings_from(args))
     graph = _graph(args)
     plan = plan_placement(
         system,
@@ -95,7 +106,7 @@ def _placement(args: argparse.Namespace) -> int:
             baselines[name] = None
             why[name] = str(err)
     if args.output:
-        atomic_write_text(args.output, json.dumps(plan.to_dict(), indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(plan.to_dict()))
     out = {
         "status": plan.status,
         "objective": plan.objective,
@@ -151,7 +162,7 @@ def _memory(args: argparse.Namespace) -> int:
     plan = plan_memory(buffers, time_limit_s=args.time_limit, solver=args.solver)
     out = {**plan.to_dict(), "ops": args.ops}
     if args.output:
-        atomic_write_text(args.output, json.dumps(out, indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(out))
     if args.format == "json":
         print_json(out)
         return 0
@@ -190,7 +201,7 @@ def _provision(args: argparse.Namespace) -> int:
     )
     out = plan.to_dict()
     if args.output:
-        atomic_write_text(args.output, json.dumps(out, indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(out))
     if args.format == "json":
         print_json(out)
         return 0
@@ -207,7 +218,7 @@ def _residency(args: argparse.Namespace) -> int:
     from explore.mip.residency import plan_residency
     from memsim.simulate import simulate
 
-    system = load_system(args.system, overrides=args.set or None)
+    system = load_system(args.system, overrides=args.set or None, ceilings=ceilings_from(args))
     graph = _graph(args)
     plan = plan_residency(
         system, graph, select=args.select, time_limit_s=args.time_limit, solver=args.solver
@@ -215,7 +226,7 @@ def _residency(args: argparse.Namespace) -> int:
     replay = simulate(system, graph, policy=plan.placement).makespan_s
     out = {**plan.to_dict()["residency"], "replayed_s": replay}
     if args.output:
-        atomic_write_text(args.output, json.dumps(plan.to_dict(), indent=1) + "\n")
+        atomic_write_text(args.output, _file_text(plan.to_dict()))
     if args.format == "json":
         print_json(out)
         return 0
@@ -225,6 +236,24 @@ def _residency(args: argparse.Namespace) -> int:
         f"replayed {replay:.4g} s, all offloaded {plan.all_offloaded_s:.4g} s"
     )
     return 0
+
+
+#: wall-clock measurements: printed, never written to a plan file, so that identical
+#: runs write identical bytes
+_WALL_CLOCK = frozenset({"solve_s", "plan_s"})
+
+
+def _file_text(doc: Any) -> str:
+    """The JSON a plan file holds: ``doc`` without its wall-clock timings."""
+
+    def strip(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in _WALL_CLOCK}
+        if isinstance(x, list):
+            return [strip(v) for v in x]
+        return x
+
+    return json.dumps(strip(doc), indent=1) + "\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -274,4 +303,5 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="system override")
     p.add_argument("-o", "--output", default=None, metavar="FILE", help="write the plan (JSON)")
     add_format_option(p)
+    add_ceiling_options(p)
     p.set_defaults(func=run)

@@ -26,8 +26,14 @@ from hw_models.engine_profile import with_engine
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import make_temp_dir, replace_dir, resolve_target, sweep_stale
 from hw_models.units import fmt_bytes, fmt_si
-from memsim.cli._limits import strict_int
-from memsim.cli._output import add_format_option, print_json, print_table, stage_progress
+from memsim.cli._limits import add_ceiling_options, ceilings_from, strict_int
+from memsim.cli._output import (
+    add_format_option,
+    print_json,
+    print_table,
+    stage_progress,
+    work_progress,
+)
 from memsim.graph_fit import fit_graph
 from memsim.spill import describe_placement
 
@@ -57,7 +63,7 @@ def build_graph(args: argparse.Namespace) -> Any:
     """
     import workloads
 
-    cfg = workloads.load_model(args.model)
+    cfg = workloads.load_model(args.model, ceilings=ceilings_from(args))
     return workloads.generate(
         cfg,
         batch=args.batch,
@@ -93,7 +99,16 @@ def _check_sizes(args: argparse.Namespace) -> list[Problem]:
             problems.append(Problem(f"--{name}", f"expected an integer >= 1, found {value}"))
     if problems:
         return problems
-    cfg = workloads.load_model(args.model)
+    ceilings_from(args).check_counts(
+        [
+            ("--batch", "batch", args.batch),
+            ("--prompt", "tokens", args.prompt),
+            ("--gen", "tokens", args.gen),
+            ("--tp", "devices", args.tp),
+            ("--pp", "devices", getattr(args, "pp", 1)),
+        ]
+    )
+    cfg = workloads.load_model(args.model, ceilings=ceilings_from(args))
     context = args.prompt + args.gen
     if context > cfg.max_position_embeddings:
         problems.append(
@@ -144,7 +159,10 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         check_out(args.out)
     tables = _tables(args)
-    system = with_engine(load_system(args.system, overrides=args.set or None), args.engine)
+    system = with_engine(
+        load_system(args.system, overrides=args.set or None, ceilings=ceilings_from(args)),
+        args.engine,
+    )
     _check_args(system, args)
     with stage_progress(4 + (args.out is not None), quiet=args.quiet) as stage:
         stage("building the graph")
@@ -152,14 +170,16 @@ def run(args: argparse.Namespace) -> int:
         stage("placing tensors")
         placement = place_or_refuse(system, graph, args.policy, allow_spill=args.allow_spill)
         stage(f"simulating {len(graph.ops)} ops ({args.fidelity})")
-        result = simulate(
-            system,
-            graph,
-            policy=placement,
-            fidelity=args.fidelity,
-            execution=args.execution,
-            dram_config=args.dram_config or None,
-        )
+        with work_progress("op groups", quiet=args.quiet) as progress:
+            result = simulate(
+                system,
+                graph,
+                policy=placement,
+                fidelity=args.fidelity,
+                execution=args.execution,
+                dram_config=args.dram_config or None,
+                progress=progress,
+            )
         stage("summarising")
         summary = result.summary()
         fidelity = calibration_summary(system, graph, summary, args)
@@ -499,4 +519,5 @@ def add_parser(sub: Any) -> None:
         metavar="N",
         help=f"ceiling on --gen (default {MAX_GEN:,}), a guard against typos",
     )
+    add_ceiling_options(p)
     p.set_defaults(func=run)

@@ -24,6 +24,7 @@ from hw_models import load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.fileio import make_temp_dir, replace_dir
 from hw_models.units import fmt_bytes, fmt_si
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -86,7 +87,19 @@ def run(args: argparse.Namespace) -> int:
     """Serve, print the summary (or the load curve), optionally write tables and figures."""
     from memsim.serving import make_requests, serve
 
-    system = load_system(args.system, overrides=args.set or None)
+    ceilings = ceilings_from(args)
+    ceilings.check_counts(
+        [
+            ("--requests", "requests", args.requests),
+            ("--block-size", "tokens", args.block_size),
+            ("--max-seq-len", "tokens", args.max_seq_len),
+            ("--max-num-seqs", "batch", args.max_num_seqs),
+            ("--max-batched-tokens", "tokens", args.max_batched_tokens),
+            ("--num-kv-blocks", "count", args.num_kv_blocks),
+            ("--tp", "devices", args.tp),
+        ]
+    )
+    system = load_system(args.system, overrides=args.set or None, ceilings=ceilings)
     config = _config(args)
     config.check()
     if args.out is not None and not args.out.strip():
@@ -109,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             shared_prefix=args.shared_prefix,
         )
-        results.append((arrival, serve(system, args.model, reqs, config=config, progress=True)))
+        results.append(
+            (arrival, serve(system, args.model, reqs, config=config, progress=not args.quiet))
+        )
     if out is not None:
         _write(out, results, load_curve=bool(args.rates))
     if args.rates:
@@ -317,4 +332,10 @@ def add_parser(sub: Any) -> None:
     )
     add_format_option(p)
     p.add_argument("--out", default=None, metavar="DIR", help="write tables and figures here")
+    p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress on stderr (it shows only on a terminal anyway)",
+    )
+    add_ceiling_options(p)
     p.set_defaults(func=run)

@@ -7,6 +7,7 @@ from typing import Any
 
 from hw_models import load_system
 from hw_models.units import fmt_bytes, fmt_si
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import add_format_option, print_json, print_table
 
 #: the subcommands this module adds, with their one-line help (read by memsim.cli.main)
@@ -15,7 +16,7 @@ COMMANDS = {"show": "print a system (preset name or YAML file) with derived figu
 
 def run(args: argparse.Namespace) -> int:
     """Print one system."""
-    system = load_system(args.system, overrides=args.set or None)
+    system = load_system(args.system, overrides=args.set or None, ceilings=ceilings_from(args))
     s = system.summary()
     if args.format == "json":
         print_json(s)
@@ -79,4 +80,5 @@ def add_parser(sub: Any) -> None:
         "--set", action="append", metavar="KEY=VALUE", help="dotted override, repeatable"
     )
     add_format_option(p)
+    add_ceiling_options(p)
     p.set_defaults(func=run)

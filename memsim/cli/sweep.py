@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hw_models.errors import Problem, SpecError
+from memsim.cli._limits import add_ceiling_options, ceilings_from
 from memsim.cli._output import print_json, print_table
 
 if TYPE_CHECKING:
@@ -81,6 +82,13 @@ def run_sweep(args: argparse.Namespace) -> int:
     store_path = Path(args.store) if args.store else Path(Path(args.target).stem + ".db")
     if args.workers is not None and args.workers < 1:
         raise SpecError([Problem("--workers", f"expected >= 1, found {args.workers}")])
+    ceilings_from(args).check_counts(
+        [
+            ("--workers", "workers", args.workers),
+            ("--budget", "points", args.budget),
+            ("--chunk", "points", args.chunk),
+        ]
+    )
     try:
         report = sweep(
             space,
@@ -91,6 +99,7 @@ def run_sweep(args: argparse.Namespace) -> int:
             workers=args.workers,
             scheduler=args.scheduler,
             chunk=args.chunk,
+            progress=False if args.quiet else None,
         )
     except SweepInterruptedError as stop:
         print(
@@ -296,4 +305,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--top", type=int, default=10, help="points shown by `show` (default 10)")
     p.add_argument("--format", choices=["table", "json"], default="table", help="output format")
     p.add_argument("--out", default=None, metavar="DIR", help="`plot`: folder for the figures")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it shows only on a terminal anyway)"
+    )
+    add_ceiling_options(p)
     p.set_defaults(func=run)

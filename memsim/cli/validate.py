@@ -31,6 +31,7 @@ def add_parser(sub: Any) -> None:
         "--case", action="append", default=None, metavar="NAME", help="run this case (repeatable)"
     )
     p.add_argument("-o", "--out", default=None, help="also write the Markdown document here")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     add_format_option(p)
     p.set_defaults(func=run)
 
@@ -43,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from validation import get_cases, render_markdown, run_cases
 
     cases = get_cases(args.case, quick=args.quick)
-    show = sys.stderr.isatty()
+    show = sys.stderr.isatty() and not args.quiet
 
     def progress(name: str) -> None:
         if show:

@@ -73,19 +73,38 @@ def _transient_events(
     return allocs, frees
 
 
-def schedule_event(plan: Plan) -> Schedule:
+Progress = Callable[[int, int], None]
+"""A progress hook: called with (groups of ops done, groups in all) as the work goes."""
+
+
+def schedule_event(plan: Plan, *, progress: Progress | None = None) -> Schedule:
     """Run ``plan`` in a fresh simpy environment; returns the observed schedule.
 
     Where nothing can contend (no DMA, and one lane or one chain of groups) the
     schedule is the analytic one, checked against the tiers' capacities.
+    ``progress(done, total)`` is called as groups of ops finish (about 200 times in
+    all, and once at the end); it must not touch the simulation.
     """
+    total = plan.n_groups
     if not plan.jobs and (len(set(plan.group_lane.tolist())) <= 1 or plan.group_sequential):
         from memsim.analytic import schedule_analytic
 
         sched = schedule_analytic(plan)
         _check_capacity(plan, sched)
+        if progress is not None:
+            progress(total, total)
         return sched
-    env, finish = prepare_event(plan)
+    on_done = None
+    if progress is not None:
+        every = max(1, total // 200)
+        count = [0]
+
+        def on_done() -> None:
+            count[0] += 1
+            if count[0] % every == 0 or count[0] == total:
+                progress(count[0], total)
+
+    env, finish = prepare_event(plan, on_group_done=on_done)
     env.run()
     return finish()
 
@@ -111,10 +130,13 @@ def _check_capacity(plan: Plan, sched: Schedule) -> None:
             pool.alloc(nbytes)  # raises the pools' CapacityError
 
 
-def prepare_event(plan: Plan) -> tuple[simpy.Environment, Callable[[], Schedule]]:
+def prepare_event(
+    plan: Plan, *, on_group_done: Callable[[], None] | None = None
+) -> tuple[simpy.Environment, Callable[[], Schedule]]:
     """A fresh environment with the simulation's processes, and the function that
     collects the schedule once the environment has run dry. Lets a caller step
     several simulations alternately (``env.step()``) to check they do not interact.
+    ``on_group_done()`` is called as each group of ops finishes.
     """
     env = simpy.Environment()
     fabric = Fabric(env)
@@ -195,6 +217,8 @@ def prepare_event(plan: Plan) -> tuple[simpy.Environment, Callable[[], Schedule]
                 dma.segment_end(j)
             if g in done:
                 done[g].succeed()
+            if on_group_done is not None:
+                on_group_done()
 
     lane_groups: dict[int, list[int]] = {ln: [] for ln in lanes}
     for g, ln in enumerate(plan.group_lane.tolist()):

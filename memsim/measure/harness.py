@@ -10,8 +10,10 @@ copied to a GPU machine and run there alone::
 
 It writes the format of ``shared/calibration/h200_sxm/microbenchmarks.csv``:
 columns ``section,name,time_s,params_json``, one row per measurement, written
-and flushed as soon as it is measured (a run cut short keeps what it had), and
-``FILE.env.json`` describing the machine. Method (see ``docs/calibration.md``):
+and flushed as soon as it is measured into ``FILE.partial`` (a run cut short keeps
+what it had there), which is synced and renamed to ``FILE`` when the run ends, so
+``FILE`` is never half-written; and ``FILE.env.json`` describing the machine
+(written to a temporary name and renamed). Method (see ``docs/calibration.md``):
 CUDA-event medians of 5 batches of back-to-back calls after 3 warm-up calls.
 
 ``--device cpu`` runs tiny sizes timed with ``time.perf_counter`` and skips the
@@ -22,15 +24,18 @@ machine without a GPU, not to measure a CPU.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import json
 import math
+import os
 import platform
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
@@ -928,10 +933,10 @@ def run(
         raise RuntimeError("no CUDA device is visible to PyTorch")
     chosen = sections if sections is not None else list(RUN_ORDER)
     env = environment(device)
-    with open(output + ".env.json", "w", encoding="utf-8") as f:
-        json.dump(env, f, indent=1)
+    _write_atomic(output + ".env.json", json.dumps(env, indent=1))
     budget = Budget(budget_s)
-    with open(output, "w", newline="", encoding="utf-8") as out:
+    partial = output + ".partial"
+    with open(partial, "w", newline="", encoding="utf-8") as out:
         bench = Bench(out, device=device, quick=quick, budget=budget, log=log)
         csv.writer(out).writerow(HEADER)
         out.flush()
@@ -960,7 +965,27 @@ def run(
             bench.note(
                 f"{section}: {bench.rows - rows_before} rows in {time.monotonic() - start:.1f} s"
             )
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, output)
     return bench.rows
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """``text`` into ``path`` through a synced temporary file beside it (stdlib only)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:

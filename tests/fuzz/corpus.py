@@ -32,6 +32,8 @@ import yaml
 from hw_models.loader import DRAM_DIR, SYSTEM_DIR
 from workloads.model_config import PRESET_DIR as MODEL_DIR
 
+SPACE_DIR = Path(__file__).resolve().parents[2] / "explore" / "spaces"
+
 #: a file content that stands for a FIFO (created with os.mkfifo by the runner)
 FIFO = b"<fifo>"
 #: a file content that stands for a symbolic link to /dev/zero
@@ -76,6 +78,8 @@ class Case:
     heavy: bool = False
     #: also require exit status 2 (a refusal), not only "0 or 2"
     must_refuse: bool = True
+    #: a plausibility ceiling is raised on the command line: it must not refuse
+    ceiling_lifted: bool = False
 
 
 def _yaml_with(source: Path, path: tuple[str, ...], raw: str) -> bytes:
@@ -92,6 +96,29 @@ def _json_with(source: Path, key: str, raw: str) -> bytes:
     data[key] = "__V__"
     return json.dumps(data, indent=1).replace('"__V__"', raw).encode()
 
+
+#: per spec kind: (YAML path, absurd value, the --ceiling that admits it)
+ABSURD: dict[str, list[tuple[tuple[str, ...], str, str]]] = {
+    "system": [
+        (("tiers", "hbm", "capacity_bytes"), TWO_64, "bytes=1e20"),
+        (("tiers", "hbm", "read_bandwidth_bytes_per_s"), "1e30", "bandwidth=1e30"),
+        (("compute", "tensor", "clock_hz"), "1e15", "clock=1e16"),
+        (("tiers", "hbm", "latency_s"), "1e9", "time=1e10"),
+        (("devices",), "100000000000", "count=1e12"),
+    ],
+    "dram_spec": [
+        (("timing", "nRCD"), str(10**18), "cycles=1e19"),
+        (("organization", "rows"), str(2**40), "count=1e13"),
+        (("organization", "columns"), str(2**30), "dram_columns=1e10"),
+        (("timing", "tCK_ns"), "1e15", "time=1e7"),
+        (("data_rate_mtps",), "1e12", "data_rate=1e13"),
+    ],
+    "flash_spec": [
+        (("geometry", "page_bytes"), str(2**61), "bytes=1e19"),
+        (("geometry", "tR_s"), "1e9", "time=1e10"),
+        (("geometry", "channels"), str(10**9), "count=1e10"),
+    ],
+}
 
 _BOMB = b"a: &a [x, x, x, x, x, x, x, x, x]\n" + b"".join(
     f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n".encode()
@@ -127,9 +154,22 @@ def _spec_cases() -> list[Case]:
                     cls,
                     argv,
                     {"spec.yaml": _yaml_with(source, path, raw)},
-                    # 2**64 bytes of HBM is absurd but a representable quantity: the
-                    # contract (0 or 2, no traceback) holds; no plausibility bound yet
-                    must_refuse=not (kind == "system" and raw == TWO_64),
+                )
+            )
+        # absurd but representable values: refused by a plausibility ceiling
+        # (hw_models.ceilings), and accepted once the ceiling is raised explicitly
+        for j, (where, raw, kind_ceiling) in enumerate(ABSURD[kind]):
+            files = {"spec.yaml": _yaml_with(source, where, raw)}
+            out.append(Case(f"{kind}/2/absurd{j}", kind, 2, argv, files))
+            out.append(
+                Case(
+                    f"{kind}/2/absurd{j}_raised",
+                    kind,
+                    2,
+                    (*argv, "--ceiling", kind_ceiling),
+                    files,
+                    must_refuse=False,
+                    ceiling_lifted=True,
                 )
             )
         good = source.read_bytes()
@@ -193,6 +233,30 @@ def _model_cases() -> list[Case]:
             argv,
             {"config.json": _json_with(source, "num_local_experts", "1000000")},
         ),
+        *(
+            Case(
+                f"model/2/absurd_{key}",
+                "model",
+                2,
+                argv,
+                {"config.json": _json_with(source, key, raw)},
+            )
+            for key, raw in (
+                ("hidden_size", str(10**9)),
+                ("vocab_size", str(10**12)),
+                ("max_position_embeddings", str(10**12)),
+                ("num_attention_heads", str(2**40)),
+            )
+        ),
+        Case(
+            "model/2/layers_raised",
+            "model",
+            2,
+            (*argv, "--ceiling", "layers=2000"),
+            {"config.json": _json_with(source, "num_hidden_layers", "1100")},
+            must_refuse=False,
+            ceiling_lifted=True,
+        ),
         Case("model/4/deep", "model", 4, argv, {"config.json": b"[" * 5000 + b"]" * 5000}),
         Case("model/6/devzero", "model", 6, argv, {"config.json": DEV_ZERO}, heavy=True),
         Case("model/6/fifo", "model", 6, argv, {"config.json": FIFO}, heavy=True),
@@ -239,6 +303,21 @@ def _trace_cases() -> list[Case]:
                 argv,
                 {"t.trace": trace([*ok, (10**15, "0x40")])},
                 must_refuse=False,
+                heavy=True,  # run under the 3 GB limit: the idle gap must cost O(1)
+            ),
+            Case(
+                f"dram_{fmt}/2/beyond_device",
+                f"dram_{fmt}",
+                2,
+                argv,
+                {"t.trace": trace([*ok, (300, hex(2**62))])},
+            ),
+            Case(
+                f"dram_{fmt}/2/cycle_ceiling",
+                f"dram_{fmt}",
+                2,
+                argv,
+                {"t.trace": trace([*ok, (2**55, "0x40")])},
             ),
             Case(
                 f"dram_{fmt}/4/longint",
@@ -315,8 +394,97 @@ def _cli_cases() -> list[Case]:
             ("flash", "--device", "apple_m1_max_1tb", "--request-bytes", TWO_64 + "KiB"),
         ),
         ("plot_out_empty", 8, ("plot", "roofline", "--system", "h100_sxm", "-o", "")),
+        # absurd but well-formed counts: plausibility ceilings (hw_models.ceilings)
+        ("serve_requests", 2, ("serve", "--requests", "1000000000000")),
+        ("serve_block", 2, ("serve", "--requests", "5", "--block-size", "1000000000000")),
+        ("run_batch", 2, ("run", "--fidelity", "analytic", "--batch", "100000000")),
+        ("run_tp", 2, ("run", "--fidelity", "analytic", "--tp", "100000000")),
+        ("plan_ops", 2, ("plan", "memory", "--ops", "1000000000000")),
+        ("model_context", 2, ("model", "llama2_7b", "--context", "1000000000000")),
+        ("sweep_budget", 2, ("sweep", "{d}/s.yaml", "--budget", "1000000000000")),
+        ("sweep_workers", 2, ("sweep", "{d}/s.yaml", "--workers", "100000")),
+        (
+            "explore_seeds",
+            2,
+            (
+                "explore",
+                "rl",
+                "--env",
+                "memsim/MemCtrl-v0",
+                "--algo",
+                "random",
+                "--budget",
+                "2",
+                "--seeds",
+                "1000000000",
+                "--requests",
+                "100",
+            ),
+        ),
+        (
+            "explore_requests",
+            2,
+            (
+                "explore",
+                "rl",
+                "--env",
+                "memsim/MemCtrl-v0",
+                "--algo",
+                "random",
+                "--budget",
+                "2",
+                "--seeds",
+                "1",
+                "--requests",
+                "1000000000000",
+            ),
+        ),
+        (
+            "plot_batch",
+            2,
+            (
+                "plot",
+                "roofline",
+                "--system",
+                "h100_sxm",
+                "--model",
+                "llama2_7b",
+                "--batch",
+                "1000000000000",
+                "-o",
+                "{d}/r.png",
+            ),
+        ),
+        ("cache_capacity", 2, ("cache", "--capacity", "16PiB", "--accesses", "100")),
+        ("cache_ways", 2, ("cache", "--ways", "1000000000", "--accesses", "100")),
+        (
+            "flash_qd",
+            2,
+            (
+                "flash",
+                "--device",
+                "apple_m1_max_1tb",
+                "--requests",
+                "10",
+                "--set",
+                "geometry.queue_depth=1000000000",
+            ),
+        ),
+        ("ceiling_unknown", 2, ("show", "h100_sxm", "--ceiling", "nope=5")),
+        ("ceiling_value", 2, ("show", "h100_sxm", "--ceiling", "bytes=-1")),
     ]
-    out = [Case(f"cli/{cls}/{name}", "cli", cls, argv, heavy=cls == 2) for name, cls, argv in rows]
+    space = (SPACE_DIR / "smallest.yaml").read_bytes()
+    out = [
+        Case(
+            f"cli/{cls}/{name}",
+            "cli",
+            cls,
+            argv,
+            {"s.yaml": space} if "{d}/s.yaml" in argv else {},
+            heavy=cls == 2,
+        )
+        for name, cls, argv in rows
+    ]
     out.append(
         Case(
             "cli/8/plot_out_readonly",

@@ -168,11 +168,15 @@ def test_rows_are_flushed_as_measured(tmp_path: Path, monkeypatch: pytest.Monkey
 
     def probe(b: harness.Bench) -> Iterator[harness.Row]:
         yield lambda: b.write("launch", "eager_tiny_kernel", 1e-5, {})
-        yield lambda: seen.append(len(_read(out)))  # read the file while the run goes on
+        # read the file while the run goes on: rows land in FILE.partial at once,
+        # and FILE itself does not exist until the run has finished (never half-written)
+        yield lambda: seen.extend([len(_read(partial)), int(out.exists())])
 
+    partial = tmp_path / "mb.csv.partial"
     monkeypatch.setitem(harness.SECTION_ROWS, "launch", probe)
     harness.run(str(out), sections=["launch"], device="cpu", log=io.StringIO())
-    assert seen == [1]
+    assert seen == [1, 0]
+    assert len(_read(out)) == 1 and not partial.exists()
 
 
 def test_a_spent_budget_skips_rows_with_a_note(tmp_path: Path) -> None:

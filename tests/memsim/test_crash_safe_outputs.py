@@ -1,10 +1,11 @@
 """Outputs survive crashes and give the same bytes every time (issue 16, class 8).
 
-* ``kill -9`` at random moments during ``run --out`` or ``plot -o``, then a normal run,
-  leaves exactly the final outputs: no temporary debris, no missing folder.
+* ``kill -9`` at random moments during ``run --out``, ``plot -o`` or ``sweep``, then a
+  normal run, leaves exactly the final outputs: no temporary debris, no missing folder.
 * Replacing a run folder is one atomic swap; a swap interrupted half-way (old folder
   renamed away, new not yet in place) is restored by the next run.
-* Identical runs write identical bytes in every format (CSV, Parquet, JSON, PNG, SVG, PDF).
+* Identical runs write identical bytes in every format (CSV, Parquet, JSON, PNG, SVG, PDF,
+  YAML, HTML, Markdown) of every command that writes files.
 """
 
 from __future__ import annotations
@@ -164,18 +165,77 @@ def test_kill_9_then_a_normal_run_leaves_only_the_outputs(
 
 
 @pytest.mark.slow
+def test_kill_9_during_a_sweep_then_a_normal_run_leaves_only_the_store(tmp_path: Path) -> None:
+    import sqlite3
+
+    import yaml
+
+    from tests.explore.spaces import small_decode
+
+    space = tmp_path.parent / f"{tmp_path.name}-space.yaml"
+    space.write_text(yaml.safe_dump(small_decode()))  # 12 points
+    argv = ["sweep", str(space), "--workers", "1", "--store", "s.db", "--format", "json"]
+    rng = random.Random(8)
+    for _ in range(3):
+        _kill_at_random(argv, tmp_path, rng, span_s=2.5)
+    _timed(argv, tmp_path)
+    # the store alone: no -wal/-shm journal left open, no temporary files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]
+    con = sqlite3.connect(tmp_path / "s.db")
+    try:
+        rows = con.execute("SELECT COUNT(*), COUNT(DISTINCT key) FROM points").fetchone()
+    finally:
+        con.close()
+    assert tuple(rows) == (12, 12)
+    # exporting and plotting after kills leave only their finished files too
+    export = ["sweep", "export", "s.db", "points.parquet"]
+    _kill_at_random(export, tmp_path, rng, span_s=1.0)
+    _timed(export, tmp_path)
+    plot = ["sweep", "plot", "s.db", "--out", "figs"]
+    _kill_at_random(plot, tmp_path, rng, span_s=3.0)
+    _timed(plot, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["figs", "points.parquet", "s.db"]
+    assert all(TEMP_MARK not in p.name for p in (tmp_path / "figs").iterdir())
+
+
+@pytest.mark.slow
 def test_identical_runs_give_identical_bytes(tmp_path: Path) -> None:
+    import yaml
+
+    from tests.explore.spaces import small_decode
+
+    space = tmp_path / "space.yaml"
+    doc = small_decode()
+    doc["parameters"]["workload.batch"] = {"values": [1, 4]}
+    space.write_text(yaml.safe_dump(doc))
+    measured = ROOT / "hw_models/presets/calibration/h200_sxm/microbenchmarks.csv"
+
     def outputs(d: Path) -> dict[str, bytes]:
+        d.mkdir(parents=True)
         assert main([*SMALL, "--quiet", "--out", str(d / "csv")]) == 0
         assert main([*SMALL, "--quiet", "--out", str(d / "pq"), "--table-format", "parquet"]) == 0
         for fmt in ("png", "svg", "pdf"):
             assert (
                 main(["plot", "roofline", "--system", "h100_sxm", "-o", str(d / f"r.{fmt}")]) == 0
             )
-        return {str(p.relative_to(d)): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+        assert main(["plot", "timeline", str(d / "csv"), "-o", str(d / "t.svg")]) == 0
+        assert main(["report", str(d / "csv"), "-o", str(d / "report.html")]) == 0
+        serve = ["serve", "--requests", "8", "--out", str(d / "serve")]
+        assert main(serve) == 0
+        plan = ["plan", "placement", "--model", "llama2_7b", "--batch", "1", "--prompt", "16"]
+        assert main([*plan, "--gen", "1", "-o", str(d / "plan.json")]) == 0
+        store = str(d / "s.db")
+        assert main(["sweep", str(space), "--workers", "1", "--store", store]) == 0
+        for ext in ("csv", "parquet"):
+            assert main(["sweep", "export", store, str(d / f"points.{ext}")]) == 0
+        # a calibrated system (YAML) from the shipped measurements
+        cal = ["calibrate", "--measurements", str(measured), "--system", "h200_sxm"]
+        assert main([*cal, "--date", "2026-01-01", "-o", str(d / "cal.yaml")]) == 0
+        files = (p for p in sorted(d.rglob("*")) if p.is_file() and p.suffix != ".db")
+        return {str(p.relative_to(d)): p.read_bytes() for p in files}
 
     a, b = outputs(tmp_path / "a"), outputs(tmp_path / "b")
     assert a.keys() == b.keys()
     suffixes = {Path(k).suffix for k in a}
-    assert {".csv", ".parquet", ".json", ".png", ".svg", ".pdf"} <= suffixes
+    assert {".csv", ".parquet", ".json", ".png", ".svg", ".pdf", ".html", ".yaml"} <= suffixes
     assert [k for k in a if a[k] != b[k]] == []
