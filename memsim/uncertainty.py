@@ -1,6 +1,6 @@
 """Intervals on TTFT, TPOT and throughput from the calibration's parameter uncertainty.
 
-A calibrated system carries a one-sigma ``std`` for every measured efficiency
+A calibrated system carries a one-sigma ``std`` for every fitted (measured or published) efficiency
 parameter (``memsim calibrate``: from the fit's Jacobian). :func:`intervals`
 propagates them to the headline figures by linearisation: each measured parameter
 that the run uses is moved by one sigma (towards the inside of its valid range),
@@ -76,7 +76,7 @@ def intervals(
     for uname, unit in units.items():
         assert unit.efficiency is not None
         for pname, p in unit.efficiency.params.items():
-            if p.provenance != "measured" or p.std <= 0 or not _used(pname, eager=eager):
+            if p.provenance == "assumed" or p.std <= 0 or not _used(pname, eager=eager):
                 continue
             entry = data["compute"][uname]["efficiency"]["params"][pname]
             old = entry["value"]

@@ -13,14 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
 
 from hw_models.efficiency import LATER_PARAMETERS, GemmShapeTable
 from hw_models.errors import Problem, SpecError
+from memsim import cost
 from memsim.calibration.measurements import Measurement
-from memsim.calibration.model import ASSUMED, SECTION_MODELS, Hardware, Predictor
+from memsim.calibration.model import ASSUMED, SECTION_MODELS, Hardware, Predictor, Section
 
 #: soft-L1 scale of the relative error: errors well below it count as squares
 NOISE_SCALE = 0.03
@@ -51,6 +53,8 @@ class CalibrationFit:
     sections: dict[str, SectionFit]
     fitted_by: dict[str, str] = field(default_factory=dict)  # param -> section
     predictions: dict[int, float] = field(default_factory=dict)  # line -> predicted s
+    # param -> section whose rows did not constrain it (kept at its start value)
+    unconstrained: dict[str, str] = field(default_factory=dict)
 
 
 def predict(
@@ -84,14 +88,43 @@ def _residual_fn(
     return resid
 
 
+def loose_parameters(jac: np.ndarray, resid: np.ndarray, names: Sequence[str]) -> list[str]:
+    """The parameters (columns of ``jac``) that the rows leave undetermined.
+
+    The rows' information about the log parameters is ``J^T J / s^2`` (``s`` the residual
+    scale, at least :data:`NOISE_SCALE`); against a unit prior on each log parameter (a
+    factor of e either way), a parameter is undetermined when the rows shrink its
+    posterior sigma to no less than :data:`LOOSE_SIGMA`. Unlike ``s^2 (J^T J)^-1`` this
+    does not call a parameter known because a few rows are fitted exactly.
+    """
+    n = len(names)
+    dof = max(len(resid) - n, 1)
+    s2 = max(float(np.sum(resid**2)) / dof, NOISE_SCALE**2)
+    post = np.linalg.inv(jac.T @ jac / s2 + np.eye(n))
+    sig = np.sqrt(np.clip(np.diag(post), 0.0, None))
+    return [name for name, sx in zip(names, sig, strict=True) if not sx < LOOSE_SIGMA]
+
+
+#: posterior sigma (of the log parameter, prior 1) at or above which rows do not constrain it
+LOOSE_SIGMA = 0.5
+
+
 def fit(
-    rows: Sequence[Measurement], hw: Hardware, *, start: Mapping[str, float] | None = None
+    rows: Sequence[Measurement],
+    hw: Hardware,
+    *,
+    start: Mapping[str, float] | None = None,
+    freeze_unconstrained: bool = False,
 ) -> CalibrationFit:
     """Fit every section present in ``rows``; sections absent keep ``start`` values.
 
     ``start`` (e.g. the values of an already calibrated preset) seeds the fit and
     supplies the parameters of absent sections; :class:`SpecError` if a needed
-    parameter has neither a section nor a start value.
+    parameter has neither a section nor a start value. ``freeze_unconstrained``
+    (for a few published figures rather than a full microbenchmark run): parameters
+    of a present section that its rows leave undetermined (:func:`loose_parameters`)
+    keep their start value and the others are refitted without them; they are listed
+    in :attr:`CalibrationFit.unconstrained`.
     """
     values: dict[str, float] = {k: v[0] for k, v in ASSUMED.items()}
     stds: dict[str, float] = dict.fromkeys(values, 0.0)
@@ -114,21 +147,32 @@ def fit(
         )
     sections: dict[str, SectionFit] = {}
     fitted_by: dict[str, str] = {}
+    unconstrained: dict[str, str] = {}
     for sname, model in SECTION_MODELS.items():
         sel = [r for r in rows if r.section == sname]
         if not sel:
             continue
         names = list(model.free)
         meas = np.array([r.time_s for r in sel])
-        lo_b = np.log([model.free[n][1] for n in names])
-        hi_b = np.log([model.free[n][2] for n in names])
-        x0 = np.clip(np.log([max(values[n], 1e-300) for n in names]), lo_b + 1e-9, hi_b - 1e-9)
-
-        resid = _residual_fn(values, names, sel, meas, model.predict, hw)
-
-        res = least_squares(
-            resid, x0, bounds=(lo_b, hi_b), loss="soft_l1", f_scale=NOISE_SCALE, x_scale=1.0
-        )
+        if freeze_unconstrained:
+            # drop what the rows leave undetermined (or push to a bound), refit the rest
+            loose = out_of_regime(sname, sel, values, hw)
+            while True:
+                unconstrained.update(dict.fromkeys(loose, sname))
+                names = [n for n in names if n not in loose]
+                if not names:
+                    break
+                resid, res = _least_squares(values, names, sel, meas, model, hw)
+                loose = loose_parameters(np.asarray(res.jac), resid(res.x), names)
+                loose += [n for n in _at_bounds(res.x, names, model) if n not in loose]
+                if not loose:
+                    break
+            if not names:  # the rows constrain nothing: the section keeps its start values
+                r = resid_at_start(values, sel, meas, model, hw)
+                sections[sname] = _section_fit(sname, sel, r, ())
+                continue
+        else:
+            resid, res = _least_squares(values, names, sel, meas, model, hw)
         x = res.x
         for n, v in zip(names, x, strict=True):
             values[n] = float(math.exp(v))
@@ -136,6 +180,8 @@ def fit(
         r = resid(x)
         dof = max(len(sel) - len(names), 1)
         s2 = float(np.sum(r**2)) / dof
+        if freeze_unconstrained:  # a few published figures: never surer than the noise scale
+            s2 = max(s2, NOISE_SCALE**2)
         jac = np.asarray(res.jac)
         try:
             cov = np.linalg.pinv(jac.T @ jac) * s2
@@ -147,16 +193,7 @@ def fit(
             # report it as its own size (100 %), never as 0
             rel = float(sx) if math.isfinite(float(sx)) and sx < 1.0 else 1.0
             stds[n] = values[n] * rel
-        err = np.abs(np.expm1(r))
-        sections[sname] = SectionFit(
-            section=sname,
-            rows=len(sel),
-            lines=tuple(m.line for m in sel),
-            median_abs_error=float(np.median(err)),
-            p90_abs_error=float(np.percentile(err, 90)),
-            max_abs_error=float(err.max()),
-            params=tuple(names),
-        )
+        sections[sname] = _section_fit(sname, sel, r, tuple(names))
     for name, (like, _) in LATER_PARAMETERS.items():  # an optional section without rows
         if name not in fitted_by and not (start and name in start):
             values[name] = values[like]
@@ -166,6 +203,87 @@ def fit(
         sections=sections,
         fitted_by=fitted_by,
         predictions=predict(values, rows, hw),
+        unconstrained=unconstrained,
+    )
+
+
+def out_of_regime(
+    section: str, sel: Sequence[Measurement], values: Mapping[str, float], hw: Hardware
+) -> list[str]:
+    """Parameters of ``section`` that no row of ``sel`` is in the regime to inform.
+
+    GEMM operand bandwidth (``gemm.bandwidth_fraction``) is informed only by rows the
+    roofline calls memory-bound: arithmetic intensity ``2bmnk / (b(mk + nk + mn) e)``
+    below the ridge ``eff peak / (frac B_mem)`` at the start values. Square GEMMs of 1024
+    and up are far above it: fitting the fraction on them would price decode GEMVs by
+    the roll-off of small compute-bound GEMMs.
+    """
+    if section != "gemm":
+        return []
+    for r in sel:
+        q = r.params
+        dtype = str(q["dtype"])
+        b, m, n, k = (float(q.get("b", 1)), float(q["m"]), float(q["n"]), float(q["k"]))
+        eff = values["gemm.fp8_efficiency" if dtype == "fp8" else "gemm.efficiency"]
+        ridge = eff * hw.peak[dtype] / (values["gemm.bandwidth_fraction"] * hw.mem_bw)
+        bytes_ = b * (m * k + n * k + m * n) * cost.elem_bytes(dtype)
+        if 2.0 * b * m * n * k / bytes_ < ridge:
+            return []
+    return ["gemm.bandwidth_fraction"]
+
+
+def _at_bounds(x: np.ndarray, names: Sequence[str], model: Section) -> list[str]:
+    """Parameters the fit pushed onto a bound of their range (the rows want them outside)."""
+    out = []
+    for n, v in zip(names, x, strict=True):
+        lo, hi = math.log(model.free[n][1]), math.log(model.free[n][2])
+        if v - lo < 1e-6 or hi - v < 1e-6:
+            out.append(n)
+    return out
+
+
+def _least_squares(
+    values: Mapping[str, float],
+    names: list[str],
+    sel: Sequence[Measurement],
+    meas: np.ndarray,
+    model: Section,
+    hw: Hardware,
+) -> tuple[Callable[[np.ndarray], np.ndarray], Any]:
+    """Fit the log values of ``names`` to ``sel`` (soft-L1, in their bounds)."""
+    lo_b = np.log([model.free[n][1] for n in names])
+    hi_b = np.log([model.free[n][2] for n in names])
+    x0 = np.clip(np.log([max(values[n], 1e-300) for n in names]), lo_b + 1e-9, hi_b - 1e-9)
+    resid = _residual_fn(values, names, sel, meas, model.predict, hw)
+    res = least_squares(
+        resid, x0, bounds=(lo_b, hi_b), loss="soft_l1", f_scale=NOISE_SCALE, x_scale=1.0
+    )
+    return resid, res
+
+
+def resid_at_start(
+    values: Mapping[str, float],
+    sel: Sequence[Measurement],
+    meas: np.ndarray,
+    model: Section,
+    hw: Hardware,
+) -> np.ndarray:
+    """Log relative errors of ``sel`` at ``values`` (nothing fitted)."""
+    return np.asarray(np.log(np.asarray(model.predict(values, sel, hw)) / meas))
+
+
+def _section_fit(
+    sname: str, sel: Sequence[Measurement], r: np.ndarray, names: tuple[str, ...]
+) -> SectionFit:
+    err = np.abs(np.expm1(r))
+    return SectionFit(
+        section=sname,
+        rows=len(sel),
+        lines=tuple(m.line for m in sel),
+        median_abs_error=float(np.median(err)),
+        p90_abs_error=float(np.percentile(err, 90)),
+        max_abs_error=float(err.max()),
+        params=names,
     )
 
 

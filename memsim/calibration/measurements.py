@@ -3,6 +3,10 @@
 The format of ``memsim measure`` and of ``shared/calibration/*/microbenchmarks.csv``:
 one row per measured call, ``time_s`` its median seconds, ``params_json`` a JSON
 object with the shape (``m``, ``n``, ``k``, ``dtype``, ``bytes``, ``s``, ``L`` ...).
+An optional ``source`` column names where a row's figure was published (paper or
+page, table or figure, URL): a file whose rows are *published* figures rather than
+measurements of one's own carries it on every row (``published.csv`` of the shipped
+``*_calibrated`` presets), and the fitted parameters are then marked ``published``.
 Every problem raises :class:`~hw_models.errors.SpecError` naming the line.
 """
 
@@ -19,6 +23,8 @@ from typing import Any
 from hw_models.errors import Problem, SpecError
 
 COLUMNS: tuple[str, ...] = ("section", "name", "time_s", "params_json")
+#: optional column: where the row's figure was published (every row, when present)
+SOURCE_COLUMN = "source"
 
 #: section -> keys its ``params_json`` must have (beyond those chosen by name)
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -35,6 +41,8 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "graph_checks": (),
 }
 SECTIONS: tuple[str, ...] = tuple(REQUIRED)
+#: section -> keys that ``params_json`` may have, numbers > 0 when present
+OPTIONAL_NUMBERS: dict[str, tuple[str, ...]] = {"gemm": ("b",)}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +54,7 @@ class Measurement:
     name: str
     time_s: float
     params: Mapping[str, Any]
+    source: str = ""  # where the figure was published ("" for one's own measurement)
 
 
 def _check_row(line: int, section: str, name: str, params: Mapping[str, Any]) -> list[Problem]:
@@ -58,7 +67,8 @@ def _check_row(line: int, section: str, name: str, params: Mapping[str, Any]) ->
     missing = [k for k in need if k not in params]
     if missing:
         return [Problem(where, f"params_json of a {section} row lacks {', '.join(missing)}")]
-    for k in need:
+    optional = [k for k in OPTIONAL_NUMBERS.get(section, ()) if k in params]
+    for k in [*need, *optional]:
         if k == "dtype":
             continue
         v = params[k]
@@ -94,6 +104,7 @@ def read_measurements(path: str | Path) -> list[Measurement]:
             source=str(p),
         )
     col = {c: header.index(c) for c in COLUMNS}
+    src_col = header.index(SOURCE_COLUMN) if SOURCE_COLUMN in header else None
     rows: list[Measurement] = []
     problems: list[Problem] = []
     for i, fields in enumerate(reader, start=2):
@@ -132,7 +143,15 @@ def read_measurements(path: str | Path) -> list[Measurement]:
         if bad:
             problems += bad
             continue
-        rows.append(Measurement(line=i, section=section, name=name, time_s=t, params=params))
+        source = ""
+        if src_col is not None:
+            source = fields[src_col].strip()
+            if not source:
+                problems.append(Problem(where, "source: empty (a published row names its source)"))
+                continue
+        rows.append(
+            Measurement(line=i, section=section, name=name, time_s=t, params=params, source=source)
+        )
         if len(problems) >= 20:
             break
     if problems:

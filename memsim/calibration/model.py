@@ -91,7 +91,7 @@ def _gemm(p: Mapping[str, float], rows: Sequence[Measurement], hw: Hardware) -> 
         m=_arr(rows, "m"),
         n=_arr(rows, "n"),
         k=_arr(rows, "k"),
-        batch=np.ones(len(rows)),
+        batch=np.array([float(r.params.get("b", 1)) for r in rows], dtype=np.float64),
         elem=elem,
         peak=peak,
         mem_bw=hw.mem_bw,
@@ -101,7 +101,25 @@ def _gemm(p: Mapping[str, float], rows: Sequence[Measurement], hw: Hardware) -> 
     ones = np.ones(len(rows))
     plain = cost.eager_time_array(p, "gemm", kernels=ones, device=dev)
     scaled = cost.eager_time_array(p, "fp8_gemm", kernels=ones, device=dev)
-    return np.asarray(np.where(fp8, scaled, plain), dtype=np.float64)
+    eager = np.where(fp8, scaled, plain)
+    # rows timed on the device alone (a published kernel-time table) pay no host launch
+    device_only = np.array([_device_timed(r) for r in rows])
+    return np.asarray(np.where(device_only, dev, eager), dtype=np.float64)
+
+
+def _device_timed(row: Measurement) -> bool:
+    """True for a row whose ``params_json.timing`` is ``"device"`` (kernel time only)."""
+    timing = row.params.get("timing", "eager")
+    if timing not in ("eager", "device"):
+        raise SpecError(
+            [
+                Problem(
+                    f"line {row.line}",
+                    f"params_json.timing: expected eager or device, found {timing!r}",
+                )
+            ]
+        )
+    return timing == "device"
 
 
 def _memory(p: Mapping[str, float], rows: Sequence[Measurement], hw: Hardware) -> FloatArray:

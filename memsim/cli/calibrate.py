@@ -52,8 +52,15 @@ def run(args: argparse.Namespace) -> int:
     rows = read_measurements(path)
     date = args.date or _date_of(path)
     name = args.name or out.stem
+    donor = load_system(args.assume_from) if args.assume_from else None
     system, result = calibrate_system(
-        base, rows, measurements=path, date=date, name=name, gemm_shapes=args.gemm_shapes
+        base,
+        rows,
+        measurements=path,
+        date=date,
+        name=name,
+        gemm_shapes=args.gemm_shapes,
+        assume_from=donor,
     )
     data = system.model_dump(mode="json", exclude_none=True)
     header = (
@@ -78,7 +85,15 @@ def run(args: argparse.Namespace) -> int:
         for k, p in unit.efficiency.params.items()
     }
     if args.format == "json":
-        print_json({"system": name, "output": str(out), "sections": sections, "params": params})
+        print_json(
+            {
+                "system": name,
+                "output": str(out),
+                "sections": sections,
+                "params": params,
+                "unconstrained": sorted(result.unconstrained),
+            }
+        )
         return 0
     print(f"calibrated {base.name} on {path.name} ({len(rows)} rows, measured {date})\n")
     print_table(
@@ -100,9 +115,9 @@ def run(args: argparse.Namespace) -> int:
             [
                 k,
                 f"{p['value']:.4g}",
-                f"{p['std']:.2g}" if p["provenance"] == "measured" else "-",
+                f"{p['std']:.2g}" if p["provenance"] != "assumed" else "-",
                 f"{100 * p['std'] / p['value']:.1f} %"
-                if p["provenance"] == "measured" and p["value"]
+                if p["provenance"] != "assumed" and p["value"]
                 else "-",
                 p["provenance"],
             ]
@@ -110,6 +125,11 @@ def run(args: argparse.Namespace) -> int:
         ],
         ["parameter", "value", "one sigma", "relative", "provenance"],
     )
+    if result.unconstrained:
+        print(
+            f"\nnot constrained by their rows (kept at {donor.name if donor else 'the start'}'s "
+            f"values, marked assumed): {', '.join(sorted(result.unconstrained))}"
+        )
     print(f"\nwrote {out} (use it with --system {out})")
     return 0
 
@@ -144,5 +164,13 @@ def add_parser(sub: Any) -> None:
         "to GEMMs of exactly those shapes (default: the parametric model alone)",
     )
     add_ceiling_options(p)
+    p.add_argument(
+        "--assume-from",
+        default=None,
+        metavar="SYSTEM",
+        help="a calibrated system whose values the sections without rows, and the parameters "
+        "the rows leave undetermined, take (marked assumed): for a few published figures "
+        "rather than a full microbenchmark run (e.g. h200_sxm_calibrated)",
+    )
     add_format_option(p)
     p.set_defaults(func=run)

@@ -60,6 +60,13 @@ HAND_DERIVED_DRAM_PEAK = {
     ("h200_sxm", "hbm"): 6 * 128 * 6250e6,  # 4.8 TB/s
     ("h200_sxm_calibrated", "hbm"): 6 * 128 * 6250e6,  # the same H200, calibrated
     ("h200_sxm_calibrated", "ddr"): 8 * 8 * 4800e6,
+    # the calibrated copies of the presets above (same hardware, efficiency block added)
+    ("a100_80gb_sxm_calibrated", "hbm"): 5 * 128 * 3186e6,
+    ("a100_80gb_sxm_calibrated", "ddr"): 8 * 8 * 3200e6,
+    ("h100_sxm_calibrated", "hbm"): 5 * 128 * 5234e6,
+    ("h100_sxm_calibrated", "ddr"): 8 * 8 * 4800e6,
+    ("m1_max_ssd_calibrated", "lpddr"): 32 * 2 * 6400e6,
+    ("rtx_4090_calibrated", "ddr"): 2 * 8 * 4800e6,
     # B200: 8 HBM3E stacks x 1024 bit at 7.8125 Gb/s
     ("b200", "hbm"): 8 * 128 * 7812.5e6,  # 8.0 TB/s
     # Xeon 8570: 8 channels DDR5-5600

@@ -30,6 +30,11 @@ BOARD = {
     "sn40l": (600.0, 150.0),  # not published: ESTIMATE
     "sn40l_8s": (600.0, 150.0),  # per socket, as sn40l: ESTIMATE
     "m1_max_ssd": (60.0, 7.0),  # not published: ESTIMATE
+    # calibrated copies (same boards, efficiency blocks fitted on published microbenchmarks)
+    "h100_sxm_calibrated": (700.0, 140.0),
+    "a100_80gb_sxm_calibrated": (400.0, 60.0),
+    "rtx_4090_calibrated": (450.0, 35.0),
+    "m1_max_ssd_calibrated": (60.0, 7.0),
 }
 
 
