@@ -254,6 +254,7 @@ _FIELDS: Mapping[str, str] = MappingProxyType(
         "ranks": "dram_banks",
         "bank_groups": "dram_banks",
         "banks_per_group": "dram_banks",
+        "seconds": "time",
         "VDD": "volts",
         "VPP": "volts",
         **dict.fromkeys(
