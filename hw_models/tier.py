@@ -203,14 +203,22 @@ class MemoryTier(Spec):
     def effective_read_bandwidth_bytes_per_s(self) -> float:
         """Read bandwidth after the achievable fraction; for a flash tier with a geometry,
         at most what the geometry delivers at the tier's request size and queue depth."""
+        return self.read_bandwidth_at(self.flash_read_request_bytes)
+
+    def read_bandwidth_at(self, request_bytes: float) -> float:
+        """Achievable read bandwidth when reads are ``request_bytes`` each.
+
+        For a flash tier with a geometry: the smaller of the scaled datasheet figure and
+        :meth:`FlashGeometry.read_bandwidth_bytes_per_s` at ``request_bytes`` and the
+        tier's queue depth (small scattered reads are slower than large ones). Other
+        tiers: the scaled datasheet figure, whatever the request size.
+        """
         bandwidth = self.read_bandwidth_bytes_per_s * self.achievable_bandwidth_fraction
         geometry = self.flash_geometry
         if geometry is not None:
             bandwidth = min(
                 bandwidth,
-                geometry.read_bandwidth_bytes_per_s(
-                    self.flash_read_request_bytes, self.flash_read_queue_depth
-                ),
+                geometry.read_bandwidth_bytes_per_s(request_bytes, self.flash_read_queue_depth),
             )
         return bandwidth
 

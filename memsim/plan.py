@@ -727,6 +727,45 @@ def _access_demand(
     )
 
 
+def _flash_request_sizes(
+    system: System,
+    cg: CompiledGraph,
+    placement: Placement,
+    res: ResourceTable,
+    lay: Layout,
+    dem: OpDemand,
+    tp: int,
+) -> None:
+    """Reads of tensors with a ``placement.read_request_bytes`` size from a flash tier
+    with a geometry: the tier's time per byte at that request size, not at the tier's.
+
+    :func:`_access_demand` charged every read at the tier's effective bandwidth; this
+    adds ``bytes x (1 / bw(request) - 1 / bw(tier))`` to the tier's row for each such
+    access (negative when the tensor's requests are larger than the tier's).
+    """
+    sizes = placement.read_request_bytes
+    if not sizes or not cg.n_ops:
+        return
+    req = np.full(len(cg.tensor_names), np.nan)
+    for name, nbytes in sizes.items():
+        req[cg.tensor_index[name]] = float(nbytes)
+    sel = np.flatnonzero(~cg.acc_write & np.isfinite(req[cg.acc_tensor]))
+    for ti, t in enumerate(res.tier_names):
+        spec = system.tiers[t]
+        if spec.flash_geometry is None:
+            continue
+        acc = sel[lay.acc_tier[sel] == ti]
+        if not acc.size:
+            continue
+        mult = float(tp) if spec.scope == "host" else 1.0
+        base = 1.0 / spec.effective_read_bandwidth_bytes_per_s
+        per_size = {r: 1.0 / spec.read_bandwidth_at(r) for r in np.unique(req[cg.acc_tensor[acc]])}
+        extra = np.array([per_size[r] for r in req[cg.acc_tensor[acc]]]) - base
+        row = np.zeros(cg.n_ops)
+        np.add.at(row, cg.acc_op[acc], lay.moved[acc] * extra * mult)
+        dem.demand[res.tier_res[ti]] += row
+
+
 def _reroute_attached_units(
     system: System,
     cg: CompiledGraph,
@@ -1060,6 +1099,7 @@ def build_plan(
     # tiling), so a sweep over bandwidths and FLOP/s reuses it
     lay = _layout(system, cg, placement, execution, res.tier_names, routes.granularity, comp.tiling)
     dem = _access_demand(cg, res, routes, lay, comp)
+    _flash_request_sizes(system, cg, placement, res, lay, dem, tp)
     _reroute_attached_units(system, cg, res, routes, lay, comp, dem, tp)
     calibration = _request_fidelity(system, cg, placement, res, routes, lay, dem, tp, dram_config)
     _apply_calibrated(comp, res, dem)

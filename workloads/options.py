@@ -6,6 +6,7 @@ Each is a small frozen value checked on construction; bad values raise
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,18 +60,28 @@ class KVBudget:
 class FFNSparsity:
     """Contextual FFN activation sparsity with a sliding window of loaded neurons.
 
-    As in "LLM in a flash" (Alizadeh et al. 2024, Sec. 3.2): per token only a
-    fraction ``active_fraction`` of the FFN neurons (rows of up/gate, columns of
-    down) is used; the neurons used by the last ``window`` tokens are kept in a
-    faster tier, so a decode step only loads the neurons not used in the window.
-    Assuming a neuron is active independently with probability ``p`` per token,
-    the fraction loaded per step is ``p (1 - p)^window`` and the cache holds
-    ``1 - (1 - p)^(window + 1)`` of the FFN (both upper bounds: real activations
-    are correlated across tokens, which only lowers them).
+    As in "LLM in a flash" (Alizadeh et al., ACL 2024, Sec. 3.1 "windowing"): per
+    token only a fraction ``active_fraction`` of the FFN neurons (rows of up/gate,
+    columns of down) is used; the neurons used by the last ``window`` tokens are
+    kept in a faster tier (the neuron cache), so a decode step only loads the
+    neurons that none of the last ``window`` tokens used.
+
+    A neuron's activity over tokens is modelled as a two-state Markov chain with
+    stationary probability ``p = active_fraction`` and lag-1 correlation
+    ``persistence = rho`` (0: independent tokens; real activations are correlated
+    across neighbouring tokens). An inactive neuron turns on with probability
+    ``q = p (1 - rho)`` per token, so (derivation in docs/engine.md, "LLM in a flash")::
+
+        loaded per step  = (1 - p) (1 - q)^(window - 1) q      (window >= 1; p at 0)
+        cache (k + 1 tokens) = 1 - (1 - p) (1 - q)^window
+
+    With ``rho = 0`` these are ``p (1 - p)^window`` and ``1 - (1 - p)^(window + 1)``.
+    :meth:`from_trace` estimates ``p`` and ``rho`` from a recorded activation trace.
     """
 
     active_fraction: float
     window: int = 5
+    persistence: float = 0.0
 
     def __post_init__(self) -> None:
         _require(
@@ -79,17 +90,59 @@ class FFNSparsity:
             f"expected a fraction in (0, 1], found {self.active_fraction}",
         )
         _require(self.window >= 0, "ffn_sparsity.window", f"expected >= 0, found {self.window}")
+        _require(
+            0.0 <= self.persistence < 1.0,
+            "ffn_sparsity.persistence",
+            f"expected a correlation in [0, 1), found {self.persistence}",
+        )
+
+    @property
+    def turn_on_probability(self) -> float:
+        """``q``: probability that an inactive neuron is active at the next token."""
+        return self.active_fraction * (1.0 - self.persistence)
 
     @property
     def load_fraction(self) -> float:
         """Fraction of FFN weights loaded from the home tier per decode step."""
-        p = self.active_fraction
-        return p * (1.0 - p) ** self.window
+        p, q, k = self.active_fraction, self.turn_on_probability, self.window
+        if k == 0:
+            return p
+        return (1.0 - p) * (1.0 - q) ** (k - 1) * q
 
     @property
     def cache_fraction(self) -> float:
         """Fraction of FFN weights held by the sliding-window neuron cache."""
-        return 1.0 - (1.0 - self.active_fraction) ** (self.window + 1)
+        p, q = self.active_fraction, self.turn_on_probability
+        return 1.0 - (1.0 - p) * (1.0 - q) ** self.window
+
+    @classmethod
+    def from_trace(cls, active: Sequence[Sequence[bool]], *, window: int = 5) -> FFNSparsity:
+        """Estimate ``active_fraction`` and ``persistence`` from an activation trace.
+
+        ``active[t][n]``: whether neuron ``n`` was active at token ``t`` (at least two
+        tokens). ``p`` is the mean activity; ``q`` the share of (token, neuron) pairs
+        inactive at ``t`` that are active at ``t + 1``; ``rho = 1 - q / p``.
+        """
+        rows = [[bool(x) for x in row] for row in active]
+        _require(len(rows) >= 2, "ffn_sparsity.trace", "expected at least two tokens")
+        width = len(rows[0])
+        _require(
+            width > 0 and all(len(r) == width for r in rows),
+            "ffn_sparsity.trace",
+            "expected rows of one non-zero length (neurons)",
+        )
+        ones = sum(sum(r) for r in rows)
+        p = ones / (len(rows) * width)
+        _require(p > 0, "ffn_sparsity.trace", "no neuron is ever active")
+        off = on = 0
+        for prev, cur in itertools.pairwise(rows):
+            for a, b in zip(prev, cur, strict=True):
+                if not a:
+                    off += 1
+                    on += b
+        q = on / off if off else p
+        rho = min(max(1.0 - q / p, 0.0), 1.0 - 1e-12)
+        return cls(active_fraction=p, window=window, persistence=rho)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

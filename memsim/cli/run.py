@@ -76,7 +76,35 @@ def build_graph(args: argparse.Namespace) -> Any:
         attention=getattr(args, "attention", "fused"),
         num_gpu_batches=getattr(args, "num_gpu_batches", 1),
         attention_unit=getattr(args, "attention_unit", None),
+        ffn_sparsity=parse_ffn_sparsity(getattr(args, "ffn_sparsity", None)),
     )
+
+
+def parse_ffn_sparsity(spec: str | None) -> Any:
+    """``P[,WINDOW[,PERSISTENCE]]`` -> :class:`workloads.FFNSparsity` (None: dense FFN)."""
+    if spec is None:
+        return None
+    from hw_models.errors import Problem, SpecError
+    from workloads import FFNSparsity
+
+    parts = [p.strip() for p in spec.split(",")]
+    if not 1 <= len(parts) <= 3:
+        raise SpecError(
+            [Problem("--ffn-sparsity", f"expected P[,WINDOW[,PERSISTENCE]], found {spec!r}")]
+        )
+    try:
+        p = float(parts[0])
+        window = int(parts[1]) if len(parts) > 1 else 5
+        rho = float(parts[2]) if len(parts) > 2 else 0.0
+    except ValueError:
+        raise SpecError(
+            [
+                Problem(
+                    "--ffn-sparsity", f"expected numbers P[,WINDOW[,PERSISTENCE]], found {spec!r}"
+                )
+            ]
+        ) from None
+    return FFNSparsity(active_fraction=p, window=window, persistence=rho)
 
 
 def _supports(system: System, dtype: str) -> bool:
@@ -434,6 +462,14 @@ def add_parser(sub: Any) -> None:
         "--pp", type=strict_int, default=1, help="pipeline stages (each on its own devices)"
     )
     p.add_argument("--policy", default="fastest_fit", help="placement policy (see docs/engine.md)")
+    p.add_argument(
+        "--ffn-sparsity",
+        default=None,
+        metavar="P[,K[,RHO]]",
+        help="decode FFN activation sparsity (LLM in a flash windowing): active fraction P, "
+        "window K tokens (default 5), lag-1 persistence RHO (default 0); with --policy "
+        "flash_ffn or flash_ffn_bundled",
+    )
     p.add_argument(
         "--num-gpu-batches",
         type=int,

@@ -2,8 +2,8 @@
 
 >>> from memsim.policies import make_policy, policy_names
 >>> policy_names()
-['activation_swap', 'explicit', 'fastest_fit', 'flexgen', 'from_file', 'kv_offload', 'plan',
- 'stream_weights']
+['activation_swap', 'explicit', 'fastest_fit', 'flash_ffn', 'flash_ffn_bundled', 'flexgen',
+ 'from_file', 'kv_offload', 'plan', 'stream_weights']
 >>> policy = make_policy("stream_weights", prefetch_depth=2)
 """
 
@@ -28,6 +28,7 @@ from memsim.policies.builtin import (
     StreamWeights,
     read_placement_file,
 )
+from memsim.policies.flash_ffn import FlashFFN
 from memsim.policies.flexgen import FlexGenPolicy, parse_flexgen_spec
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "CapacityError",
     "Explicit",
     "FastestFit",
+    "FlashFFN",
     "FlexGenPolicy",
     "FromFile",
     "KVOffload",

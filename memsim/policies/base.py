@@ -31,6 +31,7 @@ from memsim.registry import Registry
 from workloads.graph import Graph
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_EMPTY_F: Mapping[str, float] = MappingProxyType({})
 
 
 class CapacityError(SpecError):
@@ -57,6 +58,11 @@ class Placement:
     staged: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     prefetch_depth: int = 1
     policy: str = "explicit"
+    read_request_bytes: Mapping[str, float] = field(default_factory=lambda: _EMPTY_F)
+    """Per tensor: bytes per read request when ops read it in place from a flash tier
+    with a geometry (its layout there: one neuron's row, or a bundle of rows); the
+    engine prices those reads at :meth:`MemoryTier.read_bandwidth_at` that size
+    instead of the tier's ``read_request_bytes``. Other tiers ignore it."""
 
     def tier_of(self, tensor: str) -> str:
         """The tier ops access ``tensor`` in (the staging tier if streamed)."""
@@ -245,6 +251,16 @@ def check_capacity(system: System, graph: Graph, placement: Placement) -> None:
         raise SpecError(
             [Problem("placement", f"no tier for tensors {', '.join(missing[:3])}{more}")]
         )
+    bad = [
+        Problem(
+            f"placement.read_request_bytes.{n}",
+            "unknown tensor" if n not in graph.tensors else f"expected bytes > 0, found {b!r}",
+        )
+        for n, b in placement.read_request_bytes.items()
+        if n not in graph.tensors or not b > 0
+    ]
+    if bad:
+        raise SpecError(bad)
     tp = graph_tp(graph)
     for (stage, tier), need in sorted(stage_tier_demand(system, graph, placement).items()):
         budget = tier_budget(system, tier, tp=tp)

@@ -31,6 +31,7 @@ REQUIRED = {
     "sn40l",
     "sn40l_8s",
     "m1_max_ssd",
+    "m1_max_cpu",
     "rtx_4090",
     "l40s",
     "t4_flexgen",
@@ -79,6 +80,7 @@ HAND_DERIVED_DRAM_PEAK = {
     ("tpu_v5e", "hbm"): 2 * 128 * 3200e6,  # 819.2 GB/s
     # M1 Max: 512-bit LPDDR5-6400 = 32 x16 channels
     ("m1_max_ssd", "lpddr"): 32 * 2 * 6400e6,  # 409.6 GB/s
+    ("m1_max_cpu", "lpddr"): 32 * 2 * 6400e6,  # 409.6 GB/s
     # i9-13900K: 2 channels DDR5-4800
     ("rtx_4090", "ddr"): 2 * 8 * 4800e6,  # 76.8 GB/s
     # one Skylake-SP socket: 6 channels DDR4-2666
