@@ -61,3 +61,10 @@ def test_bad_values_name_the_field() -> None:
         FFNSparsity(active_fraction=0.1, persistence=1.0)
     with pytest.raises(SpecError, match="trace"):
         FFNSparsity.from_trace([[0, 0]])
+
+
+def test_persistence_is_recovered_from_a_loaded_fraction() -> None:
+    from validation.cases.llm_flash import solve_persistence
+
+    loaded = 0.9 * 0.97**4 * 0.03  # p = 0.1, rho = 0.7, k = 5 (above)
+    assert solve_persistence(0.1, 5, loaded) == pytest.approx(0.7, abs=1e-9)
