@@ -17,7 +17,11 @@ matrix read whole from flash each token, at the SSD's sequential rate).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
+from typing import Any
+
+import numpy as np
 
 import memsim
 import workloads
@@ -71,7 +75,9 @@ def _graphs() -> tuple[workloads.Graph, workloads.Graph]:
     return dense, sparse
 
 
-def _run(policy: str, *, sparse: bool, overrides: dict[str, object] | None = None):
+def _run(
+    policy: str, *, sparse: bool, overrides: Mapping[str, Any] | None = None
+) -> memsim.SimResult:
     dense_g, sparse_g = _graphs()
     system = load_system(SYSTEM, overrides=overrides)
     return memsim.simulate(
@@ -82,10 +88,9 @@ def _run(policy: str, *, sparse: bool, overrides: dict[str, object] | None = Non
 def _load_ms(result: memsim.SimResult) -> float:
     col = result.ops["name"]
     names = col.values() if isinstance(col, Coded) else col
-    dur = result.ops["duration_s"]
-    return 1e3 * sum(
-        float(d) for n, d in zip(names, dur, strict=True) if str(n).endswith("ffn_load")
-    )
+    dur = np.asarray(result.ops["duration_s"], dtype=float)
+    mask = np.array([str(n).endswith("ffn_load") for n in names], dtype=bool)
+    return 1e3 * float(dur[mask].sum())
 
 
 @case(
