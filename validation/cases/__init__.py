@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from validation.cases import (
     attention,
+    fusemax,
     h200_measured,
     kv_budget,
     llm_flash,
@@ -20,6 +21,7 @@ from validation.cases import (
 
 __all__ = [
     "attention",
+    "fusemax",
     "h200_measured",
     "kv_budget",
     "llm_flash",
