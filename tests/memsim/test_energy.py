@@ -35,6 +35,7 @@ BOARD = {
     "a100_80gb_sxm_calibrated": (400.0, 60.0),
     "rtx_4090_calibrated": (450.0, 35.0),
     "m1_max_ssd_calibrated": (60.0, 7.0),
+    "m1_max_cpu": (45.0, 7.0),  # not published: ESTIMATE (CPU cluster ~30 W + memory + SSD)
 }
 
 
