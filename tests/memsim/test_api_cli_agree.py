@@ -47,6 +47,22 @@ CASES = [
         ),
         {},
     ),
+    (  # LLM in a flash: windowed FFN loading with bundled reads on the M1 Max CPU
+        shlex.split(
+            "--system m1_max_cpu --model opt_6_7b --batch 1 --prompt 16 --gen 2 --dtype fp32 "
+            "--policy flash_ffn_bundled --ffn-sparsity 0.1,5,0.7 --fidelity analytic"
+        ),
+        dict(
+            system="m1_max_cpu",
+            model="opt_6_7b",
+            batch=1,
+            prompt_len=16,
+            gen_len=2,
+            dtype="fp32",
+            ffn_sparsity=workloads.FFNSparsity(active_fraction=0.1, window=5, persistence=0.7),
+        ),
+        dict(policy="flash_ffn_bundled", fidelity="analytic"),
+    ),
 ]
 
 

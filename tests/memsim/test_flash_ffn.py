@@ -15,6 +15,8 @@ import pytest
 
 import memsim
 from hw_models import SpecError, load_system
+from memsim.graph_fit import fit_graph
+from memsim.policies import make_policy
 from workloads import FFNSparsity, decode, from_hf_dict
 
 CTRL_S = 3e-6  # controller command time per request (the flash preset)
@@ -57,7 +59,7 @@ UP_ROW, DOWN_ROW = 16_793_600 / 4096, 16_781_312 / 4096  # 4100 B, 4097 B per ne
 
 def test_unbundled_neurons_are_read_one_row_per_matrix() -> None:
     g = _sparse()
-    placement = memsim.policies.make_policy("flash_ffn").place(load_system("m1_max_cpu"), g)
+    placement = make_policy("flash_ffn").place(load_system("m1_max_cpu"), g)
     assert placement.home["L0.w_up"] == "ssd" and placement.home["L1.w_down"] == "ssd"
     assert placement.home["L0.ffn_cache"] == "lpddr" and placement.home["L0.wq"] == "lpddr"
     assert placement.read_request_bytes["L0.w_up"] == pytest.approx(UP_ROW)
@@ -70,7 +72,7 @@ def test_unbundled_neurons_are_read_one_row_per_matrix() -> None:
 def test_row_column_bundles_double_the_chunk_and_halve_the_read_time() -> None:
     g = _sparse()
     bundle = UP_ROW + DOWN_ROW  # 8197 B: still one page, still controller-bound
-    placement = memsim.policies.make_policy("flash_ffn_bundled").place(load_system("m1_max_cpu"), g)
+    placement = make_policy("flash_ffn_bundled").place(load_system("m1_max_cpu"), g)
     assert placement.read_request_bytes["L1.w_up"] == pytest.approx(bundle)
     for fidelity in ("analytic", "event"):
         r = memsim.simulate("m1_max_cpu", g, policy="flash_ffn_bundled", fidelity=fidelity)
@@ -82,7 +84,7 @@ def test_row_column_bundles_double_the_chunk_and_halve_the_read_time() -> None:
 
 def test_dense_ffn_streams_whole_matrices_at_the_tier_rate() -> None:
     g = decode(_cfg(), batch=1, context_len=16, dtype="fp32")
-    placement = memsim.policies.make_policy("flash_ffn_bundled").place(load_system("m1_max_cpu"), g)
+    placement = make_policy("flash_ffn_bundled").place(load_system("m1_max_cpu"), g)
     assert placement.read_request_bytes == {}
     r = memsim.simulate("m1_max_cpu", g, policy="flash_ffn_bundled", fidelity="analytic")
     # 256 KiB requests reach the 6.1 GB/s sequential figure; w_up + w_down whole, 2 layers
@@ -100,11 +102,11 @@ def test_bigger_requests_are_never_slower() -> None:
 
 
 def test_bad_request_sizes_and_tiers_are_named() -> None:
-    g = _sparse()
     sys_ = load_system("m1_max_cpu")
+    g = fit_graph(sys_, _sparse())  # the graph simulate() runs (attention fitted to the buffer)
     with pytest.raises(SpecError, match="not a flash tier"):
-        memsim.policies.make_policy("flash_ffn", tier="lpddr").place(sys_, g)
-    good = memsim.policies.make_policy("flash_ffn").place(sys_, g)
+        make_policy("flash_ffn", tier="lpddr").place(sys_, g)
+    good = make_policy("flash_ffn").place(sys_, g)
     bad = dataclasses.replace(good, read_request_bytes={"L0.w_up": 0.0})
     with pytest.raises(SpecError, match=r"read_request_bytes\.L0\.w_up"):
         memsim.simulate(sys_, g, policy=bad)
