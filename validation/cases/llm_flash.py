@@ -18,7 +18,6 @@ matrix read whole from flash each token, at the SSD's sequential rate).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -67,7 +66,6 @@ def sparsity(active: float = ACTIVE, window: int = WINDOW) -> workloads.FFNSpars
     return workloads.FFNSparsity(active_fraction=active, window=window, persistence=rho)
 
 
-@cache
 def _graphs() -> tuple[workloads.Graph, workloads.Graph]:
     cfg = workloads.load_model("opt_6_7b")
     dense = workloads.decode(cfg, batch=1, context_len=128, dtype="fp32")
