@@ -112,6 +112,10 @@ def _add_tier(
         # the DRAM controller, not the spec's fraction, sets this tier's bandwidth: bound it
         # by the physical peak, which no controller can beat
         bw = spec.write_bandwidth if write else spec.read_bandwidth_bytes_per_s
+    elif not write and spec.flash_geometry is not None:
+        # a placement may read a tensor in larger requests than the tier's
+        # (Placement.read_request_bytes): bound by what any request size can reach
+        bw = spec.read_bandwidth_bytes_per_s * spec.achievable_bandwidth_fraction
     else:
         bw = (
             spec.effective_write_bandwidth_bytes_per_s

@@ -110,3 +110,18 @@ def test_bad_request_sizes_and_tiers_are_named() -> None:
     bad = dataclasses.replace(good, read_request_bytes={"L0.w_up": 0.0})
     with pytest.raises(SpecError, match=r"read_request_bytes\.L0\.w_up"):
         memsim.simulate(sys_, g, policy=bad)
+
+
+def test_larger_bundles_than_the_tier_request_never_beat_the_roofline() -> None:
+    # the tier reads 4 KiB requests (1.37 GB/s); the bundles are 8197 B (2.73 GB/s):
+    # faster than the tier's own rate, still never faster than the physical bound
+    from memsim.invariants import check_conservation, roofline_lower_bound
+
+    sys_ = load_system("m1_max_cpu", overrides={"tiers.ssd.read_request_bytes": 4096})
+    g = fit_graph(sys_, _sparse())
+    for policy in ("flash_ffn", "flash_ffn_bundled"):
+        placement = make_policy(policy).place(sys_, g)
+        for fidelity in ("analytic", "event"):
+            r = memsim.simulate(sys_, g, policy=placement, fidelity=fidelity)
+            assert r.makespan_s >= roofline_lower_bound(sys_, g, placement) * (1 - 1e-9)
+            assert check_conservation(r, g) == []
