@@ -34,11 +34,20 @@ Streaming overlaps the copy of segment ``s+1`` with the compute of segment ``s``
 
 An op that only one unit's choice affects (most ops) needs no rows: its time is
 ``sum_i x_ui T_u(i)``, exact and the convex hull; ops touching several units keep the
-rows above plus one hull row per unit. Incumbents: the LP rounded so that twin units
-(the same tensor of every layer) keep the LP's share per option, and the baselines'
-placements, ranked by the analytic engine; with more than two tiers a solve restricted
-to the two fastest seeds the full one. Where the solver's answer and the incumbent
-are within the model's accuracy of each other, the engine decides.
+rows above plus one hull row per unit.
+
+Incumbents, ranked by the model's own value (its integers fixed): first, the model with
+twin units (the same tensor of every layer) tied in a period of two layers, the k-th
+layer taking the option of layer ``k mod 2`` (0.4 of the time limit). Identical layers
+make the full model highly symmetric and its LP balances every segment's copy against
+its compute with fractions no integer point reaches; the tied model has neither the
+symmetry nor many binaries, and alternating layers can still pair a copy-heavy layer
+with a compute-heavy one. Then the LP rounded so that twins keep the LP's share per
+option, and the baselines' placements. Only if the best of these is not within the
+requested gap of the LP bound: with more than two tiers a solve restricted to the two
+fastest (a third of the limit), and the full MIP warm-started with the best. Where the
+incumbent is within the gap already, no search runs (the gap is still measured against
+the full model's LP bound).
 
 Capacity per (pipeline stage, tier), as :func:`memsim.policies.check_capacity`
 counts it: units homed there, the activations' peak, and the staging reserve
@@ -790,7 +799,7 @@ def _periodic_start(
                 n_ties += 1
     if not n_ties:
         return []
-    out = solve(tied, solver=solver, time_limit_s=time_limit_s, gap=gap, relax=False)
+    out = solve(tied, solver=solver, time_limit_s=time_limit_s, gap=gap)
     if out.objective is None:
         return []
     return [{v: float(round(v.varValue or 0.0)) for xu in model.x for v in xu.values()}]
@@ -1031,10 +1040,10 @@ def plan_placement(
             if model is None:
                 continue
             t_start = time.perf_counter()
-            # incumbents from two restricted MIPs, a third of the time each: twin units
-            # tied in a period of two layers (no layer symmetry), and (if the best so
-            # far is not within the gap already) only the two fastest tiers
-            extra = _periodic_start(model, cg, units, solver, time_limit_s / 3, gap / 4)
+            # incumbents from two restricted MIPs: twin units tied in a period of two
+            # layers (no layer symmetry; 0.4 of the limit), and (only if the best so far
+            # is not within the gap already) the two fastest tiers (a third)
+            extra = _periodic_start(model, cg, units, solver, 0.4 * time_limit_s, gap / 4)
             two_tier = partial(
                 _two_tier_start, model, options, staging, sys_, solver, time_limit_s, gap
             )
