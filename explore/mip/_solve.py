@@ -182,12 +182,12 @@ def solve(
         # the incumbent is already within the requested gap of the LP bound: no search
         for v, kept in incumbent[1].items():
             v.varValue = kept
-        gap_v = max(0.0, (incumbent[0] - relaxed) / incumbent[0])
+        gap_now = max(0.0, (incumbent[0] - relaxed) / incumbent[0])
         return SolveOutcome(
-            status="optimal" if gap_v <= 1e-6 else "gap_reached",
+            status="optimal" if gap_now <= 1e-6 else "gap_reached",
             objective=incumbent[0],
             bound=min(relaxed, incumbent[0]),
-            gap=gap_v,
+            gap=gap_now,
             solve_s=time.perf_counter() - t0,
             solver="highs" if solver == "highs" else "cbc",
         )
