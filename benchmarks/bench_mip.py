@@ -4,8 +4,9 @@
 
 Speed: Llama-2-70B (80 layers; prefill 512 tokens + 1 decode step, batch 8) on the
 T4 FlexGen platform plus a CXL memory expander (four placeable tiers: GDDR, DDR, CXL,
-SSD), 10 s solver limit, 1 % gap asked; then the same with fewer layers (a model
-config with 20 and 40 layers) and fewer tiers (CXL and SSD dropped).
+SSD), 10 s solver limit, 1 % gap asked; then the same with 8 to 160 layers (a model
+config with that many layers) and with 2 to 6 tiers (CXL and SSD dropped, or a second
+CXL expander and a second SSD added).
 
 Acceptance: Llama-2-70B on one H100 with host DDR and OPT-30B on t4_flexgen, the
 plan's replayed (event engine) time against every single-policy baseline.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import resource
 import sys
 import time
 import warnings
@@ -35,8 +37,12 @@ from hw_models.errors import SpecError  # noqa: E402
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
-def four_tier(drop: tuple[str, ...] = ()) -> Any:
-    """t4_flexgen plus a 256 GB CXL expander at 64 GB/s (an assumption for the benchmark)."""
+def four_tier(drop: tuple[str, ...] = (), *, extra: int = 0) -> Any:
+    """t4_flexgen plus a 256 GB CXL expander at 64 GB/s (an assumption for the benchmark).
+
+    ``drop`` removes tiers; ``extra`` (1 or 2) adds a slower second expander (128 GB at
+    32 GB/s) and then a second SSD set (1 TB at 1 GB/s): assumptions, for the tier scaling.
+    """
     doc = yaml.safe_load((ROOT / "hw_models/presets/systems/t4_flexgen.yaml").read_text())
     doc["tiers"]["cxl"] = {
         "kind": "cxl",
@@ -51,6 +57,36 @@ def four_tier(drop: tuple[str, ...] = ()) -> Any:
         "bandwidth_bytes_per_s": "64 GB/s",
         "latency_s": "100 ns",
     }
+    if extra >= 1:
+        doc["tiers"]["cxl2"] = {
+            "kind": "cxl",
+            "scope": "host",
+            "capacity_bytes": "128 GB",
+            "read_bandwidth_bytes_per_s": "32 GB/s",
+            "latency_s": "400 ns",
+        }
+        doc["links"]["cxl2"] = {
+            "kind": "cxl",
+            "between": ["ddr", "cxl2"],
+            "bandwidth_bytes_per_s": "32 GB/s",
+            "latency_s": "150 ns",
+        }
+    if extra >= 2:
+        doc["tiers"]["ssd2"] = {
+            "kind": "flash",
+            "scope": "host",
+            "capacity_bytes": "1 TB",
+            "read_bandwidth_bytes_per_s": "1 GB/s",
+            "write_bandwidth_bytes_per_s": "0.5 GB/s",
+            "latency_s": "150 us",
+            "access_granularity_bytes": 4096,
+        }
+        doc["links"]["nvme2"] = {
+            "kind": "nvme",
+            "between": ["ddr", "ssd2"],
+            "bandwidth_bytes_per_s": "8 GB/s",
+            "latency_s": "10 us",
+        }
     for t in drop:
         del doc["tiers"][t]
         doc["links"] = {k: v for k, v in doc["links"].items() if t not in v["between"]}
@@ -63,21 +99,40 @@ def graph(layers: int) -> Any:
     return workloads.generate(cfg, batch=8, prompt_len=512, gen_len=1)
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process and its finished children (CBC runs as one)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def speed() -> list[dict[str, Any]]:
     rows = []
-    cases = [(80, ()), (40, ()), (20, ()), (80, ("cxl",)), (80, ("cxl", "ssd"))]
-    for layers, drop in cases:
-        system = four_tier(drop)
+    # (layers, tiers dropped, tiers added)
+    cases: list[tuple[int, tuple[str, ...], int]] = [
+        (80, (), 0),
+        (8, (), 0),
+        (20, (), 0),
+        (40, (), 0),
+        (160, (), 0),
+        (80, ("cxl",), 0),
+        (80, ("cxl", "ssd"), 0),
+        (80, (), 1),
+        (80, (), 2),
+    ]
+    for layers, drop, extra in cases:
+        system = four_tier(drop, extra=extra)
         g = graph(layers)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_s()
         plan = plan_placement(system, g, time_limit_s=10.0, gap=0.01)
-        total = time.perf_counter() - t0
+        total, cpu = time.perf_counter() - t0, cpu_s() - c0
         replay = memsim.simulate(system, g, policy=plan.placement).makespan_s
         row = {
             "layers": layers,
-            "tiers": 4 - len(drop),
+            "tiers": 4 - len(drop) + extra,
             "solve_s": round(plan.solve_s, 2),
             "plan_s": round(total, 2),
+            "plan_cpu_s": round(cpu, 2),  # wall time is only meaningful on a quiet machine
             "gap": plan.gap,
             "status": plan.status,
             "predicted_s": plan.predicted_s,

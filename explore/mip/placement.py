@@ -34,11 +34,20 @@ Streaming overlaps the copy of segment ``s+1`` with the compute of segment ``s``
 
 An op that only one unit's choice affects (most ops) needs no rows: its time is
 ``sum_i x_ui T_u(i)``, exact and the convex hull; ops touching several units keep the
-rows above plus one hull row per unit. Incumbents: the LP rounded so that twin units
-(the same tensor of every layer) keep the LP's share per option, and the baselines'
-placements, ranked by the analytic engine; with more than two tiers a solve restricted
-to the two fastest seeds the full one. Where the solver's answer and the incumbent
-are within the model's accuracy of each other, the engine decides.
+rows above plus one hull row per unit.
+
+Incumbents, ranked by the model's own value (its integers fixed): first, the model with
+twin units (the same tensor of every layer) tied in a period of two layers, the k-th
+layer taking the option of layer ``k mod 2`` (0.4 of the time limit). Identical layers
+make the full model highly symmetric and its LP balances every segment's copy against
+its compute with fractions no integer point reaches; the tied model has neither the
+symmetry nor many binaries, and alternating layers can still pair a copy-heavy layer
+with a compute-heavy one. Then the LP rounded so that twins keep the LP's share per
+option, and the baselines' placements. Only if the best of these is not within the
+requested gap of the LP bound: with more than two tiers a solve restricted to the two
+fastest (a third of the limit), and the full MIP warm-started with the best. Where the
+incumbent is within the gap already, no search runs (the gap is still measured against
+the full model's LP bound).
 
 Capacity per (pipeline stage, tier), as :func:`memsim.policies.check_capacity`
 counts it: units homed there, the activations' peak, and the staging reserve
@@ -53,7 +62,7 @@ makespan).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -762,21 +771,38 @@ def _chosen(model: _Model, options: list[Option]) -> list[Option]:
     return out
 
 
-def _engine_value(
-    system: System,
-    graph: Graph,
+def _periodic_start(
+    model: _Model,
     cg: CompiledGraph,
     units: _Units,
-    chosen: list[Option],
-    act_tier: str,
-    objective: str,
-) -> float:
-    """The analytic engine's makespan (or energy) of a choice of options."""
-    from memsim.simulate import simulate
-
-    pl = _placement(cg, units, chosen, act_tier, policy="candidate")
-    res = simulate(system, graph, policy=pl, fidelity="analytic")
-    return float(res.summary().get("energy_j", 0.0)) if objective == "energy" else res.makespan_s
+    solver: str,
+    time_limit_s: float,
+    gap: float,
+    period: int = 2,
+) -> list[dict[pulp.LpVariable, float]]:
+    """Solve the model with twin units tied in a period of ``period`` layers (the k-th
+    twin in layer order takes the option of the ``k mod period``-th), a much smaller MIP
+    without the full model's layer symmetry; its answer is a point of the full model,
+    offered to it as an incumbent. Nothing when no twin group has more than ``period``
+    members (the restriction would be the model itself)."""
+    members: dict[int, list[int]] = {}
+    for u, grp in enumerate(model.cap.group):
+        members.setdefault(grp, []).append(u)
+    tied = model.prob.copy()  # the same variables; the ties go into the copy only
+    n_ties = 0
+    for us in members.values():
+        us = sorted(us, key=lambda u: min(_tensor_layers(cg, units.members[u])))
+        for k in range(period, len(us)):
+            u, rep = us[k], us[k % period]
+            for i, v in model.x[u].items():
+                tied += v == model.x[rep][i], f"tie_{u}_{i}"
+                n_ties += 1
+    if not n_ties:
+        return []
+    out = solve(tied, solver=solver, time_limit_s=time_limit_s, gap=gap)
+    if out.objective is None:
+        return []
+    return [{v: float(round(v.varValue or 0.0)) for xu in model.x for v in xu.values()}]
 
 
 def _two_tier_start(
@@ -824,9 +850,14 @@ def _candidates(
     act_tier: str,
     objective: str,
     extra: list[dict[pulp.LpVariable, float]] | None = None,
+    more: Callable[[], list[dict[pulp.LpVariable, float]]] | None = None,
+    gap: float = 0.0,
 ) -> list[dict[pulp.LpVariable, float]]:
-    """Incumbents to try: the rounded LP, and every baseline policy's placement that
-    is a point of this model (same activation tier, options the model has)."""
+    """Incumbents to try: the rounded LP, ``extra``, and every baseline policy's
+    placement that is a point of this model (same activation tier, options the model
+    has); ``more()`` adds some only when the best so far is not already (by the engine)
+    within ``gap`` of the LP bound the variables hold on entry."""
+    lp_value = pulp.value(model.prob.objective)
     from memsim.policies import make_policy
 
     out: list[dict[pulp.LpVariable, float]] = []
@@ -863,20 +894,35 @@ def _candidates(
                     for i in model.x[u]
                 }
             )
+
+    # only whole points of the model within capacity (a time-limited restricted solve
+    # may return none, or values the solver never made integral)
+    def valid(a: dict[pulp.LpVariable, float]) -> bool:
+        choice = []
+        for xu in model.x:
+            ones = [i for i, v in xu.items() if a.get(v, 0.0) > 0.5]
+            if len(ones) != 1:
+                return False
+            choice.append(ones[0])
+        return model.cap.overflow(choice) <= 1e-9
+
+    out = [a for a in out if valid(a)]
     if not out:
         return out
 
-    # rank by the engine (analytic, fast) and keep the best: evaluating a candidate in
-    # the model costs an LP solve, simulating it a fraction of that
-    def engine_value(assignment: dict[pulp.LpVariable, float]) -> float:
-        chosen = [
-            options[max(model.x[u], key=lambda i, u=u: assignment[model.x[u][i]])]  # type: ignore[misc]
-            for u in range(len(model.x))
-        ]
-        return _engine_value(system, graph, cg, units, chosen, act_tier, objective)
+    # rank by the model's own value (an LP with the integers fixed), the objective the
+    # gap is measured in and the replay follows; the analytic engine is no judge here
+    # (it overlaps streaming copies more freely than the event engine replays them)
+    def model_value(assignment: dict[pulp.LpVariable, float]) -> float:
+        value = _relaxed_solve(model.prob, assignment)
+        return np.inf if value is None else value
 
-    scored = [(engine_value(a), a) for a in out]
+    scored = [(model_value(a), a) for a in out]
     model.best = min(scored, key=lambda va: va[0])
+    # more incumbents only where the best is not within the gap of the LP bound already
+    if more is not None and lp_value is not None and model.best[0] * (1 - gap) > lp_value:
+        scored += [(model_value(a), a) for a in more() if valid(a)]
+        model.best = min(scored, key=lambda va: va[0])
     return [model.best[1]]
 
 
@@ -994,14 +1040,31 @@ def plan_placement(
             if model is None:
                 continue
             t_start = time.perf_counter()
-            extra = _two_tier_start(model, options, staging, sys_, solver, time_limit_s, gap)
+            # incumbents from two restricted MIPs: twin units tied in a period of two
+            # layers (no layer symmetry; 0.4 of the limit), and (only if the best so far
+            # is not within the gap already) the two fastest tiers (a third)
+            extra = _periodic_start(model, cg, units, solver, 0.4 * time_limit_s, gap / 4)
+            two_tier = partial(
+                _two_tier_start, model, options, staging, sys_, solver, time_limit_s, gap
+            )
             out: SolveOutcome = solve(
                 model.prob,
                 solver=solver,
                 time_limit_s=max(1.0, time_limit_s - (time.perf_counter() - t_start)),
                 gap=gap,
                 rounding=partial(
-                    _candidates, sys_, graph, cg, units, options, model, act_tier, objective, extra
+                    _candidates,
+                    sys_,
+                    graph,
+                    cg,
+                    units,
+                    options,
+                    model,
+                    act_tier,
+                    objective,
+                    extra,
+                    two_tier,
+                    gap,
                 ),
             )
             solve_s = time.perf_counter() - t_start  # the two-tier start included
@@ -1018,13 +1081,6 @@ def plan_placement(
                     ]
                 )
             choice = _chosen(model, options)
-            if model.best is not None:
-                # the model is within ~1 % of the engine: where the solver's answer and
-                # the best incumbent are that close, the engine decides between them
-                mine = _engine_value(sys_, graph, cg, units, choice, act_tier, objective)
-                if model.best[0] < mine:
-                    _relaxed_solve(model.prob, model.best[1])  # the model's figures for it
-                    choice = _chosen(model, options)
             placement = _placement(cg, units, choice, act_tier, policy="plan")
             value = float(pulp.value(model.prob.objective))
             gap_now, status = out.gap, out.status
