@@ -15,7 +15,7 @@ from memsim.graph_fit import fit_graph
 from memsim.memo import SimCache, memo, using
 from memsim.plan import EXECUTIONS, Plan, build_plan
 from memsim.policies import Explicit, Placement, check_capacity, make_policy
-from memsim.result import SimResult
+from memsim.result import DETAILS, SimResult
 from workloads.graph import Graph, GraphMeta
 
 FIDELITIES: tuple[str, ...] = ("event", "analytic")
@@ -155,6 +155,7 @@ def simulate(
     dram_config: DramConfigLike = None,
     cache: SimCache | None = None,
     progress: Callable[[int, int], None] | None = None,
+    detail: str = "full",
 ) -> SimResult:
     """Simulate ``graph`` on ``system``; returns a frozen :class:`SimResult`. No I/O.
 
@@ -184,12 +185,22 @@ def simulate(
     is kept between calls. Results are bit-identical either way. ``simulate`` changes
     no process-wide setting (allocator tuning is opt-in: :mod:`memsim.alloc`).
 
+    ``detail``: ``full`` (default) keeps every table; ``summary`` (sweeps, RL, serving)
+    gives the same ``summary()``, ``metrics``, tiers, links, energy and DMA transfers,
+    bit for bit, but keeps no per-op table, traffic table or occupancy step functions
+    (their views raise :class:`~hw_models.errors.SpecError`): lighter, and nothing of the
+    run's per-op arrays outlives the call.
+
     >>> from memsim import simulate
     >>> # result = simulate("h100_sxm", graph, fidelity="analytic")
     """
     if fidelity not in FIDELITIES:
         raise SpecError(
             [Problem("fidelity", f"unknown fidelity {fidelity!r} (known: {', '.join(FIDELITIES)})")]
+        )
+    if detail not in DETAILS:
+        raise SpecError(
+            [Problem("detail", f"unknown detail {detail!r} (known: {', '.join(DETAILS)})")]
         )
     if execution is not None and execution not in EXECUTIONS:
         raise SpecError(
@@ -212,5 +223,7 @@ def simulate(
             from memsim.engine import schedule_event
 
             sched = schedule_event(plan, progress=progress)
-        result = build_result(plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta)
+        result = build_result(
+            plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta, detail=detail
+        )
     return dataclasses.replace(result, meta={**result.meta, "tier_fidelity": tier_fidelity(plan)})

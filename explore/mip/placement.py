@@ -775,7 +775,7 @@ def _engine_value(
     from memsim.simulate import simulate
 
     pl = _placement(cg, units, chosen, act_tier, policy="candidate")
-    res = simulate(system, graph, policy=pl, fidelity="analytic")
+    res = simulate(system, graph, policy=pl, fidelity="analytic", detail="summary")
     return float(res.summary().get("energy_j", 0.0)) if objective == "energy" else res.makespan_s
 
 
