@@ -622,7 +622,10 @@ def _flops_on_unit(
     out: list[tuple[FloatArray, IntArray, IntArray] | None] = []
     for ui in range(n_units):
         sel = op_unit == ui
-        out.append((cg.flops[sel], cg.dtype[sel], cg.phase[sel]) if sel.any() else None)
+        if sel.all():  # one unit runs every op: the graph's own arrays, not copies
+            out.append((cg.flops, cg.dtype, cg.phase))
+        else:
+            out.append((cg.flops[sel], cg.dtype[sel], cg.phase[sel]) if sel.any() else None)
     return out
 
 
