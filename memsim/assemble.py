@@ -18,7 +18,7 @@ import numpy.typing as npt
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dataflow import transient_spans
 from memsim.memo import memo
-from memsim.plan import Plan, max_over_rows, op_range
+from memsim.plan import Plan, Resource, max_over_rows, op_range
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 from workloads.graph import GraphMeta
 
@@ -277,7 +277,18 @@ def build_result(
     else:
         offchip = (off_read, off_write, intensity)
         ops = _ops_table(plan, (start, end, duration), offchip, (code, labels))
-        traffic = LazyMapping(lambda: _traffic(plan, dma))  # per-op tables: built when read
+        # per-op tables, built when read from the bytes tables alone (not the whole plan,
+        # which the result then does not keep alive)
+        traffic = LazyMapping(
+            partial(
+                _traffic,
+                plan.cg.n_ops,
+                plan.resources,
+                plan.res_bytes_read,
+                plan.res_bytes_written,
+                dma.rows,
+            )
+        )
     full_meta = {
         "system": system.name,
         "system_hash": system.spec_hash,
@@ -496,28 +507,33 @@ def _dma_transfers(plan: Plan, sched: Schedule) -> DMATotals:
     return out
 
 
-def _traffic(plan: Plan, dma: DMATotals) -> dict[str, Any]:
+def _traffic(
+    n: int,
+    resources: tuple[Resource, ...],
+    res_bytes_read: FloatArray,
+    res_bytes_written: FloatArray,
+    dma_rows: list[tuple[str, float, float]],
+) -> dict[str, Any]:
     """(op, resource) bytes aggregated per resource label, plus the DMA rows (op -1)."""
-    n = plan.cg.n_ops
-    labels_res = [r.label for r in plan.resources]
-    io_res = [i for i, r in enumerate(plan.resources) if r.kind != "compute"]
+    labels_res = [r.label for r in resources]
+    io_res = [i for i, r in enumerate(resources) if r.kind != "compute"]
     uniq = sorted({labels_res[i] for i in io_res}, key=labels_res.index)
     per_label_r = np.zeros((len(uniq), n))
     per_label_w = np.zeros((len(uniq), n))
     for i in io_res:
         j = uniq.index(labels_res[i])
-        per_label_r[j] += plan.res_bytes_read[i]
-        per_label_w[j] += plan.res_bytes_written[i]
+        per_label_r[j] += res_bytes_read[i]
+        per_label_w[j] += res_bytes_written[i]
     res_names = list(uniq)
-    codes = np.array([_code(res_names, label) for label, _, _ in dma.rows], dtype=np.int64)
+    codes = np.array([_code(res_names, label) for label, _, _ in dma_rows], dtype=np.int64)
     return {
         "labels": tuple(res_names),
         "read": per_label_r,
         "written": per_label_w,
-        "dma_op": np.full(len(dma.rows), -1, dtype=np.int64),
+        "dma_op": np.full(len(dma_rows), -1, dtype=np.int64),
         "dma_resource": codes,
-        "dma_read": np.array([r for _, r, _ in dma.rows], dtype=float),
-        "dma_written": np.array([w for _, _, w in dma.rows], dtype=float),
+        "dma_read": np.array([r for _, r, _ in dma_rows], dtype=float),
+        "dma_written": np.array([w for _, _, w in dma_rows], dtype=float),
     }
 
 
