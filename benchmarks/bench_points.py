@@ -11,6 +11,7 @@ a shared machine, ``median`` the typical one):
   point = one ``System`` with a different tensor peak (target 2 ms);
 * the same with the point given as a preset name + overrides (loader included);
 * analytic, Llama-2-70B TP8 on dgx_h100 (target 5 ms);
+* both also with ``detail="summary"`` (no per-op tables: what sweeps use);
 * event engine on the 7B point (no DMA, one lane: the analytic schedule, no simpy);
 * no cache: the same 7B point when every call starts from scratch;
 * start-up: ``memsim --help`` (target 0.3 s) and ``memsim run --help`` (the imports a
@@ -91,6 +92,15 @@ def main() -> None:
         ops=len(g7),
     )
 
+    row(
+        "analytic 7B/H100 per point, detail='summary' (what sweeps use)",
+        per_call(
+            lambda i: memsim.simulate(h100[i], g7, fidelity="analytic", detail="summary", **kw), n
+        ),
+        0.002,
+        ops=len(g7),
+    )
+
     def by_name(i: int) -> Any:
         sys_ = load_system("h100_sxm", overrides={"compute.tensor.peak_flops_per_s.bf16": peaks[i]})
         return memsim.simulate(sys_, g7, fidelity="analytic", **kw)
@@ -121,6 +131,15 @@ def main() -> None:
     row(
         f"analytic 70B TP8/dgx_h100 per point ({len(g70)} ops)",
         per_call(lambda i: memsim.simulate(dgx[i], g70, fidelity="analytic", **kw), n),
+        0.005,
+        ops=len(g70),
+    )
+
+    row(
+        "analytic 70B TP8/dgx_h100 per point, detail='summary'",
+        per_call(
+            lambda i: memsim.simulate(dgx[i], g70, fidelity="analytic", detail="summary", **kw), n
+        ),
         0.005,
         ops=len(g70),
     )

@@ -260,6 +260,7 @@ class SimulateEvaluator(BaseEvaluator):
                 seed=job.seed,
                 dram_config=job.engine.get("dram_config") or None,
                 cache=self.cache,
+                detail="summary",  # a record keeps the summary only: no per-op tables
             )
         except CapacityError as err:
             return EvalRecord(

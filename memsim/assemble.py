@@ -18,7 +18,7 @@ import numpy.typing as npt
 from memsim.compiled import CompiledGraph, FloatArray, IntArray
 from memsim.dataflow import transient_spans
 from memsim.memo import memo
-from memsim.plan import Plan, max_over_rows, op_range
+from memsim.plan import Plan, Resource, max_over_rows, op_range
 from memsim.result import Coded, LinkStats, SimResult, TierStats, Transfer, peak_of, stepwise
 from workloads.graph import GraphMeta
 
@@ -220,17 +220,26 @@ def _bounds(plan: Plan) -> tuple[IntArray, list[str]]:
 
 
 def build_result(
-    plan: Plan, sched: Schedule, *, fidelity: str, seed: int, meta: Mapping[str, Any]
+    plan: Plan,
+    sched: Schedule,
+    *,
+    fidelity: str,
+    seed: int,
+    meta: Mapping[str, Any],
+    detail: str = "full",
 ) -> SimResult:
     """The :class:`SimResult` of ``plan`` executed as ``sched``.
 
     The steps, in order: op times, the per-op table, traffic (per resource and DMA),
-    busy time, energy, tiers and links, LLM metrics.
+    busy time, energy, tiers and links, LLM metrics. ``detail="summary"`` computes the
+    same summary (the same arithmetic on the same arrays) but keeps no per-op table,
+    traffic table or occupancy step functions, and nothing of ``plan`` or ``sched``.
     """
     from memsim import __version__
 
     system = plan.system
-    start, end = _op_times(plan, sched)
+    summary_only = detail == "summary"
+    start, end = _op_times(plan, sched, copy=not summary_only)
     makespan = float(
         max(
             end.max(initial=0.0),
@@ -238,14 +247,48 @@ def build_result(
             np.nanmax(sched.wb_t1, initial=0.0) if sched.wb_t1.size else 0.0,
         )
     )
-    ops = _ops_table(plan, start, end)
+    off_read, off_write, intensity = _offchip_columns(plan)
+    code, labels = _bounds(plan)
     dma = _dma_transfers(plan, sched)
-    traffic = LazyMapping(lambda: _traffic(plan, dma))  # per-op tables: built when read
     busy = _busy(plan)
     energy = _energy(plan, dma, makespan)
     energy_rows = tuple((c, k, p, float(e)) for (c, k, p), e in energy.items() if e)
     occupancy, tiers, links = _tiers_and_links(plan, sched, dma, busy, energy)
-    metrics = _llm_metrics(plan, ops, makespan, energy_rows, meta, busy)
+    duration = end - start
+    metrics = _llm_metrics(
+        plan,
+        _OpFigures(
+            start=start,
+            end=end,
+            duration=duration,
+            bound=Coded(codes=code, names=tuple(labels)),
+            off_read=off_read,
+            off_write=off_write,
+        ),
+        makespan,
+        energy_rows,
+        meta,
+        busy,
+    )
+    ops: Mapping[str, np.ndarray | Coded]
+    traffic: Mapping[str, Any]
+    if summary_only:  # nothing per op is kept (the plan is not referenced either)
+        ops, traffic, occupancy = {}, {}, {}
+    else:
+        offchip = (off_read, off_write, intensity)
+        ops = _ops_table(plan, (start, end, duration), offchip, (code, labels))
+        # per-op tables, built when read from the bytes tables alone (not the whole plan,
+        # which the result then does not keep alive)
+        traffic = LazyMapping(
+            partial(
+                _traffic,
+                plan.cg.n_ops,
+                plan.resources,
+                plan.res_bytes_read,
+                plan.res_bytes_written,
+                dma.rows,
+            )
+        )
     full_meta = {
         "system": system.name,
         "system_hash": system.spec_hash,
@@ -279,15 +322,33 @@ def build_result(
         energy=energy_rows,
         metrics=metrics,
         meta=full_meta,
+        detail=detail,
     )
 
 
-def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
-    """Op start and end: a group's span shared by its ops in proportion to their solo work."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _OpFigures:
+    """The per-op arrays the LLM metrics read (the same in both details)."""
+
+    start: FloatArray
+    end: FloatArray
+    duration: FloatArray
+    bound: Coded
+    off_read: FloatArray
+    off_write: FloatArray
+
+
+def _op_times(plan: Plan, sched: Schedule, *, copy: bool = True) -> tuple[FloatArray, FloatArray]:
+    """Op start and end: a group's span shared by its ops in proportion to their solo work.
+
+    ``copy=False``: one op per group returns the schedule's own arrays (not kept).
+    """
     n = plan.cg.n_ops
     if not n:
         return np.zeros(0), np.zeros(0)
     if plan.n_groups == n:  # one op per group (kernel execution): the group's own span
+        if not copy:
+            return sched.group_t0, sched.group_t1
         return sched.group_t0.copy(), sched.group_t1.copy()
     solo = plan.op_latency + plan.op_work
     solo = np.maximum(solo, plan.op_overhead if plan.execution == "kernel" else 0.0)
@@ -306,21 +367,33 @@ def _op_times(plan: Plan, sched: Schedule) -> tuple[FloatArray, FloatArray]:
     return start, end
 
 
-def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.ndarray | Coded]:
-    """The per-op columns: identity, times, FLOPs, off-chip bytes, intensity, bound."""
+def _offchip_columns(plan: Plan) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per op: off-chip bytes read and written, and intensity (read-only, memoised)."""
     cg, system = plan.cg, plan.system
     offchip_res = tuple(
         r.kind == "tier" and system.tiers[str(r.tier)].kind != "sram" for r in plan.resources
     )
     read, written = plan.res_bytes_read, plan.res_bytes_written
     # bandwidth- and FLOP/s-free: shared by the points of a sweep (the bytes tables are)
-    off_read, off_write, intensity = memo(
+    return memo(
         "op_tables",
         ("offchip", id(read), id(written), id(cg), offchip_res),
         lambda: _offchip(cg, read, written, np.array(offchip_res, dtype=bool)),
         pin=(read, written, cg),
     )
-    code, labels = _bounds(plan)
+
+
+def _ops_table(
+    plan: Plan,
+    times: tuple[FloatArray, FloatArray, FloatArray],
+    offchip: tuple[FloatArray, FloatArray, FloatArray],
+    bounds: tuple[IntArray, list[str]],
+) -> dict[str, np.ndarray | Coded]:
+    """The per-op columns: identity, times, FLOPs, off-chip bytes, intensity, bound."""
+    cg = plan.cg
+    start, end, duration = times
+    off_read, off_write, intensity = offchip
+    code, labels = bounds
     unit_names = tuple(r.name.split(":", 1)[1] for r in plan.resources)
     index = op_range(cg)
     ops: dict[str, np.ndarray | Coded] = {
@@ -336,7 +409,7 @@ def _ops_table(plan: Plan, start: FloatArray, end: FloatArray) -> dict[str, np.n
         "dtype": Coded(codes=cg.dtype, names=cg.dtype_names),
         "start_s": start,
         "end_s": end,
-        "duration_s": end - start,
+        "duration_s": duration,
         "flops": cg.flops,
         "bytes_read": off_read,
         "bytes_written": off_write,
@@ -434,28 +507,33 @@ def _dma_transfers(plan: Plan, sched: Schedule) -> DMATotals:
     return out
 
 
-def _traffic(plan: Plan, dma: DMATotals) -> dict[str, Any]:
+def _traffic(
+    n: int,
+    resources: tuple[Resource, ...],
+    res_bytes_read: FloatArray,
+    res_bytes_written: FloatArray,
+    dma_rows: list[tuple[str, float, float]],
+) -> dict[str, Any]:
     """(op, resource) bytes aggregated per resource label, plus the DMA rows (op -1)."""
-    n = plan.cg.n_ops
-    labels_res = [r.label for r in plan.resources]
-    io_res = [i for i, r in enumerate(plan.resources) if r.kind != "compute"]
+    labels_res = [r.label for r in resources]
+    io_res = [i for i, r in enumerate(resources) if r.kind != "compute"]
     uniq = sorted({labels_res[i] for i in io_res}, key=labels_res.index)
     per_label_r = np.zeros((len(uniq), n))
     per_label_w = np.zeros((len(uniq), n))
     for i in io_res:
         j = uniq.index(labels_res[i])
-        per_label_r[j] += plan.res_bytes_read[i]
-        per_label_w[j] += plan.res_bytes_written[i]
+        per_label_r[j] += res_bytes_read[i]
+        per_label_w[j] += res_bytes_written[i]
     res_names = list(uniq)
-    codes = np.array([_code(res_names, label) for label, _, _ in dma.rows], dtype=np.int64)
+    codes = np.array([_code(res_names, label) for label, _, _ in dma_rows], dtype=np.int64)
     return {
         "labels": tuple(res_names),
         "read": per_label_r,
         "written": per_label_w,
-        "dma_op": np.full(len(dma.rows), -1, dtype=np.int64),
+        "dma_op": np.full(len(dma_rows), -1, dtype=np.int64),
         "dma_resource": codes,
-        "dma_read": np.array([r for _, r, _ in dma.rows], dtype=float),
-        "dma_written": np.array([w for _, _, w in dma.rows], dtype=float),
+        "dma_read": np.array([r for _, r, _ in dma_rows], dtype=float),
+        "dma_written": np.array([w for _, _, w in dma_rows], dtype=float),
     }
 
 
@@ -560,7 +638,10 @@ def _flops_on_unit(
     out: list[tuple[FloatArray, IntArray, IntArray] | None] = []
     for ui in range(n_units):
         sel = op_unit == ui
-        out.append((cg.flops[sel], cg.dtype[sel], cg.phase[sel]) if sel.any() else None)
+        if sel.all():  # one unit runs every op: the graph's own arrays, not copies
+            out.append((cg.flops, cg.dtype, cg.phase))
+        else:
+            out.append((cg.flops[sel], cg.dtype[sel], cg.phase[sel]) if sel.any() else None)
     return out
 
 
@@ -648,15 +729,15 @@ def _tiers_and_links(
 
 def _llm_metrics(
     plan: Plan,
-    ops: Mapping[str, np.ndarray | Coded],
+    ops: _OpFigures,
     makespan: float,
     energy_rows: tuple[tuple[str, str, str, float], ...],
     meta: Mapping[str, Any],
     busy: np.ndarray,
 ) -> dict[str, Any]:
     cg = plan.cg
-    end = np.asarray(ops["end_s"])
-    start = np.asarray(ops["start_s"])
+    end = ops.end
+    start = ops.start
     facts = memo("graph_facts", ("llm_facts", id(cg)), lambda: _llm_facts(cg), pin=cg)
     pre, dec, steps, common, flops = facts
     ttft = float(end[pre].max()) if pre.size else None
@@ -669,9 +750,8 @@ def _llm_metrics(
     if tokens is None and batch is not None and gen is not None:
         tokens = batch * gen
     tokens_per_s = tokens / makespan if tokens and makespan > 0 else None
-    bound = ops["bound"]
-    assert isinstance(bound, Coded)
-    duration = np.asarray(ops["duration_s"])
+    bound = ops.bound
+    duration = ops.duration
     per = np.bincount(bound.codes, weights=duration, minlength=len(bound.names))
     by_bound = {bound.names[i]: float(per[i]) for i in np.flatnonzero(per)}
     # The bottleneck is the busiest resource over the whole run (DMA streams included, so
@@ -690,7 +770,7 @@ def _llm_metrics(
         peak = plan.system.peak_flops_per_s(dtype)
     except KeyError:
         peak = float("nan")
-    read, written = np.asarray(ops["bytes_read"]), np.asarray(ops["bytes_written"])
+    read, written = ops.off_read, ops.off_write
     offchip = memo(
         "op_tables",
         ("offchip_total", id(read), id(written)),

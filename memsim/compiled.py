@@ -8,6 +8,9 @@ about 80 000 ops, and a design-space sweep reuses one graph across many systems.
 from __future__ import annotations
 
 import hashlib
+import itertools
+from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,6 +74,7 @@ class CompiledGraph:
     segment: IntArray
     n_segments: int
     sequential: bool
+    # the ops each op waits for; empty when ``sequential`` (each waits for the previous)
     deps: tuple[tuple[int, ...], ...]
     tp: int
     fingerprint: str
@@ -117,10 +121,11 @@ def _compile(graph: Graph) -> CompiledGraph:
     n = len(ops)
     tensor_names = tuple(graph.tensors)
     tindex = {name: i for i, name in enumerate(tensor_names)}
-    acc_op: list[int] = []
-    acc_t: list[int] = []
-    acc_b: list[float] = []
-    acc_w: list[bool] = []
+    # typed buffers, not lists: a list holds a Python int or float object per access
+    acc_op = array("q")
+    acc_t = array("q")
+    acc_b = array("d")
+    acc_w = array("B")
     gm = np.zeros(n)
     gn = np.zeros(n)
     gk = np.zeros(n)
@@ -135,7 +140,6 @@ def _compile(graph: Graph) -> CompiledGraph:
     qwb = np.zeros(n)
     qwe = np.zeros(n)
     ck: list[str | None] = [None] * n
-    deps: list[tuple[int, ...]] = []
     sequential = True
     for i, op in enumerate(ops):
         for acc in op.reads:
@@ -167,9 +171,7 @@ def _compile(graph: Graph) -> CompiledGraph:
         if op.kind == "attention" and op.attrs:
             aq[i] = float(op.attrs.get("q_len", 0) or 0)
             akv[i] = float(op.attrs.get("kv_len", 0) or 0)
-        d = graph.dependencies(i)
-        deps.append(d)
-        if d != ((i - 1,) if i else ()):
+        if sequential and op.deps is not None and op.deps != ((i - 1,) if i else ()):
             sequential = False
     kind, kind_names = _codes([op.kind for op in ops])
     phase, phase_names = _codes([op.phase for op in ops])
@@ -178,8 +180,13 @@ def _compile(graph: Graph) -> CompiledGraph:
     step = np.fromiter((op.step for op in ops), np.int64, n)
     stage = np.fromiter((op.stage for op in ops), np.int64, n)
     flops = np.fromiter((op.flops for op in ops), np.float64, n)
-    a_op = np.asarray(acc_op, dtype=np.int64)
-    a_t = np.asarray(acc_t, dtype=np.int64)
+    a_op = np.frombuffer(acc_op, dtype=np.int64) if acc_op else np.zeros(0, dtype=np.int64)
+    a_t = np.frombuffer(acc_t, dtype=np.int64) if acc_t else np.zeros(0, dtype=np.int64)
+    a_b = np.frombuffer(acc_b, dtype=np.float64) if acc_b else np.zeros(0)
+    a_w = np.frombuffer(acc_w, dtype=np.bool_) if acc_w else np.zeros(0, dtype=bool)
+    # per-op dependency tuples are kept only where the graph is not one chain (the
+    # only case that reads them)
+    deps = () if sequential else tuple(graph.dependencies(i) for i in range(n))
     n_t = len(tensor_names)
     first = np.full(n_t, -1, dtype=np.int64)
     last = np.full(n_t, -1, dtype=np.int64)
@@ -207,13 +214,21 @@ def _compile(graph: Graph) -> CompiledGraph:
     # The fingerprint keys cached plan layouts: it must cover everything a layout can
     # depend on (traffic, grouping, stages, shapes, dtypes, collectives, dependencies).
     h = hashlib.sha256()
-    arrays: list[np.ndarray] = [flops, np.asarray(acc_b), np.asarray(acc_w), a_op, a_t]
+    arrays: list[np.ndarray] = [flops, a_b, a_w, a_op, a_t]
     arrays += [t_bytes, kind, phase, step, stage, layer, segment, dtype, gm, gn, gk, gb, cb, cg]
     arrays += [aq, akv, qwb, qwe]
     for arr in arrays:
         h.update(np.ascontiguousarray(arr).tobytes())
     h.update(repr((phase_names, kind_names, dtype_names, t_kind, tensor_names)).encode())
-    h.update(repr((tuple(op.fuse_group for op in ops), tuple(ck), tuple(deps))).encode())
+    # repr((fuse groups, collective kinds, dependencies)), streamed: no string of the
+    # whole graph, and no dependency tuple per op kept for a sequential graph
+    h.update(b"(")
+    _update_repr(h, (op.fuse_group for op in ops), n)
+    h.update(b", ")
+    _update_repr(h, iter(ck), n)
+    h.update(b", ")
+    _update_repr(h, (graph.dependencies(i) for i in range(n)), n)
+    h.update(b")")
     h.update(repr(unit_attr).encode())
     h.update(repr(sorted((str(k), repr(v)) for k, v in graph.meta.items())).encode())
     return CompiledGraph(
@@ -252,17 +267,34 @@ def _compile(graph: Graph) -> CompiledGraph:
         t_persistent=np.fromiter((k in PERSISTENT_KINDS for k in t_kind), bool, n_t),
         acc_op=a_op,
         acc_tensor=a_t,
-        acc_bytes=np.asarray(acc_b, dtype=np.float64),
-        acc_write=np.asarray(acc_w, dtype=bool),
+        acc_bytes=a_b,
+        acc_write=a_w,
         first_use=first,
         last_use=last,
         segment=segment,
         n_segments=n_seg,
         sequential=sequential,
-        deps=tuple(deps),
+        deps=deps,
         tp=_tp(GraphMeta.of(graph.meta).tp, cg[cb > 0]),
         fingerprint=h.hexdigest()[:16],
     )
+
+
+def _update_repr(h: Any, items: Iterator[Any], n: int, chunk: int = 4096) -> None:
+    """``h.update(repr(tuple(items)).encode())`` without building the tuple or its repr."""
+    h.update(b"(")
+    done = 0
+    while done < n:
+        part = [repr(x) for x in itertools.islice(items, chunk)]
+        if done:
+            h.update(b", ")
+        h.update(", ".join(part).encode())
+        done += len(part)
+        if not part:
+            break
+    if n == 1:
+        h.update(b",")
+    h.update(b")")
 
 
 def _tp(meta_tp: Any, groups: IntArray) -> int:

@@ -30,6 +30,7 @@ Formulas (see docs/engine.md for the derivations and sources):
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -913,26 +914,123 @@ def calibrated_selection(
         flat, lens = _fusion_groups(gi, family, prefix, step, phase, _fused_families(profile))
         solo = np.setdiff1d(gi, flat, assume_unique=True) if lens.size else gi
     mem = tuple((k, np.flatnonzero(of_kind(k))) for k in MEMORY_BOUND_KINDS)
+    return _with_shapes(
+        CalibratedSelection(
+            gemm=gi,
+            fused=flat,
+            fused_lens=lens,
+            solo=solo,
+            attention=np.flatnonzero(of_kind("attention")),
+            memory_bound=tuple((k, ki) for k, ki in mem if ki.size),
+            quantised=None if qweight_elem is None else gi[np.asarray(qweight_elem)[gi] != 0],
+        ),
+        gemm_m,
+        shapes,
+        elem,
+    )
+
+
+def _with_shapes(
+    sel: CalibratedSelection,
+    gemm_m: FloatArray,
+    shapes: tuple[FloatArray, FloatArray, FloatArray, FloatArray] | None,
+    elem: float,
+) -> CalibratedSelection:
+    """``sel`` with its fused runs prepared and its solo GEMMs deduplicated (given shapes)."""
+    if shapes is None:
+        return sel
+    g_n, g_k, g_b, nb = shapes
+    flat, lens, solo = sel.fused, sel.fused_lens, sel.solo
     prep = None
     distinct = None
-    if shapes is not None:
-        g_n, g_k, g_b, nb = shapes
-        if lens.size:
-            prep = fused_groups(flat, lens, np.asarray(gemm_m), g_n, g_k, g_b, nb, elem=elem)
-        if solo.size:
-            rows = np.stack([np.asarray(gemm_m)[solo], g_n[solo], g_k[solo], g_b[solo], nb[solo]])
-            _, first, inverse = np.unique(rows, axis=1, return_index=True, return_inverse=True)
-            distinct = (solo[first], inverse.reshape(-1).astype(np.int64))
-    return CalibratedSelection(
-        gemm=gi,
+    if lens.size:
+        prep = fused_groups(flat, lens, np.asarray(gemm_m), g_n, g_k, g_b, nb, elem=elem)
+    if solo.size:
+        rows = np.stack([np.asarray(gemm_m)[solo], g_n[solo], g_k[solo], g_b[solo], nb[solo]])
+        _, first, inverse = np.unique(rows, axis=1, return_index=True, return_inverse=True)
+        distinct = (solo[first], inverse.reshape(-1).astype(np.int64))
+    return dataclasses.replace(sel, fused_groups=prep, solo_distinct=distinct)
+
+
+@dataclass(frozen=True, slots=True)
+class DistinctOps:
+    """The ops a calibrated pricing must evaluate: one per distinct set of inputs.
+
+    Decode steps repeat the same kernels: an op's calibrated time is a function of its
+    own inputs (kind, FLOPs, bytes, GEMM shape, attention lengths, quantised weights, KV
+    bytes written) and, for a member of a fused GEMM run, of its run's fused GEMM and
+    its share of it. ``ops`` holds one op per distinct such signature (with the whole
+    run of each fused member, so runs are priced as runs); ``inverse`` maps every op to
+    the position in ``ops`` of an op with the same signature, so that pricing ``ops``
+    and gathering with ``inverse`` gives every op the same seconds, bit for bit, as
+    pricing every op (:func:`calibrated_op_times` is elementwise per op and per run).
+    """
+
+    ops: npt.NDArray[np.int64]  # positions of the priced ops (sorted)
+    inverse: npt.NDArray[np.int64]  # per op: its representative's position in ``ops``
+    selection: CalibratedSelection  # of the ops ``ops`` (positions into ``ops``)
+
+
+def distinct_ops(
+    sel: CalibratedSelection,
+    *,
+    kind: npt.NDArray[np.int64],
+    columns: Sequence[FloatArray],
+    gemm_m: FloatArray,
+    shapes: tuple[FloatArray, FloatArray, FloatArray, FloatArray],
+    elem: float,
+) -> DistinctOps:
+    """:class:`DistinctOps` of the ops of ``sel`` (a :func:`calibrated_selection` with
+    shapes); ``columns``: every per-op input of :func:`calibrated_op_times` (a function
+    of the graph only)."""
+    n = kind.size
+    cls = np.zeros(n)  # 1: solo GEMM, 2: fused member
+    cls[sel.solo] = 1.0
+    run_of = np.full(n, -1, dtype=np.int64)  # the run of each fused member
+    run_key = np.full(n, -1.0)  # its distinct fused GEMM
+    share = np.zeros(n)
+    ok = np.zeros(n)
+    if sel.fused_lens.size:
+        prep = sel.fused_groups
+        assert prep is not None
+        cls[sel.fused] = 2.0
+        run_of[sel.fused] = prep.gid
+        run_key[sel.fused] = prep.gid if prep.distinct is None else prep.distinct[1][prep.gid]
+        share[sel.fused] = prep.share
+        ok[sel.fused] = prep.ok
+    rows = np.column_stack([np.asarray(kind, dtype=np.float64), cls, run_key, share, ok, *columns])
+    if n:
+        _, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    else:
+        first = inverse = np.zeros(0, dtype=np.int64)
+    reps = first.astype(np.int64)
+    runs = np.unique(run_of[reps][run_of[reps] >= 0])
+    members = sel.fused[np.isin(run_of[sel.fused], runs)] if runs.size else reps[:0]
+    ops = np.union1d(reps, members).astype(np.int64)
+    where = np.searchsorted(ops, reps)
+    inv = where[np.asarray(inverse).reshape(-1)].astype(np.int64)
+
+    def remap(a: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        kept = a[np.isin(a, ops)]
+        return np.searchsorted(ops, kept).astype(np.int64)
+
+    flat = remap(sel.fused)
+    lens = sel.fused_lens[runs] if runs.size else sel.fused_lens[:0]
+    reduced = CalibratedSelection(
+        gemm=remap(sel.gemm),
         fused=flat,
-        fused_lens=lens,
-        solo=solo,
-        attention=np.flatnonzero(of_kind("attention")),
-        memory_bound=tuple((k, ki) for k, ki in mem if ki.size),
-        fused_groups=prep,
-        solo_distinct=distinct,
-        quantised=None if qweight_elem is None else gi[np.asarray(qweight_elem)[gi] != 0],
+        fused_lens=np.asarray(lens, dtype=np.int64),
+        solo=remap(sel.solo),
+        attention=remap(sel.attention),
+        memory_bound=tuple((k, r) for k, ki in sel.memory_bound if (r := remap(ki)).size),
+        quantised=None if sel.quantised is None else remap(sel.quantised),
+    )
+    g_n, g_k, g_b, nb = shapes
+    sub = (g_n[ops], g_k[ops], g_b[ops], nb[ops])
+    return DistinctOps(
+        ops=ops,
+        inverse=inv,
+        selection=_with_shapes(reduced, np.asarray(gemm_m)[ops], sub, elem),
     )
 
 

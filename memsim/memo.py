@@ -42,6 +42,8 @@ DEFAULT_SIZES: dict[str, int] = {
     "dram_calibration": 256,
     "dram_device": 32,
     "placement": 16,
+    # calibrated seconds of a graph's distinct ops per system spec (small arrays)
+    "calibrated_prices": 64,
 }
 
 
@@ -76,10 +78,13 @@ class SimCache:
                 items.popitem(last=False)
         return value
 
-    def clear(self) -> None:
-        """Forget everything."""
+    def clear(self, shelf: str | None = None) -> None:
+        """Forget everything, or only what ``shelf`` holds."""
         with self._lock:
-            self._shelves.clear()
+            if shelf is None:
+                self._shelves.clear()
+            else:
+                self._shelves.pop(shelf, None)
 
     def __len__(self) -> int:
         return sum(len(s) for s in self._shelves.values())

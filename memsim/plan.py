@@ -346,62 +346,127 @@ class ComputeCost:
 def _calibrated_times(
     system: System,
     cg: CompiledGraph,
-    unit: ComputeUnit,
-    m: npt.NDArray[np.bool_],
+    uname: str,
+    m: npt.NDArray[np.bool_] | None,
     dtype: str,
     profile: EngineProfile,
     nbytes: FloatArray,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """(device s, eager host s, memory-bound?) of the ops ``m`` on a calibrated ``unit``."""
+    """(device s, eager host s, memory-bound?) of the ops ``m`` (None: every op) on a
+    calibrated ``unit``.
+
+    Priced once per distinct op (:func:`memsim.cost.distinct_ops`, graph-only and kept
+    in the active :class:`~memsim.memo.SimCache`), then gathered for every op.
+    """
+    unit = system.compute[uname]
     assert unit.efficiency is not None
-    idx: Any = slice(None) if m.all() else np.flatnonzero(m)
-    selection = memo(
+    every = m is None or bool(m.all())
+    prep = memo(
         "graph_facts",
-        ("calibrated_selection", id(cg), m.tobytes(), _fused_key(profile), dtype, id(nbytes)),
-        lambda: cost.calibrated_selection(
-            profile,
-            kind=cg.kind[idx],
-            kind_names=cg.kind_names,
-            family=cg.gemm_family[idx],
-            prefix=cg.gemm_prefix[idx],
-            step=cg.step[idx],
-            phase=cg.phase[idx],
-            gemm_m=cg.gemm_m[idx],
-            shapes=(cg.gemm_n[idx], cg.gemm_k[idx], cg.gemm_batch[idx], nbytes[idx]),
-            elem=cost.elem_bytes(dtype),
-            qweight_elem=cg.gemm_qweight_elem[idx],
+        (
+            "calibrated_distinct",
+            id(cg),
+            None if every or m is None else m.tobytes(),
+            _fused_key(profile),
+            dtype,
+            id(nbytes),
         ),
-        pin=cg,
+        partial(
+            _calibrated_inputs,
+            cg,
+            None if every or m is None else np.flatnonzero(m),
+            profile,
+            dtype,
+            nbytes,
+        ),
+        pin=(cg, nbytes),
     )
-    return cost.calibrated_op_times(
-        unit.efficiency.values(),
-        profile,
-        kind=cg.kind[idx],
-        kind_names=cg.kind_names,
-        family=cg.gemm_family[idx],
-        prefix=cg.gemm_prefix[idx],
-        step=cg.step[idx],
-        phase=cg.phase[idx],
-        flops=cg.flops[idx],
-        nbytes=nbytes[idx],
-        gemm_m=cg.gemm_m[idx],
-        gemm_n=cg.gemm_n[idx],
-        gemm_k=cg.gemm_k[idx],
-        gemm_batch=cg.gemm_batch[idx],
-        q_len=cg.attn_q_len[idx],
-        kv_len=cg.attn_kv_len[idx],
-        dtype=dtype,
-        peak=cost.unit_peak(unit, dtype),
-        mem_bw=cost.device_memory_bandwidth(system),
-        sms=unit.count,
-        shapes=unit.efficiency.gemm_shapes,
-        qweight_bytes=cg.gemm_qweight_bytes[idx],
-        qweight_elem=cg.gemm_qweight_elem[idx],
-        kv_written=memo("graph_facts", ("kv_written", id(cg)), partial(_kv_written, cg), pin=cg)[
-            idx
+    red, inputs = prep
+    efficiency = unit.efficiency
+    # a function of the distinct ops and of the whole system spec (its hash: the unit's
+    # parameters, peak, memory bandwidth and engine profile): kept for the points of a
+    # sweep that change none of them (capacities, links, policies, DRAM)
+    dev, host, mem = memo(
+        "calibrated_prices",
+        (id(red), system.spec_hash, uname, dtype),
+        lambda: cost.calibrated_op_times(
+            efficiency.values(),
+            profile,
+            **inputs,
+            dtype=dtype,
+            peak=cost.unit_peak(unit, dtype),
+            mem_bw=cost.device_memory_bandwidth(system),
+            sms=unit.count,
+            shapes=efficiency.gemm_shapes,
+            selection=red.selection,
+        ),
+        pin=red,
+    )
+    inv = red.inverse
+    # no eager launch cost (a CUDA-graph profile): zeros, without a gather
+    return dev[inv], host[inv] if host.any() else np.zeros(inv.size), mem[inv]
+
+
+def _calibrated_inputs(
+    cg: CompiledGraph,
+    idx: IntArray | None,
+    profile: EngineProfile,
+    dtype: str,
+    nbytes: FloatArray,
+) -> tuple[cost.DistinctOps, dict[str, Any]]:
+    """Graph-only: the distinct ops of ``idx`` (None: every op) and their pricing inputs."""
+    at: Any = slice(None) if idx is None else idx
+    cols: dict[str, Any] = {
+        "kind": cg.kind[at],
+        "family": cg.gemm_family[at],
+        "prefix": cg.gemm_prefix[at],
+        "step": cg.step[at],
+        "phase": cg.phase[at],
+        "flops": cg.flops[at],
+        "nbytes": nbytes[at],
+        "gemm_m": cg.gemm_m[at],
+        "gemm_n": cg.gemm_n[at],
+        "gemm_k": cg.gemm_k[at],
+        "gemm_batch": cg.gemm_batch[at],
+        "q_len": cg.attn_q_len[at],
+        "kv_len": cg.attn_kv_len[at],
+        "qweight_bytes": cg.gemm_qweight_bytes[at],
+        "qweight_elem": cg.gemm_qweight_elem[at],
+        "kv_written": memo("graph_facts", ("kv_written", id(cg)), partial(_kv_written, cg), pin=cg)[
+            at
         ],
-        selection=selection,
+    }
+    elem = cost.elem_bytes(dtype)
+    shapes = (cols["gemm_n"], cols["gemm_k"], cols["gemm_batch"], cols["nbytes"])
+    selection = cost.calibrated_selection(
+        profile,
+        kind=cols["kind"],
+        kind_names=cg.kind_names,
+        family=cols["family"],
+        prefix=cols["prefix"],
+        step=cols["step"],
+        phase=cols["phase"],
+        gemm_m=cols["gemm_m"],
+        shapes=shapes,
+        elem=elem,
+        qweight_elem=cols["qweight_elem"],
     )
+    # every per-op input of the pricing (family/prefix/step/phase only select fused runs)
+    priced = [
+        *("flops", "nbytes", "gemm_m", "gemm_n", "gemm_k", "gemm_batch", "q_len"),
+        *("kv_len", "qweight_bytes", "qweight_elem", "kv_written"),
+    ]
+    red = cost.distinct_ops(
+        selection,
+        kind=cols["kind"],
+        columns=[cols[k] for k in priced],
+        gemm_m=cols["gemm_m"],
+        shapes=shapes,
+        elem=elem,
+    )
+    inputs: dict[str, Any] = {k: np.ascontiguousarray(v[red.ops]) for k, v in cols.items()}
+    inputs["kind_names"] = cg.kind_names
+    return red, inputs
 
 
 def _fused_key(profile: EngineProfile) -> tuple[bool, bool]:
@@ -416,6 +481,11 @@ def step_starts(cg: CompiledGraph) -> IntArray:
     change = np.ones(cg.n_ops, dtype=bool)
     change[1:] = (cg.step[1:] != cg.step[:-1]) | (cg.phase[1:] != cg.phase[:-1])
     return np.flatnonzero(change).astype(np.int64)
+
+
+def _step_starts(cg: CompiledGraph) -> IntArray:
+    """:func:`step_starts`, memoised in the active :class:`~memsim.memo.SimCache`."""
+    return memo("graph_facts", ("step_starts", id(cg)), partial(step_starts, cg), pin=cg)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -484,8 +554,6 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     if any(u.efficiency is not None for u in system.compute.values()):
         profile = system.engine or load_engine_profile(DEFAULT_ENGINE)
         nbytes = memo("graph_facts", ("op_bytes", id(cg)), partial(_op_bytes, cg), pin=cg)
-        calibrated = np.zeros(n)
-        calibrated_memory = np.zeros(n, dtype=bool)
     parts = memo("graph_facts", ("unit_ops", id(cg)), partial(_unit_ops, cg), pin=cg)
     on_unit: dict[tuple[str, str], list[IntArray]] = {}  # (dtype, unit) -> its ops
     units: list[int] = []
@@ -543,18 +611,23 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         pin=(cg, *(p for p, _ in tilings)),
     )
     if profile is not None:  # calibrated kernels, per (dtype, unit) as one selection
-        assert calibrated is not None and calibrated_memory is not None
         for (dtype, uname), chunks in on_unit.items():
             unit = system.compute[uname]
             if unit.efficiency is None:
                 continue
-            m = np.zeros(n, dtype=bool)
-            for ops in chunks:
-                m[ops] = True
-            dev, host, mem = _calibrated_times(system, cg, unit, m, dtype, profile, nbytes)
-            calibrated[m] = dev
-            calibrated_memory[m] = mem
-            overhead[m] = host
+            if len(chunks) == 1 and chunks[0].size == n:  # this unit runs every op
+                dev, host, mem = _calibrated_times(system, cg, uname, None, dtype, profile, nbytes)
+                calibrated, calibrated_memory, overhead = dev, mem, host
+            else:
+                m = np.zeros(n, dtype=bool)
+                for ops in chunks:
+                    m[ops] = True
+                dev, host, mem = _calibrated_times(system, cg, uname, m, dtype, profile, nbytes)
+                if calibrated is None or calibrated_memory is None:
+                    calibrated, calibrated_memory = np.zeros(n), np.zeros(n, dtype=bool)
+                calibrated[m] = dev
+                calibrated_memory[m] = mem
+                overhead[m] = host
     return ComputeCost(
         op_unit=op_unit,
         seconds=compute_s,
@@ -592,32 +665,40 @@ def _apply_calibrated(comp: ComputeCost, res: ResourceTable, dem: OpDemand) -> N
     t, mem = comp.calibrated, comp.calibrated_memory
     if t is None or mem is None or not t.size:
         return
+    # dense passes over every op, writing only the selected ones (``where=``): faster
+    # than gathering and scattering the selected ops by index
     on = t > 0
-    cu = np.flatnonzero(on & ~mem)
+    cu = on & ~mem
     units = list(res.unit_res.values())
-    for u in units:  # one row at a time (1-D indexing)
-        sel = cu[comp.op_unit[cu] == u] if len(units) > 1 else cu
-        if sel.size:
-            demand[u, sel] = np.maximum(demand[u, sel], t[sel])
-    mb = np.flatnonzero(on & mem)
-    if not mb.size:
+    for u in units:
+        sel = cu if len(units) == 1 else cu & (comp.op_unit == u)
+        if sel.any():
+            np.maximum(demand[u], t, out=demand[u], where=sel)
+    mb = on & mem
+    if not mb.any():
         return
     # the busiest tier per op, the first on ties (argmax): tiers without demand never win
     # over the first tier, which wins where no tier has any
     tiers = res.tier_res
-    busiest = np.full(mb.size, tiers[0], dtype=np.int64)
-    most = demand[tiers[0], mb]
-    for r in tiers[1:]:
-        if not dem.active[r]:
-            continue
-        v = demand[r, mb]
-        more = v > most
-        busiest[more] = r
-        most = np.where(more, v, most)
-    for r in tiers:
-        sel = mb[busiest == r]
-        if sel.size:
-            demand[r, sel] = np.maximum(demand[r, sel], t[sel])
+    rows = [tiers[0], *(r for r in tiers[1:] if dem.active[r])]
+    owners: list[tuple[int, npt.NDArray[np.bool_]]]
+    if len(rows) == 1:
+        owners = [(rows[0], mb)]
+    elif len(rows) == 2:
+        more = demand[rows[1]] > demand[rows[0]]
+        owners = [(rows[0], mb & ~more), (rows[1], mb & more)]
+    else:
+        busiest = np.full(t.size, rows[0], dtype=np.int64)
+        most = demand[rows[0]]
+        for r in rows[1:]:
+            v = demand[r]
+            more = v > most
+            busiest[more] = r
+            most = np.where(more, v, most)
+        owners = [(r, mb & (busiest == r)) for r in rows]
+    for r, sel in owners:
+        if sel.any():
+            np.maximum(demand[r], t, out=demand[r], where=sel)
             dem.active[r] = True
 
 
@@ -1105,7 +1186,7 @@ def build_plan(
     _apply_calibrated(comp, res, dem)
     op_latency = dem.tier_latency.max(axis=0) if cg.n_ops else np.zeros(0)
     if comp.profile is not None:  # the runtime's per-step overhead, before each step's first op
-        op_latency[step_starts(cg)] += comp.profile.step_overhead_s
+        op_latency[_step_starts(cg)] += comp.profile.step_overhead_s
     _collectives(system, cg, res, dem, op_latency)
     if comp.serial is not None and cg.n_ops:  # dataflow units' per-kernel cost, serial: after
         op_latency = op_latency + comp.serial  # a collective's steps, never hidden by them
@@ -1184,7 +1265,7 @@ def _launch_overhead(
     if not eager or execution != "kernel" or not cg.n_ops or int(cg.stage.max()) > 0:
         return comp.overhead
     device = op_latency + work
-    return cost.eager_pipeline_durations(comp.overhead, device, step_starts(cg))
+    return cost.eager_pipeline_durations(comp.overhead, device, _step_starts(cg))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,6 +29,11 @@ if TYPE_CHECKING:
 TABLES = ("ops", "traffic", "tiers", "links", "occupancy", "timeline", "energy")
 #: the formats tables are written in
 TABLE_FORMATS = ("csv", "parquet")
+#: what a result keeps (``simulate(..., detail=...)``): ``full`` every table;
+#: ``summary`` the summary, tiers, links, energy and DMA transfers only (sweeps)
+DETAILS = ("full", "summary")
+#: tables a ``detail="summary"`` result does not keep
+PER_OP_TABLES = ("ops", "traffic", "occupancy", "timeline")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,16 +120,35 @@ class SimResult:
     energy: tuple[tuple[str, str, str, float], ...]
     metrics: Mapping[str, Any] = field(default_factory=dict)
     meta: Mapping[str, Any] = field(default_factory=dict)
+    #: ``full``, or ``summary``: per-op tables (``ops``, ``traffic``) and the occupancy
+    #: step functions were not kept (``simulate(..., detail="summary")``)
+    detail: str = "full"
+
+    def _require_full(self, what: str) -> None:
+        if self.detail != "full":
+            from hw_models.errors import Problem, SpecError
+
+            raise SpecError(
+                [
+                    Problem(
+                        "detail",
+                        f"{what} is not kept by a detail={self.detail!r} result; "
+                        "simulate with detail='full' (the default)",
+                    )
+                ]
+            )
 
     # ---- table views -----------------------------------------------------------------
 
     def op_column(self, name: str) -> np.ndarray:
         """One column of :meth:`ops_frame` as an array (strings as objects)."""
+        self._require_full("the per-op table")
         col = self.ops[name]
         return col.values() if isinstance(col, Coded) else col
 
     def ops_frame(self) -> pd.DataFrame:
         """One row per op (columns per the SimResult contract)."""
+        self._require_full("the per-op table")
         import pandas as pd
 
         cols = {k: self.op_column(k) for k in self.ops}
@@ -135,6 +159,7 @@ class SimResult:
 
     def traffic_frame(self) -> pd.DataFrame:
         """One row per (op, resource); DMA transfers have ``op = -1``."""
+        self._require_full("the traffic table")
         import pandas as pd
 
         tr = self.traffic
@@ -165,6 +190,7 @@ class SimResult:
 
     def occupancy_frame(self) -> pd.DataFrame:
         """Step function per tier: bytes allocated from ``time_s`` on, with the capacity."""
+        self._require_full("the occupancy table")
         import pandas as pd
 
         parts = []
@@ -180,6 +206,7 @@ class SimResult:
         """Gantt rows: compute units (ops), the tier ports and links each op moves data
         through (``tier:<name>``, ``link:<name>``, kind ``channel``, over the op's span),
         DMA engines and the channels their transfers use (``<src>-><dst>``)."""
+        self._require_full("the timeline")
         import pandas as pd
 
         o = {k: self.op_column(k) for k in ("unit", "start_s", "end_s", "name", "phase")}
@@ -248,6 +275,7 @@ class SimResult:
 
     def to_json(self, path: str | Path) -> Path:
         """Summary, tiers, links, energy and per-op columns as one JSON document."""
+        self._require_full("the per-op table")
         doc = {
             "summary": self.summary(),
             "tiers": [_asdict(t) for t in self.tiers],
@@ -294,6 +322,9 @@ class SimResult:
                 raise SpecError(
                     ["Parquet export needs pyarrow (pip install memsim[parquet])"]
                 ) from err
+        for name in names:
+            if name in PER_OP_TABLES:
+                self._require_full(f"the {name} table")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         frames: dict[str, Callable[[], pd.DataFrame]] = {
@@ -315,6 +346,7 @@ class SimResult:
 
     def to_chrome_trace(self, path: str | Path) -> Path:
         """A Chrome trace (JSON array format) that opens in Perfetto / chrome://tracing."""
+        self._require_full("the timeline")
         events: list[dict[str, Any]] = [
             {
                 "name": "process_name",
@@ -427,6 +459,7 @@ def peak_of(times: FloatArray, deltas: FloatArray) -> float:
 
 
 __all__ = [
+    "DETAILS",
     "Coded",
     "IntArray",
     "LinkStats",

@@ -12,10 +12,10 @@ from hw_models.errors import Problem, SpecError
 from memsim.assemble import build_result
 from memsim.compiled import compile_graph
 from memsim.graph_fit import fit_graph
-from memsim.memo import SimCache, memo, using
+from memsim.memo import SimCache, active, memo, using
 from memsim.plan import EXECUTIONS, Plan, build_plan
 from memsim.policies import Explicit, Placement, check_capacity, make_policy
-from memsim.result import SimResult
+from memsim.result import DETAILS, SimResult
 from workloads.graph import Graph, GraphMeta
 
 FIDELITIES: tuple[str, ...] = ("event", "analytic")
@@ -90,8 +90,15 @@ def make_plan(
     ``graph`` is first fitted to the system (:func:`memsim.graph_fit.fit_graph`);
     ``plan.cg`` is the graph that ran. ``cache`` as in :func:`simulate`.
     """
-    with using(cache if cache is not None else SimCache()):
-        return _make_plan(system, graph, policy, execution, dram_config)[0]
+    with using(cache if cache is not None else _call_cache()):
+        return _make_plan(system, graph, policy, execution, dram_config, local=cache is None)[0]
+
+
+def _call_cache() -> SimCache:
+    """The cache of one call made without a caller's :class:`SimCache`: it shares facts
+    between the steps of the call only, and holds no per-op table longer than a step
+    needs it (a large graph's run keeps its peak memory low)."""
+    return SimCache(sizes={"op_tables": 0})
 
 
 def _make_plan(
@@ -100,24 +107,33 @@ def _make_plan(
     policy: PolicyLike,
     execution: str | None,
     dram_config: DramConfigLike,
-) -> tuple[Plan, Graph]:
-    """The plan, and the graph fitted to the system that it runs."""
+    *,
+    local: bool = False,
+) -> tuple[Plan, Mapping[str, Any]]:
+    """The plan, and the metadata of the graph fitted to the system that it runs.
+
+    ``local``: the active cache is the call's own (:func:`_call_cache`).
+    """
     sys_ = system if isinstance(system, System) else load_system(system)
-    graph = fit_graph(sys_, graph)
-    placement = resolve_placement(sys_, graph, policy)
+    fitted = fit_graph(sys_, graph)
+    placement = resolve_placement(sys_, fitted, policy)
     config = None
     if dram_config is not None:
         from memsim.request_fidelity import resolve_config
 
         config = resolve_config(dram_config)
-    plan = build_plan(
-        sys_,
-        compile_graph(graph),
-        placement,
-        execution or default_execution(sys_, graph),
-        dram_config=config,
-    )
-    return plan, graph
+    execution = execution or default_execution(sys_, fitted)
+    meta = fitted.meta
+    cg = compile_graph(fitted)
+    # the plan reads the compiled arrays only: a graph rebuilt for this system (its op
+    # objects) is let go before the plan's arrays are made (unless a SimCache keeps it)
+    del fitted
+    own = active()
+    if local and own is not None:
+        for shelf in ("fitted_graph", "compiled", "placement"):
+            own.clear(shelf)
+    plan = build_plan(sys_, cg, placement, execution, dram_config=config)
+    return plan, meta
 
 
 def tier_fidelity(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -155,6 +171,7 @@ def simulate(
     dram_config: DramConfigLike = None,
     cache: SimCache | None = None,
     progress: Callable[[int, int], None] | None = None,
+    detail: str = "full",
 ) -> SimResult:
     """Simulate ``graph`` on ``system``; returns a frozen :class:`SimResult`. No I/O.
 
@@ -184,12 +201,22 @@ def simulate(
     is kept between calls. Results are bit-identical either way. ``simulate`` changes
     no process-wide setting (allocator tuning is opt-in: :mod:`memsim.alloc`).
 
+    ``detail``: ``full`` (default) keeps every table; ``summary`` (sweeps, RL, serving)
+    gives the same ``summary()``, ``metrics``, tiers, links, energy and DMA transfers,
+    bit for bit, but keeps no per-op table, traffic table or occupancy step functions
+    (their views raise :class:`~hw_models.errors.SpecError`): lighter, and nothing of the
+    run's per-op arrays outlives the call.
+
     >>> from memsim import simulate
     >>> # result = simulate("h100_sxm", graph, fidelity="analytic")
     """
     if fidelity not in FIDELITIES:
         raise SpecError(
             [Problem("fidelity", f"unknown fidelity {fidelity!r} (known: {', '.join(FIDELITIES)})")]
+        )
+    if detail not in DETAILS:
+        raise SpecError(
+            [Problem("detail", f"unknown detail {detail!r} (known: {', '.join(DETAILS)})")]
         )
     if execution is not None and execution not in EXECUTIONS:
         raise SpecError(
@@ -200,8 +227,10 @@ def simulate(
                 )
             ]
         )
-    with using(cache if cache is not None else SimCache()):
-        plan, graph = _make_plan(system, graph, policy, execution, dram_config)
+    with using(cache if cache is not None else _call_cache()):
+        plan, graph_meta = _make_plan(
+            system, graph, policy, execution, dram_config, local=cache is None
+        )
         if fidelity == "analytic":
             from memsim.analytic import schedule_analytic
 
@@ -212,5 +241,7 @@ def simulate(
             from memsim.engine import schedule_event
 
             sched = schedule_event(plan, progress=progress)
-        result = build_result(plan, sched, fidelity=fidelity, seed=seed, meta=graph.meta)
+        result = build_result(
+            plan, sched, fidelity=fidelity, seed=seed, meta=graph_meta, detail=detail
+        )
     return dataclasses.replace(result, meta={**result.meta, "tier_fidelity": tier_fidelity(plan)})

@@ -810,6 +810,9 @@ def generate(
     forward(b, batch=batch, q_len=1, kv_len=prompt_len + 1, decode=True)
     template = b.ops[first:]
     slots = {start - first: (n, regen) for start, n, regen in b.slots}
+    # the regenerators close over the builder: kept in it, they would form a reference
+    # cycle that holds every op of the graph until the garbage collector runs
+    b.slots.clear()
     ops = b.ops
     _repeat_decode(ops, template, slots, prompt_len=prompt_len, gen_len=gen_len)
     meta = _meta(

@@ -146,7 +146,13 @@ class MemHierarchyProblem(ConfigProblem):
 
         overrides = {k: v for k, v in config.items() if k != "policy"}
         system = load_system(self.system_name, overrides=overrides)
-        r = simulate(system, self.graph, policy=config.get("policy"), fidelity=self.fidelity)
+        r = simulate(
+            system,
+            self.graph,
+            policy=config.get("policy"),
+            fidelity=self.fidelity,
+            detail="summary",
+        )
         return {"tpot_s": float(r.makespan_s), "energy_j": float(r.metrics["energy_j"])}
 
     def _simulate(self, config: dict[str, Any]) -> Evaluation:

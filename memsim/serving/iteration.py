@@ -122,7 +122,9 @@ class IterationCost:
         t = self._memo.get(key)
         if t is None:
             graph = batch_step(self.cfg, sequences=list(key), **self.build_options)
-            result = simulate(self.system, graph, policy=self.policy, fidelity=self.fidelity)
+            result = simulate(
+                self.system, graph, policy=self.policy, fidelity=self.fidelity, detail="summary"
+            )
             t = self._memo[key] = float(result.makespan_s)
             self.simulations += 1
         return t
