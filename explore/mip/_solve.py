@@ -3,11 +3,18 @@
 The gap is measured, not assumed: CBC's log gives its best bound when it stops early;
 otherwise (optimal within tolerance, or a solver without a log) the bound is the
 LP relaxation's objective, which every integer solution is at least.
+
+Time limits are **CPU seconds**: this process plus the solver processes it runs
+(:func:`cpu_clock`), and CBC is told to count CPU time (``timeMode cpu``; pulp's default
+is wall time). On an idle machine that is the wall time (CBC runs one thread); on a
+loaded one the answer no longer depends on what else runs, only the wall time grows.
+HiGHS, called in process, counts its limit in wall time.
 """
 
 from __future__ import annotations
 
 import re
+import resource
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -31,6 +38,17 @@ def highs_available() -> bool:
     return True
 
 
+def cpu_clock() -> float:
+    """CPU seconds (user + system) of this process and its finished children.
+
+    The planners' time limits are counted on this clock: CBC runs as a child process
+    and is finished whenever this is read between solver calls.
+    """
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SolveOutcome:
     """What a solve returned: status, objective, best bound, gap and seconds."""
@@ -41,8 +59,9 @@ class SolveOutcome:
     objective: float | None
     bound: float | None
     gap: float | None
-    solve_s: float
+    solve_s: float  # wall seconds
     solver: str
+    cpu_s: float = 0.0  # CPU seconds (this process and the solver's), what the limit counts
 
 
 def _highs_class() -> Any:
@@ -93,6 +112,7 @@ def _solver(name: str, *, time_limit_s: float, gap: float, log: Path | None, war
         gapRel=gap,
         logPath=str(log) if log else None,
         warmStart=warm,
+        timeMode="cpu",  # the limit is CPU seconds (see the module doc)
     )
 
 
@@ -158,8 +178,11 @@ def solve(
     MIP within what is left of ``time_limit_s``. The better of the solver's solution
     and the incumbent is kept. ``relax=False`` skips the LP relaxation (and so the
     rounding): the bound is then the solver's own, where its log gives one.
+    ``time_limit_s`` counts CPU seconds from entry (:func:`cpu_clock`): the LP and the
+    rounding included, the solver given what is left (at least a second).
     """
     t0 = time.perf_counter()
+    c0 = cpu_clock()
     relaxed = lp_bound(problem) if relax else None
     incumbent: tuple[float, dict[pulp.LpVariable, float | None]] | None = None
     if relaxed is not None and rounding is not None:
@@ -192,8 +215,9 @@ def solve(
             gap=gap_now,
             solve_s=time.perf_counter() - t0,
             solver="highs" if solver == "highs" else "cbc",
+            cpu_s=cpu_clock() - c0,
         )
-    left = max(1.0, time_limit_s - (time.perf_counter() - t0))
+    left = max(1.0, time_limit_s - (cpu_clock() - c0))
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "cbc.log"
         s = _solver(solver, time_limit_s=left, gap=gap, log=log, warm=incumbent is not None)
@@ -210,6 +234,7 @@ def solve(
                     problem.status = pulp.LpStatusNotSolved
                     problem.sol_status = pulp.LpSolutionNoSolutionFound
         solve_s = time.perf_counter() - t0
+        cpu_s = cpu_clock() - c0
         cbc_bound = _cbc_bound(log)
     raw = pulp.LpStatus[problem.status]
     name = "highs" if isinstance(s, pulp.HiGHS) else "cbc"
@@ -223,7 +248,13 @@ def solve(
         has_solution, cbc_bound = False, None
     elif raw == "Infeasible" or (relaxed is None and relax):
         return SolveOutcome(
-            status="infeasible", objective=None, bound=None, gap=None, solve_s=solve_s, solver=name
+            status="infeasible",
+            objective=None,
+            bound=None,
+            gap=None,
+            solve_s=solve_s,
+            solver=name,
+            cpu_s=cpu_s,
         )
     obj: float | None = pulp.value(problem.objective) if has_solution else None
     # the solver stops "optimal" once its own bound is within the requested gap
@@ -240,6 +271,7 @@ def solve(
             gap=None,
             solve_s=solve_s,
             solver=name,
+            cpu_s=cpu_s,
         )
     objective = float(obj)
     bounds = [b for b in (cbc_bound, relaxed) if b is not None]
@@ -256,5 +288,11 @@ def solve(
     else:
         status = "time_limit"
     return SolveOutcome(
-        status=status, objective=objective, bound=bound, gap=gap_v, solve_s=solve_s, solver=name
+        status=status,
+        objective=objective,
+        bound=bound,
+        gap=gap_v,
+        solve_s=solve_s,
+        solver=name,
+        cpu_s=cpu_s,
     )

@@ -70,7 +70,7 @@ from typing import Any
 import numpy as np
 import pulp
 
-from explore.mip._solve import SolveOutcome, _relaxed_solve, solve
+from explore.mip._solve import SolveOutcome, _relaxed_solve, cpu_clock, solve
 from hw_models import System, load_system
 from hw_models.errors import Problem, SpecError
 from hw_models.units import fmt_bytes
@@ -93,6 +93,8 @@ from workloads.graph import Graph
 OBJECTIVES: tuple[str, ...] = ("latency", "throughput", "energy")
 _T = 1e6  # the MIP works in microseconds ...
 _B = 1e9  # ... and gigabytes, to keep CBC's tolerances meaningful
+#: share of the time limit the period-2 restricted MIP may take (CPU seconds)
+PERIODIC_SHARE = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +120,15 @@ class PlacementPlan:
     predicted_energy_j: float | None
     gap: float | None
     bound: float | None
-    solve_s: float  # the MIP (LP bound, rounding, branch and bound)
+    solve_s: float  # the MIP (LP bound, rounding, branch and bound), wall seconds
     plan_s: float  # everything: probes, model building and the solve
     status: str
     solver: str
     activation_tier: str
     table: tuple[dict[str, Any], ...]  # per layer: fraction of weight / KV bytes per option
     size: Mapping[str, int] = field(default_factory=dict)  # binaries, variables, constraints
+    #: CPU seconds of the same (this process and CBC's): what ``time_limit_s`` counts
+    solve_cpu_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """The file ``memsim run --policy plan:FILE`` replays (placement + the MIP's figures)."""
@@ -137,6 +141,7 @@ class PlacementPlan:
                 "gap": self.gap,
                 "bound": self.bound,
                 "solve_s": self.solve_s,
+                "solve_cpu_s": self.solve_cpu_s,
                 "plan_s": self.plan_s,
                 "status": self.status,
                 "solver": self.solver,
@@ -799,7 +804,9 @@ def _periodic_start(
                 n_ties += 1
     if not n_ties:
         return []
-    out = solve(tied, solver=solver, time_limit_s=time_limit_s, gap=gap)
+    # no LP relaxation of the tied copy (its bound is not needed, and its LP took twice
+    # the full model's): CBC's own root LP, presolved with the ties substituted
+    out = solve(tied, solver=solver, time_limit_s=time_limit_s, gap=gap, relax=False)
     if out.objective is None:
         return []
     return [{v: float(round(v.varValue or 0.0)) for xu in model.x for v in xu.values()}]
@@ -849,14 +856,17 @@ def _candidates(
     model: _Model,
     act_tier: str,
     objective: str,
-    extra: list[dict[pulp.LpVariable, float]] | None = None,
+    first: Callable[[], list[dict[pulp.LpVariable, float]]] | None = None,
     more: Callable[[], list[dict[pulp.LpVariable, float]]] | None = None,
     gap: float = 0.0,
 ) -> list[dict[pulp.LpVariable, float]]:
-    """Incumbents to try: the rounded LP, ``extra``, and every baseline policy's
+    """Incumbents to try: ``first()``, the rounded LP and every baseline policy's
     placement that is a point of this model (same activation tier, options the model
-    has); ``more()`` adds some only when the best so far is not already (by the engine)
-    within ``gap`` of the LP bound the variables hold on entry."""
+    has); ``more()`` adds some only when the best so far is not already (by the model)
+    within ``gap`` of the LP bound the variables hold on entry. If ``first()``'s best is
+    within ``gap`` of that bound the others are not scored (nothing they offer can
+    change the status). ``first()`` runs after the LP rounding, since it may overwrite
+    the relaxed values the rounding reads."""
     lp_value = pulp.value(model.prob.objective)
     from memsim.policies import make_policy
 
@@ -864,7 +874,6 @@ def _candidates(
     rounded = _round(model.x, model.cap)
     if rounded is not None:
         out.append(rounded)
-    out += extra or []
     index = {o: i for i, o in enumerate(options)}
     for name in ("fastest_fit", "kv_offload", "stream_weights"):
         try:
@@ -906,10 +915,6 @@ def _candidates(
             choice.append(ones[0])
         return model.cap.overflow(choice) <= 1e-9
 
-    out = [a for a in out if valid(a)]
-    if not out:
-        return out
-
     # rank by the model's own value (an LP with the integers fixed), the objective the
     # gap is measured in and the replay follows; the analytic engine is no judge here
     # (it overlaps streaming copies more freely than the event engine replays them)
@@ -917,13 +922,26 @@ def _candidates(
         value = _relaxed_solve(model.prob, assignment)
         return np.inf if value is None else value
 
-    scored = [(model_value(a), a) for a in out]
-    model.best = min(scored, key=lambda va: va[0])
-    # more incumbents only where the best is not within the gap of the LP bound already
-    if more is not None and lp_value is not None and model.best[0] * (1 - gap) > lp_value:
-        scored += [(model_value(a), a) for a in more() if valid(a)]
-        model.best = min(scored, key=lambda va: va[0])
-    return [model.best[1]]
+    def within() -> bool:
+        return (
+            model.best is not None
+            and lp_value is not None
+            and model.best[0] * (1 - gap) <= lp_value
+        )
+
+    scored: list[tuple[float, dict[pulp.LpVariable, float]]] = []
+    for batch in (
+        (lambda: first() if first is not None else []),
+        lambda: out,
+        # more incumbents only where the best is not within the gap of the LP bound
+        (lambda: more() if more is not None else []),
+    ):
+        if within():
+            break
+        scored += [(model_value(a), a) for a in batch() if valid(a)]
+        if scored:
+            model.best = min(scored, key=lambda va: va[0])
+    return [model.best[1]] if model.best is not None else []
 
 
 # ---- public entry point ---------------------------------------------------------------
@@ -1039,18 +1057,21 @@ def plan_placement(
             model = _build(sys_, graph, cg, units, options, staging, act_tier, execution, objective)
             if model is None:
                 continue
-            t_start = time.perf_counter()
-            # incumbents from two restricted MIPs: twin units tied in a period of two
-            # layers (no layer symmetry; 0.4 of the limit), and (only if the best so far
-            # is not within the gap already) the two fastest tiers (a third)
-            extra = _periodic_start(model, cg, units, solver, 0.4 * time_limit_s, gap / 4)
+            t_start, c_start = time.perf_counter(), cpu_clock()
+            # the full LP first (the bound); then incumbents, the first from the period-2
+            # restricted MIP (twin units tied across layers k mod 2; most of the limit,
+            # PERIODIC_SHARE); the rest, and (only if the best so far is not within the
+            # gap already) the two fastest tiers (a third), then the full MIP
+            periodic = partial(
+                _periodic_start, model, cg, units, solver, PERIODIC_SHARE * time_limit_s, gap / 4
+            )
             two_tier = partial(
                 _two_tier_start, model, options, staging, sys_, solver, time_limit_s, gap
             )
             out: SolveOutcome = solve(
                 model.prob,
                 solver=solver,
-                time_limit_s=max(1.0, time_limit_s - (time.perf_counter() - t_start)),
+                time_limit_s=time_limit_s,
                 gap=gap,
                 rounding=partial(
                     _candidates,
@@ -1062,12 +1083,13 @@ def plan_placement(
                     model,
                     act_tier,
                     objective,
-                    extra,
+                    periodic,
                     two_tier,
                     gap,
                 ),
             )
-            solve_s = time.perf_counter() - t_start  # the two-tier start included
+            solve_s = time.perf_counter() - t_start  # the restricted solves included
+            solve_cpu_s = cpu_clock() - c_start
             if out.objective is None:
                 if out.status == "infeasible":
                     continue  # the activations do not fit here: try the next tier
@@ -1098,6 +1120,7 @@ def plan_placement(
                 gap=gap_now,
                 bound=(out.bound / (_T if objective != "energy" else 1.0)) if out.bound else None,
                 solve_s=solve_s,
+                solve_cpu_s=solve_cpu_s,
                 plan_s=time.perf_counter() - t0,
                 status=status,
                 solver=out.solver,
