@@ -27,6 +27,9 @@ import pulp
 from hw_models.errors import Problem, SpecError
 
 SOLVERS: tuple[str, ...] = ("auto", "highs", "cbc")
+#: slack allowed when checking a solver's point: on integrality and bounds (absolute),
+#: and on each row relative to the sum of its terms' magnitudes
+_FEAS_TOL = 1e-5
 
 
 def highs_available() -> bool:
@@ -147,6 +150,32 @@ def _relaxed_solve(
             v.cat, v.lowBound, v.upBound = cat, lo, hi
 
 
+def _satisfied(problem: pulp.LpProblem) -> bool:
+    """Whether the values on ``problem``'s variables satisfy its bounds, integrality and
+    rows, within :data:`_FEAS_TOL` (rows: relative to the magnitude of their terms)."""
+    for v in problem.variables():
+        if v.varValue is None:
+            return False
+        x = float(v.varValue)
+        if v.lowBound is not None and x < v.lowBound - _FEAS_TOL:
+            return False
+        if v.upBound is not None and x > v.upBound + _FEAS_TOL:
+            return False
+        if v.cat == pulp.LpInteger and abs(x - round(x)) > _FEAS_TOL:
+            return False
+    cons = problem.constraints  # pulp 3.3: call it for a list (the mapping is deprecated)
+    for c in cons() if callable(cons) else cons.values():
+        terms = [a * float(v.varValue) for v, a in c.items()]
+        lhs = sum(terms) + c.constant
+        slack = _FEAS_TOL * (1.0 + abs(c.constant) + sum(abs(t) for t in terms))
+        if c.sense == pulp.LpConstraintEQ:
+            if abs(lhs) > slack:
+                return False
+        elif lhs * c.sense < -slack:
+            return False
+    return True
+
+
 def lp_bound(problem: pulp.LpProblem) -> float | None:
     """Objective of the LP relaxation of ``problem`` (a lower bound for minimisation).
 
@@ -241,7 +270,10 @@ def solve(
     has_solution = problem.sol_status in (
         pulp.LpSolutionOptimal,
         pulp.LpSolutionIntegerFeasible,
-    )
+    ) and _satisfied(problem)
+    # (pulp reads the point CBC holds when it stops on time as "integer feasible" even
+    # where it breaks rows, coin-or/pulp#711: seen here when the limit ends CBC in its
+    # preprocessing, a placement 16x over its tier's capacity; such a point is no answer)
     if raw == "Infeasible" and incumbent is not None:
         # CBC can claim infeasibility after a time-limited run with a MIP start; the
         # incumbent (checked with its integers fixed) proves otherwise
