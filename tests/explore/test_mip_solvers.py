@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulp
 import pytest
 
-from explore.mip._solve import highs_available, solve
+from explore.mip._solve import _satisfied, highs_available, solve
 from explore.mip.memory_reuse import Buffer, plan_memory
 from explore.mip.placement import plan_placement
 from explore.mip.residency import plan_residency
@@ -86,3 +86,36 @@ def test_memory_and_residency_same_optimum_with_both_solvers() -> None:
     kept = {s: plan_residency(system, graph, select="e*", solver=s) for s in ("cbc", "highs")}
     assert set(kept["highs"].resident) == set(kept["cbc"].resident) == {"e0", "e2"}
     assert kept["highs"].predicted_s == pytest.approx(kept["cbc"].predicted_s, rel=1e-9)
+
+
+def test_a_point_that_breaks_a_row_is_no_solution() -> None:
+    # pulp takes the point CBC holds when it stops on time as "integer feasible" even
+    # where it breaks rows (coin-or/pulp#711); solve() checks the point itself. The
+    # knapsack (capacity 6): {0, 1} weighs 7 and breaks the row; {0, 2} weighs 6 and
+    # fits; on a row 4e6 y_0 + 2e6 y_1 <= 6e6, y_1 = 1 + 1e-9 is 2e-3 over, which is
+    # rounding, not a violation.
+    prob, x = _knapsack()
+    for xi, val in zip(x, (1, 1, 0, 0), strict=True):
+        xi.varValue = val
+    assert not _satisfied(prob)
+    for xi, val in zip(x, (1, 0, 1, 0), strict=True):
+        xi.varValue = val
+    assert _satisfied(prob)
+    x[2].varValue = 0.5  # not integral
+    assert not _satisfied(prob)
+    big = pulp.LpProblem("big", pulp.LpMinimize)
+    y = [pulp.LpVariable(f"y_{i}", cat=pulp.LpBinary) for i in range(2)]
+    big += y[0] + y[1]
+    big += 4e6 * y[0] + 2e6 * y[1] <= 6e6
+    y[0].varValue, y[1].varValue = 1.0, 1 + 1e-9
+    assert _satisfied(big)
+    y[1].varValue = 1.0 + 1e-3  # a bound (and the row) broken beyond tolerance
+    assert not _satisfied(big)
+
+
+def test_solve_reports_cpu_seconds() -> None:
+    # the limit counts CPU seconds (this process and CBC's); the outcome says how many
+    prob, _x = _knapsack()
+    out = solve(prob, time_limit_s=5.0)
+    assert out.objective == pytest.approx(9.0)
+    assert 0.0 < out.cpu_s < 5.0
