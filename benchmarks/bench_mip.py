@@ -4,9 +4,9 @@
 
 Speed: Llama-2-70B (80 layers; prefill 512 tokens + 1 decode step, batch 8) on the
 T4 FlexGen platform plus a CXL memory expander (four placeable tiers: GDDR, DDR, CXL,
-SSD), 10 s solver limit, 1 % gap asked; then the same with 8 to 160 layers (a model
-config with that many layers) and with 2 to 6 tiers (CXL and SSD dropped, or a second
-CXL expander and a second SSD added).
+SSD), 10 s solver limit (CPU seconds, as ``time_limit_s`` counts them), 1 % gap
+asked; then the same with 8 to 160 layers (a model config with that many layers) and
+with 2 to 6 tiers (CXL and SSD dropped, or a second CXL expander and a second SSD added).
 
 Acceptance: Llama-2-70B on one H100 with host DDR and OPT-30B on t4_flexgen, the
 plan's replayed (event engine) time against every single-policy baseline.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import resource
 import sys
 import time
@@ -131,8 +132,11 @@ def speed() -> list[dict[str, Any]]:
             "layers": layers,
             "tiers": 4 - len(drop) + extra,
             "solve_s": round(plan.solve_s, 2),
+            # what --time-limit counts: CPU seconds of the planner and its CBC runs
+            "solve_cpu_s": round(plan.solve_cpu_s, 2),
             "plan_s": round(total, 2),
             "plan_cpu_s": round(cpu, 2),  # wall time is only meaningful on a quiet machine
+            "load_avg_1min": round(os.getloadavg()[0], 2),
             "gap": plan.gap,
             "status": plan.status,
             "predicted_s": plan.predicted_s,
@@ -173,6 +177,7 @@ def acceptance() -> list[dict[str, Any]]:
             "gap": plan.gap,
             "status": plan.status,
             "solve_s": round(plan.solve_s, 2),
+            "solve_cpu_s": round(plan.solve_cpu_s, 2),
             "baselines": base,
             "beats_all": all(v is None or replay < v for v in base.values()),
         }
