@@ -36,18 +36,20 @@ An op that only one unit's choice affects (most ops) needs no rows: its time is
 ``sum_i x_ui T_u(i)``, exact and the convex hull; ops touching several units keep the
 rows above plus one hull row per unit.
 
-Incumbents, ranked by the model's own value (its integers fixed): first, the model with
-twin units (the same tensor of every layer) tied in a period of two layers, the k-th
-layer taking the option of layer ``k mod 2`` (0.4 of the time limit). Identical layers
-make the full model highly symmetric and its LP balances every segment's copy against
-its compute with fractions no integer point reaches; the tied model has neither the
-symmetry nor many binaries, and alternating layers can still pair a copy-heavy layer
-with a compute-heavy one. Then the LP rounded so that twins keep the LP's share per
-option, and the baselines' placements. Only if the best of these is not within the
-requested gap of the LP bound: with more than two tiers a solve restricted to the two
-fastest (a third of the limit), and the full MIP warm-started with the best. Where the
-incumbent is within the gap already, no search runs (the gap is still measured against
-the full model's LP bound).
+Incumbents, ranked by the model's own value (its integers fixed), after the full
+model's LP relaxation (the bound): first, the model with twin units (the same tensor of
+every layer) tied in a period of two layers, the k-th layer taking the option of layer
+``k mod 2`` (up to ``PERIODIC_SHARE`` of the time limit, no LP relaxation of its own).
+Identical layers make the full model highly symmetric and its LP balances every
+segment's copy against its compute with fractions no integer point reaches; the tied
+model has neither the symmetry nor many binaries, and alternating layers can still pair
+a copy-heavy layer with a compute-heavy one. If its answer is within the requested gap
+of the LP bound nothing else is scored and no search runs. Otherwise the LP rounded so
+that twins keep the LP's share per option, and the baselines' placements; then, only if
+the best is still not within the gap: with more than two tiers a solve restricted to the
+two fastest (a third of the limit), and the full MIP warm-started with the best. Time
+limits are CPU seconds (:mod:`explore.mip._solve`). The gap is always measured against
+the full model's LP bound.
 
 Capacity per (pipeline stage, tier), as :func:`memsim.policies.check_capacity`
 counts it: units homed there, the activations' peak, and the staging reserve
