@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -433,7 +433,7 @@ def calibrated_gemm_time_array(
     n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
     k = np.maximum(np.asarray(k, dtype=np.float64), 1.0)
     batch = np.maximum(np.asarray(batch, dtype=np.float64), 1.0)
-    eff = np.full(m.shape, p["gemm.efficiency"])
+    eff: FloatArray | float = p["gemm.efficiency"]
     if fp8 is not None:
         eff = np.where(fp8, p["gemm.fp8_efficiency"], eff)
     u = wave_utilization_array(p, m, n, batch, sms)
@@ -505,8 +505,12 @@ def calibrated_prefill_attention_time_array(
     """
     kv = np.maximum(np.asarray(kv_len, dtype=np.float64), 1.0)
     half = p["attention.prefill_half_tokens"]
-    with np.errstate(invalid="ignore"):
-        roll = np.where(np.isinf(kv), 1.0, kv / (kv + half))
+    unknown = np.isinf(kv)
+    if unknown.any():  # no roll-off (and no inf / inf)
+        kv = np.where(unknown, 1.0, kv)
+        roll = np.where(unknown, 1.0, kv / (kv + half))
+    else:
+        roll = kv / (kv + half)
     eff = p["attention.prefill_efficiency"] * roll
     return np.asarray(p["attention.fixed_s"] + np.asarray(flops) / (peak * eff), np.float64)
 
@@ -737,23 +741,49 @@ def _shaped_gemm_time(
     dtype: str,
 ) -> FloatArray:
     """Calibrated seconds of GEMMs of these shapes, with the measured per-shape ratios."""
-    size = np.asarray(m).size
+    # one peak, element size and efficiency for all (scalars: the same products per GEMM)
     t = calibrated_gemm_time_array(
         p,
         m=m,
         n=n,
         k=k,
         batch=batch,
-        elem=np.full(size, elem),
-        peak=np.full(size, peak),
+        elem=np.float64(elem),
+        peak=np.float64(peak),
         mem_bw=mem_bw,
         sms=sms,
-        fp8=np.full(size, narrow),
+        fp8=np.full(np.asarray(m).size, True) if narrow else None,
         nbytes=nbytes,
     )
     return _corrected_gemm(
         t, shapes, dtype, m=m, n=n, k=k, batch=batch, nbytes=nbytes, peak=peak, mem_bw=mem_bw
     )
+
+
+def _fused_inputs(
+    prep: FusedGroups, gemm_m: FloatArray, gemm_k: FloatArray, gemm_batch: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """``(m, width, k, batch, bytes)`` of the fused GEMMs to price: one per distinct run."""
+    first, width, fused_bytes = prep.first, prep.width, prep.fused_bytes
+    if prep.distinct is not None:
+        rep = prep.distinct[0]
+        first, width, fused_bytes = first[rep], width[rep], fused_bytes[rep]
+    return gemm_m[first], width, gemm_k[first], gemm_batch[first], fused_bytes
+
+
+def _share_fused(
+    t: FloatArray,
+    flat: npt.NDArray[np.int64],
+    prep: FusedGroups,
+    dev: FloatArray,
+    host: FloatArray,
+) -> None:
+    """Share the seconds ``t`` of each fused GEMM (:func:`_fused_inputs`) among its
+    members by width; runs whose members differ in ``m`` or ``k`` keep their own."""
+    gid = prep.gid if prep.distinct is None else prep.distinct[1][prep.gid]
+    ok, share = prep.ok, prep.share
+    dev[flat[ok]] = (t[gid] * share)[ok]
+    host[flat[ok]] = (host[flat] * share)[ok]
 
 
 def _price_fused(
@@ -786,18 +816,14 @@ def _price_fused(
     if prep is None:
         prep = fused_groups(flat, lens, gemm_m, gemm_n, gemm_k, gemm_batch, nbytes, elem=elem)
     # priced once per distinct fused GEMM (runs repeat across layers and steps)
-    gid, first, width, fused_bytes = prep.gid, prep.first, prep.width, prep.fused_bytes
-    if prep.distinct is not None:
-        rep, inverse = prep.distinct
-        first, width, fused_bytes = first[rep], width[rep], fused_bytes[rep]
-        gid = inverse[gid]
+    f_m, f_n, f_k, f_b, f_bytes = _fused_inputs(prep, gemm_m, gemm_k, gemm_batch)
     t = _shaped_gemm_time(
         p,
-        m=gemm_m[first],
-        n=width,
-        k=gemm_k[first],
-        batch=gemm_batch[first],
-        nbytes=fused_bytes,
+        m=f_m,
+        n=f_n,
+        k=f_k,
+        batch=f_b,
+        nbytes=f_bytes,
         elem=elem,
         peak=peak,
         mem_bw=mem_bw,
@@ -806,9 +832,7 @@ def _price_fused(
         shapes=shapes,
         dtype=dtype,
     )
-    ok, share = prep.ok, prep.share
-    dev[flat[ok]] = (t[gid] * share)[ok]
-    host[flat[ok]] = (host[flat] * share)[ok]
+    _share_fused(t, flat, prep, dev, host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1061,11 +1085,13 @@ def calibrated_op_times(
     qweight_elem: FloatArray | None = None,
     kv_written: FloatArray | None = None,
     selection: CalibratedSelection | None = None,
+    plan: PricingPlan | None = None,
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
     """(device seconds, eager host seconds, memory-bound?) of each op on a calibrated unit.
 
     ``selection``: :func:`calibrated_selection` of the same ops and profile, when the
-    caller keeps it (computed here otherwise).
+    caller keeps it (computed here otherwise); ``plan``: :func:`pricing_plan` of that
+    selection, these ops and profile, when the caller keeps it (a sweep: built once).
 
     GEMMs: :func:`calibrated_gemm_time_array` (GEMMs the profile fuses are priced as
     one GEMM of the summed width, its time shared by width); fused attention:
@@ -1093,25 +1119,43 @@ def calibrated_op_times(
         phase=phase,
         gemm_m=gemm_m,
     )
-    narrow = elem_bytes(dtype) <= 1.0
+    elem = elem_bytes(dtype)
+    narrow = elem <= 1.0
+    if sel.fused_lens.size and sel.fused_groups is None:  # prepare the fused runs
+        sel = _with_shapes(sel, gemm_m, (gemm_n, gemm_k, gemm_batch, nbytes), elem)
+    if plan is None:
+        plan = pricing_plan(
+            sel,
+            profile,
+            flops=flops,
+            nbytes=nbytes,
+            gemm_m=gemm_m,
+            gemm_n=gemm_n,
+            gemm_k=gemm_k,
+            gemm_batch=gemm_batch,
+            q_len=q_len,
+            kv_len=kv_len,
+            kv_written=kv_written,
+        )
     gi = sel.gemm
     if gi.size:
         flat, lens, solo = sel.fused, sel.fused_lens, sel.solo
         host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]] if eager else 0.0
         eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
         ridge = peak * eff / (mem_bw * p["gemm.bandwidth_fraction"])
-        mem[gi] = flops[gi] < ridge * nbytes[gi]
-        # priced once per distinct (m, n, k, batch, bytes): each op's time is a function
-        # of its own row only (the decode steps repeat a few shapes)
-        rep, inverse = sel.solo_distinct if sel.solo_distinct is not None else (solo, None)
+        mem[gi] = plan.gemm_flops < ridge * plan.gemm_op_bytes
+        # one batch: the solo GEMMs, once per distinct (m, n, k, batch, bytes) (each op's
+        # time is a function of its own row only: the decode steps repeat a few shapes),
+        # then the fused runs, once per distinct fused GEMM (elementwise: the same seconds
+        # as pricing either part alone)
         t = _shaped_gemm_time(
             p,
-            m=gemm_m[rep],
-            n=gemm_n[rep],
-            k=gemm_k[rep],
-            batch=gemm_batch[rep],
-            nbytes=nbytes[rep],
-            elem=elem_bytes(dtype),
+            m=plan.gemm_m,
+            n=plan.gemm_n,
+            k=plan.gemm_k,
+            batch=plan.gemm_batch,
+            nbytes=plan.gemm_bytes,
+            elem=elem,
             peak=peak,
             mem_bw=mem_bw,
             sms=sms,
@@ -1119,28 +1163,12 @@ def calibrated_op_times(
             shapes=shapes,
             dtype=dtype,
         )
-        dev[solo] = t if inverse is None else t[inverse]
+        ns = plan.n_solo
+        inverse = None if sel.solo_distinct is None else sel.solo_distinct[1]
+        dev[solo] = t[:ns] if inverse is None else t[:ns][inverse]
         if lens.size:
-            _price_fused(
-                p,
-                flat,
-                lens,
-                dev,
-                host,
-                gemm_m,
-                gemm_n,
-                gemm_k,
-                gemm_batch,
-                nbytes,
-                elem=elem_bytes(dtype),
-                peak=peak,
-                mem_bw=mem_bw,
-                sms=sms,
-                narrow=narrow,
-                shapes=shapes,
-                dtype=dtype,
-                prep=sel.fused_groups,
-            )
+            assert sel.fused_groups is not None  # prepared above
+            _share_fused(t[ns:], flat, sel.fused_groups, dev, host)
     if gi.size and qweight_bytes is not None and qweight_elem is not None:
         # other GEMMs add 0 (no quantised weights): only the quantised ones, when known
         gq = gi if sel.quantised is None else sel.quantised
@@ -1150,34 +1178,164 @@ def calibrated_op_times(
             )
     ai = sel.attention
     if ai.size:
-        dec = q_len[ai] <= 1.0
-        d_t = calibrated_decode_attention_time_array(p, nbytes=nbytes[ai], mem_bw=mem_bw)
-        # key length unknown (a traced or hand-made op without attrs): no roll-off
+        dec = plan.att_decode
+        d_t = calibrated_decode_attention_time_array(p, nbytes=plan.att_bytes, mem_bw=mem_bw)
         p_t = calibrated_prefill_attention_time_array(
-            p, flops=flops[ai], kv_len=np.where(kv_len[ai] > 0, kv_len[ai], np.inf), peak=peak
+            p, flops=plan.att_flops, kv_len=plan.att_kv_len, peak=peak
         )
         dev[ai] = np.where(dec, d_t, p_t)
         mem[ai] = dec
         if eager:
             host[ai] = np.where(dec, p[EAGER_HOST["decode_attention"]], p[EAGER_HOST["attention"]])
+    ki = plan.mb_ops
+    if ki.size:
+        # every kernel group of every memory-bound op in one pass: row g of the table is
+        # each op's g-th group (:func:`memory_bound_time_array` elementwise, with the
+        # class's parameters gathered per entry); the rows are added in group order, as
+        # the groups are run, and padding rows add exactly 0
+        mem[ki] = True
+        cls = plan.mb_class
+        fixed = np.array([p[KERNEL_CLASSES[c][1]] for c in KERNEL_CLASS_ORDER])[cls]
+        frac = np.array([p[KERNEL_CLASSES[c][0]] for c in KERNEL_CLASS_ORDER])[cls]
+        t_mb = plan.mb_kernels * fixed + plan.mb_traffic / (mem_bw * frac)
+        acc = t_mb[0]
+        for row in t_mb[1:]:
+            acc = acc + row
+        dev[ki] = acc
+        if eager:
+            per = np.array([p[EAGER_HOST[c]] for c in KERNEL_CLASS_ORDER])[cls]
+            h_mb = plan.mb_kernels * per
+            acc = h_mb[0]
+            for row in h_mb[1:]:
+                acc = acc + row
+            host[ki] = acc
+    return dev, host, mem
+
+
+#: the memory-bound kernel classes in a fixed order (:attr:`PricingPlan.mb_class`)
+KERNEL_CLASS_ORDER: tuple[str, ...] = tuple(KERNEL_CLASSES)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PricingPlan:
+    """What :func:`calibrated_op_times` prices, one batch per cost function.
+
+    A function of the ops (a :class:`CalibratedSelection` with shapes, and the per-op
+    inputs of :func:`calibrated_op_times`) and of the engine profile's kernel groups
+    only: a sweep over hardware points builds it once (:func:`pricing_plan`), so that
+    pricing does no per-call work per kernel class or op kind. GEMMs: the solo GEMMs to
+    price (one per distinct shape) then the distinct fused runs. Memory-bound ops: a
+    table of ``groups x ops`` (row ``g``: each op's ``g``-th kernel group; ops with
+    fewer groups padded by zero-kernel, zero-traffic entries, which add exactly 0).
+    """
+
+    gemm_m: FloatArray
+    gemm_n: FloatArray
+    gemm_k: FloatArray
+    gemm_batch: FloatArray
+    gemm_bytes: FloatArray
+    n_solo: int  # the first ``n_solo`` GEMMs are the solo ones
+    gemm_flops: FloatArray  # per GEMM op (``selection.gemm``): FLOPs and bytes
+    gemm_op_bytes: FloatArray
+    att_decode: npt.NDArray[np.bool_]  # per attention op: one query (decode)
+    att_bytes: FloatArray
+    att_flops: FloatArray
+    att_kv_len: FloatArray  # key length (inf where unknown: no roll-off)
+    mb_ops: npt.NDArray[np.int64]  # the memory-bound ops, kind after kind
+    mb_kernels: FloatArray  # (groups, ops) kernels of each group
+    mb_traffic: FloatArray  # (groups, ops) DRAM bytes of each group
+    mb_class: npt.NDArray[np.int64]  # (groups, ops) index into KERNEL_CLASS_ORDER
+
+
+def profile_groups(profile: EngineProfile, kinds: Sequence[str]) -> tuple[Hashable, ...]:
+    """A hashable key of what :func:`pricing_plan` reads of ``profile`` for ``kinds``."""
+    return tuple(
+        (
+            k,
+            tuple(
+                (g.kernel_class, g.kernels, g.traffic_factor, g.traffic_basis)
+                for g in profile.ops.get(k) or ()
+            ),
+        )
+        for k in kinds
+    )
+
+
+def pricing_plan(
+    sel: CalibratedSelection,
+    profile: EngineProfile,
+    *,
+    flops: FloatArray,
+    nbytes: FloatArray,
+    gemm_m: FloatArray,
+    gemm_n: FloatArray,
+    gemm_k: FloatArray,
+    gemm_batch: FloatArray,
+    q_len: FloatArray,
+    kv_len: FloatArray,
+    kv_written: FloatArray | None = None,
+) -> PricingPlan:
+    """The :class:`PricingPlan` of ``sel`` under ``profile``: ``sel`` is a
+    :func:`calibrated_selection` with shapes (its fused runs prepared) and the arrays are
+    the per-op inputs of :func:`calibrated_op_times`."""
+    if sel.fused_lens.size and sel.fused_groups is None:
+        raise ValueError("pricing_plan needs a selection with its fused runs prepared")
+    rep = sel.solo if sel.solo_distinct is None else sel.solo_distinct[0]
+    parts = [(gemm_m[rep], gemm_n[rep], gemm_k[rep], gemm_batch[rep], nbytes[rep])]
+    if sel.fused_lens.size:
+        assert sel.fused_groups is not None
+        parts.append(_fused_inputs(sel.fused_groups, gemm_m, gemm_k, gemm_batch))
+    cols = [np.concatenate([np.asarray(part[i], np.float64) for part in parts]) for i in range(5)]
+    ops: list[npt.NDArray[np.int64]] = []
+    rows: list[list[tuple[float, float, int, bool]]] = []
     for kind_name, ki in sel.memory_bound:
         groups = profile.ops.get(kind_name) or [
             KernelGroup(kernel_class="elementwise", kernels=1, traffic_factor=1.0)
         ]
-        mem[ki] = True
-        for grp in groups:
-            k = np.full(ki.size, float(grp.kernels))
-            if grp.traffic_basis == "kv_written":
+        ops.append(ki)
+        rows.append(
+            [
+                (
+                    float(g.kernels),
+                    float(g.traffic_factor),
+                    KERNEL_CLASS_ORDER.index(g.kernel_class),
+                    g.traffic_basis == "kv_written",
+                )
+                for g in groups
+            ]
+        )
+    depth = max((len(r) for r in rows), default=0)
+    size = sum(ki.size for ki in ops)
+    kernels, traffic = np.zeros((depth, size)), np.zeros((depth, size))
+    cls = np.zeros((depth, size), dtype=np.int64)
+    at = 0
+    for ki, groups in zip(ops, rows, strict=True):
+        for g, (k, factor, c, on_kv) in enumerate(groups):
+            if on_kv:
                 basis = np.zeros(ki.size) if kv_written is None else kv_written[ki]
             else:
                 basis = nbytes[ki]
-            dev[ki] += memory_bound_time_array(
-                p,
-                grp.kernel_class,
-                traffic=grp.traffic_factor * basis,
-                kernels=k,
-                mem_bw=mem_bw,
-            )
-            if eager:
-                host[ki] += k * p[EAGER_HOST[grp.kernel_class]]
-    return dev, host, mem
+            kernels[g, at : at + ki.size] = k
+            traffic[g, at : at + ki.size] = factor * basis
+            cls[g, at : at + ki.size] = c
+        at += ki.size
+    gi, ai = sel.gemm, sel.attention
+    return PricingPlan(
+        gemm_m=cols[0],
+        gemm_n=cols[1],
+        gemm_k=cols[2],
+        gemm_batch=cols[3],
+        gemm_bytes=cols[4],
+        n_solo=int(rep.size),
+        gemm_flops=flops[gi],
+        gemm_op_bytes=nbytes[gi],
+        att_decode=np.asarray(q_len[ai] <= 1.0, dtype=bool),
+        att_bytes=nbytes[ai],
+        att_flops=flops[ai],
+        # key length unknown (a traced or hand-made op without attrs): no roll-off
+        att_kv_len=np.where(kv_len[ai] > 0, kv_len[ai], np.inf),
+        mb_ops=np.concatenate(ops).astype(np.int64) if ops else np.zeros(0, dtype=np.int64),
+        mb_kernels=kernels,
+        mb_traffic=traffic,
+        mb_class=cls,
+    )

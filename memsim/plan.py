@@ -382,6 +382,14 @@ def _calibrated_times(
         pin=(cg, nbytes),
     )
     red, inputs = prep
+    # graph-only given the profile's kernel groups: the batches the pricing runs
+    kinds = tuple(k for k, _ in red.selection.memory_bound)
+    plan = memo(
+        "graph_facts",
+        ("calibrated_plan", id(red), cost.profile_groups(profile, kinds)),
+        partial(_pricing_plan, red, profile, inputs),
+        pin=red,
+    )
     efficiency = unit.efficiency
     # a function of the distinct ops and of the whole system spec (its hash: the unit's
     # parameters, peak, memory bandwidth and engine profile): kept for the points of a
@@ -399,12 +407,13 @@ def _calibrated_times(
             sms=unit.count,
             shapes=efficiency.gemm_shapes,
             selection=red.selection,
+            plan=plan,
         ),
         pin=red,
     )
     inv = red.inverse
     # no eager launch cost (a CUDA-graph profile): zeros, without a gather
-    return dev[inv], host[inv] if host.any() else np.zeros(inv.size), mem[inv]
+    return dev.take(inv), host.take(inv) if host.any() else np.zeros(inv.size), mem.take(inv)
 
 
 def _calibrated_inputs(
@@ -467,6 +476,23 @@ def _calibrated_inputs(
     inputs: dict[str, Any] = {k: np.ascontiguousarray(v[red.ops]) for k, v in cols.items()}
     inputs["kind_names"] = cg.kind_names
     return red, inputs
+
+
+def _pricing_plan(
+    red: cost.DistinctOps, profile: EngineProfile, inputs: dict[str, Any]
+) -> cost.PricingPlan:
+    """:func:`memsim.cost.pricing_plan` of the distinct ops ``red`` (graph-only)."""
+    return cost.pricing_plan(
+        red.selection,
+        profile,
+        **{k: inputs[k] for k in _PLAN_INPUTS},
+    )
+
+
+_PLAN_INPUTS = (
+    *("flops", "nbytes", "gemm_m", "gemm_n", "gemm_k", "gemm_batch", "q_len", "kv_len"),
+    "kv_written",
+)
 
 
 def _fused_key(profile: EngineProfile) -> tuple[bool, bool]:
