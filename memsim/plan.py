@@ -337,9 +337,11 @@ class ComputeCost:
     # load and synchronisation): added to the op's latency, so once per fused group
     serial: FloatArray | None = None
     # calibrated units: the engine profile they were priced for (None: none calibrated),
-    # the calibrated device seconds per op (0: priced analytically) and whether bytes set them
+    # the calibrated device seconds per op (0: priced analytically), and which ops'
+    # calibrated seconds (> 0) are set by their compute or by their bytes
     profile: EngineProfile | None = None
     calibrated: FloatArray | None = None
+    calibrated_compute: npt.NDArray[np.bool_] | None = None
     calibrated_memory: npt.NDArray[np.bool_] | None = None
 
 
@@ -351,9 +353,9 @@ def _calibrated_times(
     dtype: str,
     profile: EngineProfile,
     nbytes: FloatArray,
-) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_]]:
-    """(device s, eager host s, memory-bound?) of the ops ``m`` (None: every op) on a
-    calibrated ``unit``.
+) -> tuple[FloatArray, FloatArray, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(device s, eager host s, compute-set?, bytes-set?) of the ops ``m`` (None: every
+    op) on a calibrated ``unit``; the two masks hold only ops with calibrated seconds > 0.
 
     Priced once per distinct op (:func:`memsim.cost.distinct_ops`, graph-only and kept
     in the active :class:`~memsim.memo.SimCache`), then gathered for every op.
@@ -412,8 +414,14 @@ def _calibrated_times(
         pin=red,
     )
     inv = red.inverse
+    on = dev > 0  # per distinct op, then gathered
     # no eager launch cost (a CUDA-graph profile): zeros, without a gather
-    return dev.take(inv), host.take(inv) if host.any() else np.zeros(inv.size), mem.take(inv)
+    return (
+        dev.take(inv),
+        host.take(inv) if host.any() else np.zeros(inv.size),
+        (on & ~mem).take(inv),
+        (on & mem).take(inv),
+    )
 
 
 def _calibrated_inputs(
@@ -576,6 +584,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
     profile: EngineProfile | None = None
     nbytes = np.zeros(0)
     calibrated: FloatArray | None = None
+    calibrated_compute: npt.NDArray[np.bool_] | None = None
     calibrated_memory: npt.NDArray[np.bool_] | None = None
     if any(u.efficiency is not None for u in system.compute.values()):
         profile = system.engine or load_engine_profile(DEFAULT_ENGINE)
@@ -642,17 +651,23 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
             if unit.efficiency is None:
                 continue
             if len(chunks) == 1 and chunks[0].size == n:  # this unit runs every op
-                dev, host, mem = _calibrated_times(system, cg, uname, None, dtype, profile, nbytes)
-                calibrated, calibrated_memory, overhead = dev, mem, host
+                dev, host, cu, mb = _calibrated_times(
+                    system, cg, uname, None, dtype, profile, nbytes
+                )
+                calibrated, overhead = dev, host
+                calibrated_compute, calibrated_memory = cu, mb
             else:
                 m = np.zeros(n, dtype=bool)
                 for ops in chunks:
                     m[ops] = True
-                dev, host, mem = _calibrated_times(system, cg, uname, m, dtype, profile, nbytes)
-                if calibrated is None or calibrated_memory is None:
-                    calibrated, calibrated_memory = np.zeros(n), np.zeros(n, dtype=bool)
+                dev, host, cu, mb = _calibrated_times(system, cg, uname, m, dtype, profile, nbytes)
+                if calibrated is None or calibrated_compute is None or calibrated_memory is None:
+                    calibrated = np.zeros(n)
+                    calibrated_compute = np.zeros(n, dtype=bool)
+                    calibrated_memory = np.zeros(n, dtype=bool)
                 calibrated[m] = dev
-                calibrated_memory[m] = mem
+                calibrated_compute[m] = cu
+                calibrated_memory[m] = mb
                 overhead[m] = host
     return ComputeCost(
         op_unit=op_unit,
@@ -662,6 +677,7 @@ def _compute_cost(system: System, cg: CompiledGraph, res: ResourceTable) -> Comp
         serial=serial,
         profile=profile,
         calibrated=calibrated,
+        calibrated_compute=calibrated_compute,
         calibrated_memory=calibrated_memory,
     )
 
@@ -688,19 +704,16 @@ def _apply_calibrated(comp: ComputeCost, res: ResourceTable, dem: OpDemand) -> N
     spent and a faster tier (more bandwidth) never makes them slower.
     """
     demand = dem.demand
-    t, mem = comp.calibrated, comp.calibrated_memory
-    if t is None or mem is None or not t.size:
+    t, cu, mb = comp.calibrated, comp.calibrated_compute, comp.calibrated_memory
+    if t is None or cu is None or mb is None or not t.size:
         return
     # dense passes over every op, writing only the selected ones (``where=``): faster
     # than gathering and scattering the selected ops by index
-    on = t > 0
-    cu = on & ~mem
     units = list(res.unit_res.values())
     for u in units:
         sel = cu if len(units) == 1 else cu & (comp.op_unit == u)
         if sel.any():
             np.maximum(demand[u], t, out=demand[u], where=sel)
-    mb = on & mem
     if not mb.any():
         return
     # the busiest tier per op, the first on ties (argmax): tiers without demand never win
@@ -711,8 +724,8 @@ def _apply_calibrated(comp: ComputeCost, res: ResourceTable, dem: OpDemand) -> N
     if len(rows) == 1:
         owners = [(rows[0], mb)]
     elif len(rows) == 2:
-        more = demand[rows[1]] > demand[rows[0]]
-        owners = [(rows[0], mb & ~more), (rows[1], mb & more)]
+        second = mb & (demand[rows[1]] > demand[rows[0]])
+        owners = [(rows[0], mb ^ second), (rows[1], second)]  # mb & ~more, mb & more
     else:
         busiest = np.full(t.size, rows[0], dtype=np.int64)
         most = demand[rows[0]]
