@@ -786,6 +786,47 @@ def _share_fused(
     host[flat[ok]] = (host[flat] * share)[ok]
 
 
+def _planned_gemm_time(
+    p: Mapping[str, float],
+    plan: PricingPlan,
+    *,
+    peak: float,
+    mem_bw: float,
+    sms: int,
+    narrow: bool,
+    shapes: Sequence[GemmShapeTable],
+    dtype: str,
+) -> FloatArray:
+    """:func:`_shaped_gemm_time` of the plan's GEMMs, with its shape-only terms (the
+    clamped dimensions, ``2 m n k batch``) taken from the plan: the same operations on
+    the same values (:func:`calibrated_gemm_time_array` and
+    :func:`wave_utilization_array`), so the same seconds bit for bit (tested)."""
+    m, n, batch = plan.gemm_clamped
+    nbytes = plan.gemm_bytes
+    eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
+    tiles = np.ceil(m / p["gemm.tile_m"]) * np.ceil(n / p["gemm.tile_n"])
+    tiles = tiles * batch
+    hard = tiles / (np.ceil(tiles / sms) * sms)
+    u = 1.0 - p["gemm.wave_weight"] * (1.0 - hard)
+    t_math = plan.gemm_work / (np.float64(peak) * eff * u)
+    t_mem = nbytes / (mem_bw * p["gemm.bandwidth_fraction"])
+    t = np.asarray(
+        p["gemm.fixed_s"] + smooth_max_array(t_math, t_mem, p["gemm.sharpness"]), np.float64
+    )
+    return _corrected_gemm(
+        t,
+        shapes,
+        dtype,
+        m=plan.gemm_m,
+        n=plan.gemm_n,
+        k=plan.gemm_k,
+        batch=plan.gemm_batch,
+        nbytes=nbytes,
+        peak=peak,
+        mem_bw=mem_bw,
+    )
+
+
 def _price_fused(
     p: Mapping[str, float],
     flat: npt.NDArray[np.int64],
@@ -1140,7 +1181,8 @@ def calibrated_op_times(
     gi = sel.gemm
     if gi.size:
         flat, lens, solo = sel.fused, sel.fused_lens, sel.solo
-        host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]] if eager else 0.0
+        if eager:  # (0 under CUDA graphs: already)
+            host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]]
         eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
         ridge = peak * eff / (mem_bw * p["gemm.bandwidth_fraction"])
         mem[gi] = plan.gemm_flops < ridge * plan.gemm_op_bytes
@@ -1148,20 +1190,8 @@ def calibrated_op_times(
         # time is a function of its own row only: the decode steps repeat a few shapes),
         # then the fused runs, once per distinct fused GEMM (elementwise: the same seconds
         # as pricing either part alone)
-        t = _shaped_gemm_time(
-            p,
-            m=plan.gemm_m,
-            n=plan.gemm_n,
-            k=plan.gemm_k,
-            batch=plan.gemm_batch,
-            nbytes=plan.gemm_bytes,
-            elem=elem,
-            peak=peak,
-            mem_bw=mem_bw,
-            sms=sms,
-            narrow=narrow,
-            shapes=shapes,
-            dtype=dtype,
+        t = _planned_gemm_time(
+            p, plan, peak=peak, mem_bw=mem_bw, sms=sms, narrow=narrow, shapes=shapes, dtype=dtype
         )
         ns = plan.n_solo
         inverse = None if sel.solo_distinct is None else sel.solo_distinct[1]
@@ -1229,11 +1259,13 @@ class PricingPlan:
     fewer groups padded by zero-kernel, zero-traffic entries, which add exactly 0).
     """
 
-    gemm_m: FloatArray
+    gemm_m: FloatArray  # of the GEMMs to price
     gemm_n: FloatArray
     gemm_k: FloatArray
     gemm_batch: FloatArray
     gemm_bytes: FloatArray
+    gemm_clamped: tuple[FloatArray, FloatArray, FloatArray]  # m, n, batch, each at least 1
+    gemm_work: FloatArray  # 2 m n k batch of the clamped dimensions (their FLOPs)
     n_solo: int  # the first ``n_solo`` GEMMs are the solo ones
     gemm_flops: FloatArray  # per GEMM op (``selection.gemm``): FLOPs and bytes
     gemm_op_bytes: FloatArray
@@ -1286,6 +1318,8 @@ def pricing_plan(
         assert sel.fused_groups is not None
         parts.append(_fused_inputs(sel.fused_groups, gemm_m, gemm_k, gemm_batch))
     cols = [np.concatenate([np.asarray(part[i], np.float64) for part in parts]) for i in range(5)]
+    # m, n, k, batch clamped to 1, as calibrated_gemm_time_array takes them
+    c_m, c_n, c_k, c_b = (np.maximum(c, 1.0) for c in cols[:4])
     ops: list[npt.NDArray[np.int64]] = []
     rows: list[list[tuple[float, float, int, bool]]] = []
     for kind_name, ki in sel.memory_bound:
@@ -1326,6 +1360,8 @@ def pricing_plan(
         gemm_k=cols[2],
         gemm_batch=cols[3],
         gemm_bytes=cols[4],
+        gemm_clamped=(c_m, c_n, c_b),
+        gemm_work=2.0 * c_m * c_n * c_k * c_b,
         n_solo=int(rep.size),
         gemm_flops=flops[gi],
         gemm_op_bytes=nbytes[gi],
