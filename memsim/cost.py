@@ -414,8 +414,8 @@ def calibrated_gemm_time_array(
     n: FloatArray,
     k: FloatArray,
     batch: FloatArray,
-    elem: FloatArray,
-    peak: FloatArray,
+    elem: FloatArray | float,
+    peak: FloatArray | float,
     mem_bw: float,
     sms: int,
     fp8: npt.NDArray[np.bool_] | None = None,
@@ -1343,8 +1343,8 @@ def pricing_plan(
     kernels, traffic = np.zeros((depth, size)), np.zeros((depth, size))
     cls = np.zeros((depth, size), dtype=np.int64)
     at = 0
-    for ki, groups in zip(ops, rows, strict=True):
-        for g, (k, factor, c, on_kv) in enumerate(groups):
+    for ki, entries in zip(ops, rows, strict=True):
+        for g, (k, factor, c, on_kv) in enumerate(entries):
             if on_kv:
                 basis = np.zeros(ki.size) if kv_written is None else kv_written[ki]
             else:
