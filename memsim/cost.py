@@ -1224,16 +1224,16 @@ def calibrated_op_times(
         # class's parameters gathered per entry); the rows are added in group order, as
         # the groups are run, and padding rows add exactly 0
         mem[ki] = True
-        cls = plan.mb_class
-        fixed = np.array([p[KERNEL_CLASSES[c][1]] for c in KERNEL_CLASS_ORDER])[cls]
-        frac = np.array([p[KERNEL_CLASSES[c][0]] for c in KERNEL_CLASS_ORDER])[cls]
+        frac, fixed = np.array([[p[f] for f in KERNEL_CLASSES[c]] for c in KERNEL_CLASS_ORDER])[
+            plan.mb_class
+        ].transpose(2, 0, 1)
         t_mb = plan.mb_kernels * fixed + plan.mb_traffic / (mem_bw * frac)
         acc = t_mb[0]
         for row in t_mb[1:]:
             acc = acc + row
         dev[ki] = acc
         if eager:
-            per = np.array([p[EAGER_HOST[c]] for c in KERNEL_CLASS_ORDER])[cls]
+            per = np.array([p[EAGER_HOST[c]] for c in KERNEL_CLASS_ORDER])[plan.mb_class]
             h_mb = plan.mb_kernels * per
             acc = h_mb[0]
             for row in h_mb[1:]:
