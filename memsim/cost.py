@@ -771,21 +771,6 @@ def _fused_inputs(
     return gemm_m[first], width, gemm_k[first], gemm_batch[first], fused_bytes
 
 
-def _share_fused(
-    t: FloatArray,
-    flat: npt.NDArray[np.int64],
-    prep: FusedGroups,
-    dev: FloatArray,
-    host: FloatArray,
-) -> None:
-    """Share the seconds ``t`` of each fused GEMM (:func:`_fused_inputs`) among its
-    members by width; runs whose members differ in ``m`` or ``k`` keep their own."""
-    gid = prep.gid if prep.distinct is None else prep.distinct[1][prep.gid]
-    ok, share = prep.ok, prep.share
-    dev[flat[ok]] = (t[gid] * share)[ok]
-    host[flat[ok]] = (host[flat] * share)[ok]
-
-
 def _planned_gemm_time(
     p: Mapping[str, float],
     plan: PricingPlan,
@@ -825,55 +810,6 @@ def _planned_gemm_time(
         peak=peak,
         mem_bw=mem_bw,
     )
-
-
-def _price_fused(
-    p: Mapping[str, float],
-    flat: npt.NDArray[np.int64],
-    lens: npt.NDArray[np.int64],
-    dev: FloatArray,
-    host: FloatArray,
-    gemm_m: FloatArray,
-    gemm_n: FloatArray,
-    gemm_k: FloatArray,
-    gemm_batch: FloatArray,
-    nbytes: FloatArray,
-    *,
-    elem: float,
-    peak: float,
-    mem_bw: float,
-    sms: int,
-    narrow: bool,
-    shapes: Sequence[GemmShapeTable] = (),
-    dtype: str = "bf16",
-    prep: FusedGroups | None = None,
-) -> None:
-    """Price each group as one GEMM of the summed width; share its time by width.
-
-    The fused GEMM reads the shared input once (not once per projection). Groups whose
-    members differ in ``m`` or ``k`` (not one input) are left as they are. ``prep``:
-    :func:`fused_groups` of the same arguments, when the caller keeps it.
-    """
-    if prep is None:
-        prep = fused_groups(flat, lens, gemm_m, gemm_n, gemm_k, gemm_batch, nbytes, elem=elem)
-    # priced once per distinct fused GEMM (runs repeat across layers and steps)
-    f_m, f_n, f_k, f_b, f_bytes = _fused_inputs(prep, gemm_m, gemm_k, gemm_batch)
-    t = _shaped_gemm_time(
-        p,
-        m=f_m,
-        n=f_n,
-        k=f_k,
-        batch=f_b,
-        nbytes=f_bytes,
-        elem=elem,
-        peak=peak,
-        mem_bw=mem_bw,
-        sms=sms,
-        narrow=narrow,
-        shapes=shapes,
-        dtype=dtype,
-    )
-    _share_fused(t, flat, prep, dev, host)
 
 
 @dataclass(frozen=True, slots=True)
@@ -1180,7 +1116,7 @@ def calibrated_op_times(
         )
     gi = sel.gemm
     if gi.size:
-        flat, lens, solo = sel.fused, sel.fused_lens, sel.solo
+        lens, solo = sel.fused_lens, sel.solo
         if eager:  # (0 under CUDA graphs: already)
             host[gi] = p[EAGER_HOST["fp8_gemm" if narrow else "gemm"]]
         eff = p["gemm.fp8_efficiency" if narrow else "gemm.efficiency"]
@@ -1193,12 +1129,12 @@ def calibrated_op_times(
         t = _planned_gemm_time(
             p, plan, peak=peak, mem_bw=mem_bw, sms=sms, narrow=narrow, shapes=shapes, dtype=dtype
         )
-        ns = plan.n_solo
         inverse = None if sel.solo_distinct is None else sel.solo_distinct[1]
-        dev[solo] = t[:ns] if inverse is None else t[:ns][inverse]
-        if lens.size:
-            assert sel.fused_groups is not None  # prepared above
-            _share_fused(t[ns:], flat, sel.fused_groups, dev, host)
+        dev[solo] = t[: plan.n_solo] if inverse is None else t[inverse]
+        if lens.size:  # each fused run's time shared by width (runs of one input only)
+            dev[plan.fused_ops] = t[plan.fused_run] * plan.fused_share
+            if eager:
+                host[plan.fused_ops] = host[plan.fused_ops] * plan.fused_share
     if gi.size and qweight_bytes is not None and qweight_elem is not None:
         # other GEMMs add 0 (no quantised weights): only the quantised ones, when known
         gq = gi if sel.quantised is None else sel.quantised
@@ -1210,9 +1146,15 @@ def calibrated_op_times(
     if ai.size:
         dec = plan.att_decode
         d_t = calibrated_decode_attention_time_array(p, nbytes=plan.att_bytes, mem_bw=mem_bw)
-        p_t = calibrated_prefill_attention_time_array(
-            p, flops=plan.att_flops, kv_len=plan.att_kv_len, peak=peak
-        )
+        if plan.att_kv_known:  # calibrated_prefill_attention_time_array, clamped lengths kept
+            kv = plan.att_kv_clamped
+            roll = kv / (kv + p["attention.prefill_half_tokens"])
+            eff = p["attention.prefill_efficiency"] * roll
+            p_t = p["attention.fixed_s"] + plan.att_flops / (peak * eff)
+        else:
+            p_t = calibrated_prefill_attention_time_array(
+                p, flops=plan.att_flops, kv_len=plan.att_kv_len, peak=peak
+            )
         dev[ai] = np.where(dec, d_t, p_t)
         mem[ai] = dec
         if eager:
@@ -1267,12 +1209,17 @@ class PricingPlan:
     gemm_clamped: tuple[FloatArray, FloatArray, FloatArray]  # m, n, batch, each at least 1
     gemm_work: FloatArray  # 2 m n k batch of the clamped dimensions (their FLOPs)
     n_solo: int  # the first ``n_solo`` GEMMs are the solo ones
+    fused_ops: npt.NDArray[np.int64]  # members of fused runs of one input (``ok``)
+    fused_run: npt.NDArray[np.int64]  # each one's fused GEMM (position among the GEMMs)
+    fused_share: FloatArray  # and its share of it (its n over the run's width)
     gemm_flops: FloatArray  # per GEMM op (``selection.gemm``): FLOPs and bytes
     gemm_op_bytes: FloatArray
     att_decode: npt.NDArray[np.bool_]  # per attention op: one query (decode)
     att_bytes: FloatArray
     att_flops: FloatArray
     att_kv_len: FloatArray  # key length (inf where unknown: no roll-off)
+    att_kv_clamped: FloatArray  # the key length, at least 1
+    att_kv_known: bool  # every key length is known
     mb_ops: npt.NDArray[np.int64]  # the memory-bound ops, kind after kind
     mb_kernels: FloatArray  # (groups, ops) kernels of each group
     mb_traffic: FloatArray  # (groups, ops) DRAM bytes of each group
@@ -1354,6 +1301,15 @@ def pricing_plan(
             cls[g, at : at + ki.size] = c
         at += ki.size
     gi, ai = sel.gemm, sel.attention
+    fused_ops, fused_run, fused_share = sel.fused[:0], sel.fused[:0], np.zeros(0)
+    if sel.fused_lens.size:
+        prep = sel.fused_groups
+        assert prep is not None
+        gid = prep.gid if prep.distinct is None else prep.distinct[1][prep.gid]
+        fused_ops = sel.fused[prep.ok]
+        fused_run = (rep.size + gid[prep.ok]).astype(np.int64)
+        fused_share = prep.share[prep.ok]
+    kv_len_ai = np.where(kv_len[ai] > 0, kv_len[ai], np.inf)
     return PricingPlan(
         gemm_m=cols[0],
         gemm_n=cols[1],
@@ -1363,13 +1319,18 @@ def pricing_plan(
         gemm_clamped=(c_m, c_n, c_b),
         gemm_work=2.0 * c_m * c_n * c_k * c_b,
         n_solo=int(rep.size),
+        fused_ops=fused_ops,
+        fused_run=fused_run,
+        fused_share=fused_share,
         gemm_flops=flops[gi],
         gemm_op_bytes=nbytes[gi],
         att_decode=np.asarray(q_len[ai] <= 1.0, dtype=bool),
         att_bytes=nbytes[ai],
         att_flops=flops[ai],
         # key length unknown (a traced or hand-made op without attrs): no roll-off
-        att_kv_len=np.where(kv_len[ai] > 0, kv_len[ai], np.inf),
+        att_kv_len=kv_len_ai,
+        att_kv_clamped=np.maximum(kv_len_ai, 1.0),
+        att_kv_known=not bool(np.isinf(kv_len_ai).any()),
         mb_ops=np.concatenate(ops).astype(np.int64) if ops else np.zeros(0, dtype=np.int64),
         mb_kernels=kernels,
         mb_traffic=traffic,

@@ -187,3 +187,56 @@ def test_memory_bound_table_equals_group_by_group_pricing(engine: str, with_kv: 
             hand += grp.kernels * p[fixed] + grp.traffic_factor * nbytes[i] / (4.8e12 * p[frac])
         if prof.ops.get("norm"):
             assert dev[i] == pytest.approx(hand, rel=1e-12)
+
+
+@pytest.mark.parametrize("unknown", [False, True])
+def test_attention_pricing_equals_the_attention_formulas(unknown: bool) -> None:
+    """Prefill (with the key-length roll-off; no roll-off where the length is unknown)
+    and decode attention, as the public functions price them one by one."""
+    p = _params()
+    rng = np.random.default_rng(5)
+    size = 200
+    q_len = np.where(rng.random(size) < 0.5, 1.0, rng.integers(2, 8192, size)).astype(float)
+    kv_len = rng.integers(1, 16384, size).astype(float)
+    if unknown:
+        kv_len[::7] = 0.0  # a traced op without attention attrs
+    flops = rng.uniform(1e6, 1e13, size)
+    nbytes = rng.uniform(1e4, 1e9, size)
+    zeros, ints = np.zeros(size), np.zeros(size, dtype=np.int64)
+    dev, _, mem = cost.calibrated_op_times(
+        p,
+        load_engine_profile("cuda_graphs"),
+        kind=ints,
+        kind_names=["attention"],
+        family=ints - 1,
+        prefix=ints,
+        step=ints,
+        phase=ints,
+        flops=flops,
+        nbytes=nbytes,
+        gemm_m=zeros,
+        gemm_n=zeros,
+        gemm_k=zeros,
+        gemm_batch=zeros,
+        q_len=q_len,
+        kv_len=kv_len,
+        dtype="bf16",
+        peak=989.4e12,
+        mem_bw=4.8e12,
+        sms=132,
+    )
+    dec = q_len <= 1.0
+    want_d = cost.calibrated_decode_attention_time_array(p, nbytes=nbytes, mem_bw=4.8e12)
+    want_p = cost.calibrated_prefill_attention_time_array(
+        p, flops=flops, kv_len=np.where(kv_len > 0, kv_len, np.inf), peak=989.4e12
+    )
+    assert np.array_equal(dev, np.where(dec, want_d, want_p))
+    assert np.array_equal(mem, dec)
+    # hand check of one prefill op: fixed + flops / (peak eff L / (L + L_half))
+    i = int(np.flatnonzero(~dec & (kv_len > 0))[0])
+    eff = (
+        p["attention.prefill_efficiency"]
+        * kv_len[i]
+        / (kv_len[i] + p["attention.prefill_half_tokens"])
+    )
+    assert dev[i] == pytest.approx(p["attention.fixed_s"] + flops[i] / (989.4e12 * eff), rel=1e-12)
