@@ -1149,8 +1149,8 @@ def calibrated_op_times(
         if plan.att_kv_known:  # calibrated_prefill_attention_time_array, clamped lengths kept
             kv = plan.att_kv_clamped
             roll = kv / (kv + p["attention.prefill_half_tokens"])
-            eff = p["attention.prefill_efficiency"] * roll
-            p_t = p["attention.fixed_s"] + plan.att_flops / (peak * eff)
+            a_eff = p["attention.prefill_efficiency"] * roll
+            p_t = p["attention.fixed_s"] + plan.att_flops / (peak * a_eff)
         else:
             p_t = calibrated_prefill_attention_time_array(
                 p, flops=plan.att_flops, kv_len=plan.att_kv_len, peak=peak
