@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from typing import Any
 
@@ -92,6 +93,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    load_start = os.getloadavg()[0]  # the machine is shared: say how loaded it was
     plain, calib = load_system("h200_sxm"), load_system("h200_sxm_calibrated")
     rows = []
     for model, batch, prompt, gen in CASES:
@@ -162,7 +164,11 @@ def main() -> None:
             f"{1e3 * r['compute_cost_extra_s']:7.2f}ms "
             + (f"{100 * iso:+7.1f}%" if iso is not None else "")
         )
+    load = [round(load_start, 2), round(os.getloadavg()[0], 2)]
+    print(f"load average (1 min) at start and end: {load[0]} {load[1]}")
     if args.json:
+        for r in rows:
+            r["load_avg_1m"] = load
         atomic_write_text(args.json, json.dumps(rows, indent=2) + "\n")
 
 
